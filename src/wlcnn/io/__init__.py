@@ -1,0 +1,135 @@
+"""Readers for the N-body outputs the pipeline ingests, and the canonical particle format.
+
+Use :func:`open_snapshot` for any supported file; it detects the format from the file's own
+bytes (never from its name alone) and returns a :class:`~wlcnn.io.base.SnapshotReader`.
+
+=================  ==========================================================  =============
+format name        what                                                        module
+=================  ==========================================================  =============
+``gadget1``        Gadget-2 SnapFormat 1 (Fortran records), single/multi-file  ``gadget``
+``gadget2``        Gadget-2 SnapFormat 2 (8-byte block labels)                 ``gadget``
+``gadget-hdf5``    Gadget-2 SnapFormat 3 and GADGET-4 HDF5                     ``gadget_hdf5``
+``tipsy``          PkdGrav3 standard (XDR, big-endian) tipsy snapshot          ``tipsy``
+``pkd-lightcone``  PkdGrav3 light-cone particles (``*.lcp.T``)                 ``pkd_lightcone``
+``pkd-healpix``    PkdGrav3 HEALPix light-cone shells (``*.hpb.T``)            ``pkd_healpix``
+=================  ==========================================================  =============
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any
+
+from wlcnn.io.base import DEFAULT_CHUNK_SIZE, ParticleChunk, SnapshotHeader, SnapshotReader
+from wlcnn.io.errors import SnapshotError, UnknownFormatError
+
+__all__ = [
+    "DEFAULT_CHUNK_SIZE",
+    "FORMATS",
+    "ParticleChunk",
+    "SnapshotHeader",
+    "SnapshotReader",
+    "detect_format",
+    "open_snapshot",
+    "reader_class",
+]
+
+#: format name -> "module:ClassName" (imported lazily so that h5py is only needed for HDF5).
+FORMATS: dict[str, str] = {
+    "gadget1": "wlcnn.io.gadget:GadgetBinaryReader",
+    "gadget2": "wlcnn.io.gadget:GadgetBinaryReader",
+    "gadget-hdf5": "wlcnn.io.gadget_hdf5:GadgetHDF5Reader",
+    "tipsy": "wlcnn.io.tipsy:TipsyReader",
+    "pkd-lightcone": "wlcnn.io.pkd_lightcone:LightconeParticleReader",
+    "pkd-healpix": "wlcnn.io.pkd_healpix:HealpixShellReader",
+}
+
+
+def reader_class(format: str) -> type[SnapshotReader]:
+    """Return the reader class registered for ``format``."""
+    try:
+        target = FORMATS[format]
+    except KeyError:
+        raise ValueError(f"unknown format {format!r}; allowed: {sorted(FORMATS)} or 'auto'") from None
+    module, name = target.split(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def _first_file(path: Path) -> Path:
+    """The file whose bytes identify a (possibly multi-file) snapshot named by ``path``."""
+    if path.exists():
+        return path
+    for candidate in (path.with_name(path.name + ".0"), path.with_name(path.name + ".0.hdf5")):
+        if candidate.exists():
+            return candidate
+    hdf5 = path.with_name(path.name + ".hdf5")
+    if hdf5.exists():
+        return hdf5
+    raise FileNotFoundError(f"{path}: no such snapshot (nor {path.name}.0 / {path.name}.hdf5)")
+
+
+def detect_format(path: str | Path) -> str:
+    """Detect the format of a snapshot or light-cone file from its content.
+
+    Raises
+    ------
+    UnknownFormatError
+        When no reader recognises the file; the message lists the formats tried and the
+        file's first bytes.
+    """
+    path = Path(path)
+    first = _first_file(path)
+    seen: set[str] = set()
+    for name, target in FORMATS.items():
+        if target in seen:
+            continue
+        seen.add(target)
+        cls = reader_class(name)
+        fmt = cls.sniff(first)
+        if fmt:
+            return fmt if isinstance(fmt, str) else name
+    with open(first, "rb") as fh:
+        head = fh.read(16)
+    raise UnknownFormatError(
+        first,
+        "offset 0",
+        f"one of the formats {sorted(FORMATS)}",
+        f"{first.stat().st_size} bytes starting with {head!r}",
+    )
+
+
+def open_snapshot(path: str | Path, *, format: str = "auto", **options: Any) -> SnapshotReader:
+    """Open any supported snapshot or light-cone file.
+
+    Parameters
+    ----------
+    path
+        A file, or the base name of a multi-file snapshot (``snapshot_005`` for
+        ``snapshot_005.0 ... snapshot_005.N``).
+    format
+        ``"auto"`` (detect from content) or one of :data:`FORMATS`.
+    **options
+        Passed to the reader: ``length_unit`` (Gadget binary: ``"kpc/h"``, ``"Mpc/h"`` or
+        None to infer from the box size), ``box`` (Mpc/h; tipsy and light-cone files, which
+        store positions in box units), ``step_redshifts`` (light-cone files: mapping step ->
+        redshift, or a path to a two-column table).
+
+    Examples
+    --------
+    >>> from wlcnn.io import open_snapshot
+    >>> reader = open_snapshot("snapshot_006")            # doctest: +SKIP
+    >>> reader.header.redshift, reader.header.n_particles  # doctest: +SKIP
+    (0.0, 32768)
+    """
+    path = Path(path)
+    fmt = detect_format(path) if format == "auto" else format
+    cls = reader_class(fmt)
+    try:
+        return cls(path, **options)
+    except SnapshotError:
+        raise
+    except FileNotFoundError:
+        raise
+    except (OSError, ValueError) as exc:  # never let a low-level error hide the file name
+        raise SnapshotError(path, "header", f"a readable {fmt} file", f"{type(exc).__name__}: {exc}") from exc
