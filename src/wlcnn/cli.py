@@ -1,0 +1,264 @@
+"""The ``wlcnn`` command line.
+
+Run ``wlcnn --help`` or ``wlcnn COMMAND --help``. The workflow (Snakemake) calls the library
+directly; these commands are for people: inspecting a file before a run, converting one
+snapshot by hand, generating a cosmology grid, checking a configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["main"]
+
+UNITS_HELP = """\
+units: positions comoving Mpc/h (snapshots: in [0, box); light-cone particles: relative to the
+observer); box Mpc/h; particle_mass M_sun/h; a = scale factor; z = redshift. Values a file
+does not store are NaN (text) or null (JSON). For tipsy and light-cone files, which store
+positions in box units, pass --box (Mpc/h) to get Mpc/h; without it positions stay in box units.
+"""
+
+
+def _reader_options(args: argparse.Namespace) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    if getattr(args, "length_unit", None) and args.length_unit != "auto":
+        options["length_unit"] = args.length_unit
+    if getattr(args, "box", None) is not None:
+        options["box"] = args.box
+    if getattr(args, "step_redshifts", None):
+        options["step_redshifts"] = args.step_redshifts
+    return options
+
+
+def _add_reader_args(p: argparse.ArgumentParser) -> None:
+    from wlcnn.io import FORMATS
+
+    p.add_argument("--format", default="auto", choices=["auto", *FORMATS],
+                   help="file format (default: detect from the file's content)")
+    p.add_argument("--length-unit", default="auto", choices=["auto", "kpc/h", "Mpc/h"],
+                   help="Gadget length unit (default: infer from the box size, with a plausibility check)")
+    p.add_argument("--box", type=float, default=None, metavar="MPC_H",
+                   help="box side in Mpc/h for formats without it in the header (tipsy, light-cone)")
+    p.add_argument("--step-redshifts", default=None, metavar="FILE",
+                   help="PkdGrav3 light-cone files: table 'step z' giving each step's redshift")
+
+
+def _finite_or_none(x: float | None) -> float | None:
+    return None if x is None or not math.isfinite(x) else float(x)
+
+
+def inspect_summary(path: str | Path, *, format: str = "auto", chunk_size: int | None = None,
+                    **options: Any) -> dict[str, Any]:
+    """Facts about a snapshot or light-cone file, as printed by ``wlcnn inspect``."""
+    from wlcnn.io import DEFAULT_CHUNK_SIZE, open_snapshot
+
+    reader = open_snapshot(path, format=format, **options)
+    h = reader.header
+    pos_min = pos_max = None
+    if h.format != "pkd-healpix":
+        lo = np.full(3, np.inf)
+        hi = np.full(3, -np.inf)
+        for chunk in reader.iter_chunks(chunk_size or DEFAULT_CHUNK_SIZE):
+            if len(chunk):
+                lo = np.minimum(lo, chunk.pos.min(axis=0))
+                hi = np.maximum(hi, chunk.pos.max(axis=0))
+        if np.isfinite(lo).all():
+            pos_min, pos_max = lo.tolist(), hi.tolist()
+    return {
+        "format": h.format,
+        "n_particles": h.n_particles,
+        "a": _finite_or_none(h.a),
+        "z": _finite_or_none(h.redshift),
+        "box": _finite_or_none(h.box),
+        "particle_mass": _finite_or_none(h.particle_mass),
+        "pos_min": pos_min,
+        "pos_max": pos_max,
+        "omega_m": h.omega_m,
+        "omega_lambda": h.omega_lambda,
+        "h": h.hubble,
+        "has_ids": h.has_ids,
+        "files": [str(f) for f in h.files],
+        "extra": {k: v for k, v in h.extra.items() if isinstance(v, (str, int, float, bool, type(None)))},
+    }
+
+
+def _fmt(x: Any, spec: str = ".6g") -> str:
+    return "NaN" if x is None else format(x, spec)
+
+
+def _cmd_inspect(args: argparse.Namespace) -> int:
+    info = inspect_summary(args.path, format=args.format, **_reader_options(args))
+    if args.json:
+        print(json.dumps(info))
+        return 0
+    vec = (lambda v: "n/a" if v is None else "[" + ", ".join(f"{c:.6g}" for c in v) + "]")
+    extra = ", ".join(f"{k}={v}" for k, v in info["extra"].items())
+    lines = [
+        f"file:           {info['files'][0]}" + (f"  (+{len(info['files']) - 1} more)" if len(info["files"]) > 1 else ""),
+        f"format:         {info['format']}" + (f"  ({extra})" if extra else ""),
+        f"particles:      {info['n_particles']:,}",
+        f"scale factor:   {_fmt(info['a'], '.6f')}   redshift: {_fmt(info['z'], '.6f')}",
+        f"box:            {_fmt(info['box'])} Mpc/h",
+        f"particle mass:  {_fmt(info['particle_mass'], '.6e')} M_sun/h",
+        f"cosmology:      Omega_m={_fmt(info['omega_m'])} Omega_L={_fmt(info['omega_lambda'])} h={_fmt(info['h'])}",
+        f"positions:      min {vec(info['pos_min'])}  max {vec(info['pos_max'])}",
+    ]
+    print("\n".join(lines))
+    return 0
+
+
+def _cmd_ingest(args: argparse.Namespace) -> int:
+    from wlcnn.io import open_snapshot
+    from wlcnn.io.canonical import write_canonical
+    from wlcnn.provenance import file_record, provenance_record, utc_now
+
+    started = utc_now()
+    options = _reader_options(args)
+    reader = open_snapshot(args.source, format=args.format, **options)
+    h = reader.header
+    cosmology = {k: v for k, v in {"omega_m": args.omega_m if args.omega_m is not None else h.omega_m,
+                                   "h": args.hubble if args.hubble is not None else h.hubble,
+                                   "sigma8": args.sigma8}.items() if v is not None}
+    missing = {"omega_m", "h"} - set(cosmology)
+    if missing:
+        raise SystemExit(f"wlcnn ingest: {args.source}: the file does not store {sorted(missing)}; "
+                         f"pass --omega-m / --hubble")
+    inputs = [file_record(f) for f in h.files]
+    prov = provenance_record(step="ingest", inputs=inputs, config={"cosmology": cosmology, **options},
+                             started=started)
+
+    def progress(done: int, total: int) -> None:
+        if not args.quiet:
+            print(f"\r  {done:,}/{total:,} particles ({100 * done / max(total, 1):.0f}%)", end="", file=sys.stderr)
+
+    write_canonical(reader, args.output, cosmology=cosmology, chunk_size=args.chunk_size,
+                    keep_velocities=args.keep_velocities, provenance=prov, progress=progress)
+    if not args.quiet:
+        print(f"\nwrote {args.output}: {h.format}, N={h.n_particles:,}, z={h.redshift:.6f}", file=sys.stderr)
+    return 0
+
+
+def _parse_range(text: str) -> np.ndarray:
+    """``lo:hi:n`` -> n values from lo to hi, or a comma list."""
+    if ":" in text:
+        lo, hi, n = text.split(":")
+        return np.linspace(float(lo), float(hi), int(n))
+    return np.array([float(x) for x in text.split(",")])
+
+
+def _cmd_grid(args: argparse.Namespace) -> int:
+    from wlcnn.atomic import atomic_write_text
+    from wlcnn.grid import format_grid, sigma8_line_grid
+
+    prior = {"omega_m": args.prior_omega_m, "sigma8": args.prior_sigma8}
+    points = sigma8_line_grid(sigma8_lines=_parse_range(args.sigma8_lines), omega_m=_parse_range(args.omega_m),
+                              prior=prior)
+    mocks = [tuple(float(x) for x in m.split(",")) for m in args.mock]
+    text = format_grid(points, n_train=args.n_train, n_test=args.n_test, mocks=mocks)  # type: ignore[arg-type]
+    if args.output:
+        atomic_write_text(args.output, text)
+        print(f"wrote {args.output}: {len(points)} cosmologies + {len(mocks)} mock(s)", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _cmd_config(args: argparse.Namespace) -> int:
+    from wlcnn.config import load_config, output_redshifts
+    from wlcnn.grid import read_grid, simulations
+
+    cfg = load_config(args.config, base_dir=args.base_dir)
+    grid = read_grid(Path(args.base_dir) / cfg["cosmology"]["grid"])
+    z = output_redshifts(cfg["simulations"]["output_redshifts"])
+    sims = simulations(grid)
+    roles = {r: sum(s.role == r for s in sims) for r in ("train", "test", "mock")}
+    print(f"{args.config}: valid. {len(grid)} cosmologies, {len(sims)} simulations {roles}, "
+          f"{len(z)} snapshots per simulation (z = {z[0]:g} ... {z[-1]:g})")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``wlcnn`` (exposed for documentation and tests)."""
+    parser = argparse.ArgumentParser(
+        prog="wlcnn",
+        description="Weak-lensing CNN pipeline tools (the full chain runs through Snakemake; see README).",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debugging details")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("inspect", help="print what a snapshot or light-cone file holds",
+                       description="Detect the format of PATH and print its header facts and position range.",
+                       epilog=UNITS_HELP + "\nJSON keys: format, n_particles, a, z, box, particle_mass, pos_min, "
+                       "pos_max (and omega_m, omega_lambda, h, has_ids, files, extra).",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("path", help="snapshot file, base name of a multi-file snapshot, .lcp or .hpb file")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    _add_reader_args(p)
+    p.set_defaults(func=_cmd_inspect)
+
+    p = sub.add_parser("ingest", help="convert one snapshot to the canonical HDF5 format",
+                       description="Stream SOURCE (any supported format) into the canonical HDF5 OUTPUT "
+                       "(see wlcnn.io.canonical), atomically, with provenance.",
+                       epilog=UNITS_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("source", help="snapshot file or multi-file base name")
+    p.add_argument("output", help="canonical HDF5 file to write")
+    _add_reader_args(p)
+    p.add_argument("--omega-m", type=float, default=None, help="Omega_m (required if the file does not store it)")
+    p.add_argument("--hubble", type=float, default=None, help="h (required if the file does not store it)")
+    p.add_argument("--sigma8", type=float, default=None, help="sigma8 to record (files never store it)")
+    p.add_argument("--chunk-size", type=int, default=1 << 20, help="particles per chunk (default 1048576)")
+    p.add_argument("--keep-velocities", action="store_true", help="also store peculiar velocities (km/s)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    p.set_defaults(func=_cmd_ingest)
+
+    p = sub.add_parser("grid", help="generate a cosmology grid along lines of constant Sigma8",
+                       description="Points on lines of constant Sigma8 = sigma8 (Omega_m/0.3)^0.6 inside the prior "
+                       "box, written as the grid CSV (id, omega_m, sigma8, role, n_sims).",
+                       epilog="example (the KiDS-450 default): wlcnn grid --sigma8-lines 0.5:1.0:8 "
+                       "--omega-m 0.1:0.5:8 --n-train 10 --n-test 2 --mock 0.25,0.849 -o config/grids/kids450.csv")
+    p.add_argument("--sigma8-lines", required=True, help="Sigma8 values: 'lo:hi:n' or 'a,b,c'")
+    p.add_argument("--omega-m", required=True, help="Omega_m values on each line: 'lo:hi:n' or 'a,b,c'")
+    p.add_argument("--prior-omega-m", type=float, nargs=2, default=[0.1, 0.5], metavar=("LO", "HI"))
+    p.add_argument("--prior-sigma8", type=float, nargs=2, default=[0.4, 1.4], metavar=("LO", "HI"))
+    p.add_argument("--n-train", type=int, default=10, help="training simulations per cosmology (default 10)")
+    p.add_argument("--n-test", type=int, default=2, help="test simulations per cosmology (default 2)")
+    p.add_argument("--mock", action="append", default=[], metavar="OM,S8", help="add a mock-observation cosmology")
+    p.add_argument("-o", "--output", help="CSV file to write (default: stdout)")
+    p.set_defaults(func=_cmd_grid)
+
+    p = sub.add_parser("config", help="validate a configuration file and summarise it",
+                       description="Validate CONFIG against workflow/schemas/config.schema.yaml and the grid table.")
+    p.add_argument("config", help="YAML configuration (e.g. config/demo.yaml)")
+    p.add_argument("--base-dir", default=".", help="directory relative to which config paths resolve")
+    p.set_defaults(func=_cmd_config)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``wlcnn`` console script."""
+    from wlcnn.config import ConfigError
+    from wlcnn.grid import GridError
+    from wlcnn.io.errors import SnapshotError
+
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.func(args) or 0)
+    except (SnapshotError, ConfigError, GridError, FileNotFoundError) as exc:
+        print(f"wlcnn {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

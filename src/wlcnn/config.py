@@ -1,0 +1,211 @@
+"""Loading and validating the pipeline configuration.
+
+The whole configuration is checked against ``workflow/schemas/config.schema.yaml`` (shipped in
+the package as ``wlcnn/data/config.schema.yaml``) *before anything runs*. Every problem is
+reported at once, each with its key path and the allowed values, so that a misspelt key or an
+out-of-range number never passes silently.
+
+Examples
+--------
+>>> from wlcnn.config import output_redshifts
+>>> z = output_redshifts({"z_max": 3.45, "z_switch": 1.55, "dz_high": 0.1, "dz_low": 0.05})
+>>> len(z), float(z[0]), float(z[19]), float(z[20]), float(z[-1])
+(51, 3.45, 1.55, 1.5, 0.0)
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import numpy as np
+import yaml
+
+__all__ = [
+    "ConfigError",
+    "box_size_mpc_h",
+    "load_config",
+    "load_schema",
+    "output_redshifts",
+    "validate_config",
+]
+
+#: Snapshot redshifts are rounded to this many decimals (the spacing rule works in steps of 0.05).
+_REDSHIFT_DECIMALS = 10
+
+
+class ConfigError(ValueError):
+    """The configuration is invalid; ``problems`` lists every problem found."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"invalid configuration {source} ({len(problems)} problem(s)):\n{lines}")
+
+
+@cache
+def load_schema() -> dict[str, Any]:
+    """Return the configuration JSON schema (a dict)."""
+    text = resources.files("wlcnn").joinpath("data/config.schema.yaml").read_text()
+    return yaml.safe_load(text)
+
+
+def _key_path(path: Any) -> str:
+    parts = [f"[{p}]" if isinstance(p, int) else str(p) for p in path]
+    return ".".join(parts).replace(".[", "[") or "<top level>"
+
+
+def _subschema(schema: Mapping[str, Any], path: Any) -> Mapping[str, Any]:
+    """Follow ``properties`` (and simple ``$ref``) along a key path, for the allowed-key lists."""
+    node: Mapping[str, Any] = schema
+    root = schema
+    for key in path:
+        if "$ref" in node:
+            node = root["$defs"][node["$ref"].split("/")[-1]]
+        if isinstance(key, int):
+            node = node.get("items", {})
+        else:
+            node = node.get("properties", {}).get(key, {})
+    return node
+
+
+def _describe(error: jsonschema.ValidationError, schema: Mapping[str, Any]) -> list[str]:
+    where = _key_path(error.absolute_path)
+    kind = error.validator
+    if kind == "additionalProperties":
+        allowed = sorted(_subschema(schema, error.absolute_path).get("properties", {}))
+        extra = sorted(set(error.instance) - set(allowed))
+        out = []
+        for key in extra:
+            close = difflib.get_close_matches(key, allowed, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            out.append(f"{where}: unknown key '{key}'{hint}; allowed keys: {allowed}")
+        return out
+    if kind == "required":
+        return [f"{where}: {error.message}"]
+    if kind == "enum":
+        return [f"{where}: {error.instance!r} is not allowed; allowed values: {error.validator_value}"]
+    if kind == "type":
+        return [
+            f"{where}: expected {error.validator_value}, found {type(error.instance).__name__} "
+            f"{error.instance!r}"
+        ]
+    if kind in {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"}:
+        bound = {"minimum": ">=", "maximum": "<=", "exclusiveMinimum": ">", "exclusiveMaximum": "<"}[kind]
+        return [f"{where}: {error.instance!r} out of range; allowed: {bound} {error.validator_value}"]
+    if kind == "oneOf" and error.context:
+        best = jsonschema.exceptions.best_match(error.context)
+        return [f"{where}: does not match any allowed form ({best.message})"]
+    return [f"{where}: {error.message}"]
+
+
+def _semantic_problems(cfg: Mapping[str, Any], *, base_dir: Path) -> list[str]:
+    """Checks a JSON schema cannot express (orderings, lengths that must agree, files)."""
+    problems: list[str] = []
+    prior = cfg["cosmology"]["prior"]
+    for name, (lo, hi) in prior.items():
+        if not lo < hi:
+            problems.append(f"cosmology.prior.{name}: expected [low, high] with low < high, found {[lo, hi]}")
+    sims = cfg["simulations"]
+    z_out = sims["output_redshifts"]
+    if isinstance(z_out, Mapping):
+        if z_out["z_switch"] > z_out["z_max"]:
+            problems.append(
+                f"simulations.output_redshifts: z_switch ({z_out['z_switch']}) must be <= z_max ({z_out['z_max']})"
+            )
+    elif any(b >= a for a, b in zip(z_out, z_out[1:], strict=False)):
+        problems.append(f"simulations.output_redshifts: expected strictly decreasing redshifts, found {z_out}")
+    if sims["code"] != "mock_pm":
+        for key in ("directory", "snapshot_pattern"):
+            if key not in sims:
+                problems.append(f"simulations.{key}: required when simulations.code is {sims['code']!r}")
+    elif "mock_pm" not in sims:
+        problems.append("simulations.mock_pm: required when simulations.code is 'mock_pm'")
+    if (z0 := sims["z_initial"]) <= float(np.max(output_redshifts(z_out))):
+        problems.append(f"simulations.z_initial: {z0} must exceed the highest output redshift")
+    survey = cfg.get("survey", {})
+    if "zb_edges" in survey:
+        n_bins = len(survey["zb_edges"]) - 1
+        for key in ("multiplicative_bias", "additive_bias"):
+            if key in survey and len(survey[key]) != n_bins:
+                problems.append(
+                    f"survey.{key}: expected {n_bins} values (one per tomographic bin of survey.zb_edges), "
+                    f"found {len(survey[key])}"
+                )
+        nz = cfg.get("lensing", {}).get("nz_files")
+        if nz is not None and len(nz) != n_bins:
+            problems.append(f"lensing.nz_files: expected {n_bins} files (one per bin), found {len(nz)}")
+    grid_path = base_dir / cfg["cosmology"]["grid"]
+    if not grid_path.is_file():
+        problems.append(f"cosmology.grid: file {grid_path} does not exist")
+    else:
+        from wlcnn.grid import GridError, read_grid  # local: grid imports this module
+
+        try:
+            read_grid(grid_path, prior=prior)
+        except GridError as exc:
+            problems.append(f"cosmology.grid: {exc}")
+    return problems
+
+
+def validate_config(cfg: Any, *, source: str = "<config>", base_dir: str | Path = ".") -> None:
+    """Validate a configuration mapping; raise :class:`ConfigError` listing every problem.
+
+    Parameters
+    ----------
+    cfg
+        The parsed configuration.
+    source
+        Name used in the error message (the YAML file).
+    base_dir
+        Directory relative to which file paths in the configuration are resolved.
+    """
+    schema = load_schema()
+    validator = jsonschema.Draft202012Validator(schema)
+    problems: list[str] = []
+    for error in sorted(validator.iter_errors(cfg), key=lambda e: list(map(str, e.absolute_path))):
+        problems.extend(_describe(error, schema))
+    if not problems:
+        problems = _semantic_problems(cfg, base_dir=Path(base_dir))
+    if problems:
+        raise ConfigError(source, problems)
+
+
+def load_config(path: str | Path, *, base_dir: str | Path = ".") -> dict[str, Any]:
+    """Read a YAML configuration file and validate it (see :func:`validate_config`)."""
+    path = Path(path)
+    try:
+        cfg = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(str(path), [f"not valid YAML: {exc}"]) from exc
+    validate_config(cfg, source=str(path), base_dir=base_dir)
+    return cfg
+
+
+def output_redshifts(spec: Mapping[str, float] | list[float]) -> np.ndarray:
+    """Requested snapshot redshifts, decreasing.
+
+    Either an explicit list, or the paper's rule: steps of ``dz_high`` from ``z_max`` down to
+    ``z_switch`` (inclusive), then steps of ``dz_low`` down to 0 (inclusive).
+    """
+    if not isinstance(spec, Mapping):
+        return np.asarray(spec, dtype=float)
+    z_max, z_switch = spec["z_max"], spec["z_switch"]
+    n_high = int(np.floor((z_max - z_switch) / spec["dz_high"] + 1e-9)) + 1
+    high = z_max - spec["dz_high"] * np.arange(n_high)
+    n_low = int(np.floor(high[-1] / spec["dz_low"] + 1e-9))
+    low = high[-1] - spec["dz_low"] * np.arange(1, n_low + 1)
+    z = np.round(np.concatenate([high, low]), _REDSHIFT_DECIMALS)
+    return np.where(np.abs(z) < 10.0**-_REDSHIFT_DECIMALS, 0.0, z)
+
+
+def box_size_mpc_h(sims: Mapping[str, Any], *, h: float) -> float:
+    """Box side in Mpc/h from ``simulations.box_size`` and ``box_unit``."""
+    size = float(sims["box_size"])
+    return size * h if sims["box_unit"] == "Mpc" else size
