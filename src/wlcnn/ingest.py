@@ -18,7 +18,7 @@ from typing import Any
 from wlcnn.atomic import atomic_write_text
 from wlcnn.io import open_snapshot
 from wlcnn.io.base import SnapshotReader
-from wlcnn.io.canonical import check_cosmology, check_redshift_series, write_canonical
+from wlcnn.io.canonical import check_box, check_cosmology, check_redshift_series, write_canonical
 from wlcnn.provenance import file_record, provenance_record, utc_now
 
 __all__ = ["MANIFEST_SCHEMA", "ingest_simulation", "resolve_snapshot_files"]
@@ -70,6 +70,7 @@ def ingest_simulation(
     readers: list[SnapshotReader] = [open_snapshot(s, format=format, **options) for s in snapshots]
     for reader in readers:
         check_cosmology(reader.header, cosmology)
+        check_box(reader.header, options.get("box"))
     check_redshift_series([r.header for r in readers], requested=requested_redshifts,
                           tolerance=redshift_tolerance)
     log.info("checked %d snapshot headers: z = %.4f ... %.4f", len(readers),

@@ -18,6 +18,7 @@ format name        what                                                        m
 from __future__ import annotations
 
 import importlib
+import inspect
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from wlcnn.io.errors import SnapshotError, UnknownFormatError
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
     "FORMATS",
+    "GENERIC_OPTIONS",
     "ParticleChunk",
     "SnapshotHeader",
     "SnapshotReader",
@@ -34,6 +36,10 @@ __all__ = [
     "open_snapshot",
     "reader_class",
 ]
+
+#: Options any reader may be given; a reader that has no use for one ignores it, so one set of
+#: options (from the configuration) can be passed whatever the detected format.
+GENERIC_OPTIONS = frozenset({"length_unit", "box", "step_redshifts"})
 
 #: format name -> "module:ClassName" (imported lazily so that h5py is only needed for HDF5).
 FORMATS: dict[str, str] = {
@@ -125,6 +131,12 @@ def open_snapshot(path: str | Path, *, format: str = "auto", **options: Any) -> 
     path = Path(path)
     fmt = detect_format(path) if format == "auto" else format
     cls = reader_class(fmt)
+    params = inspect.signature(cls.__init__).parameters
+    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        unknown = set(options) - set(params) - GENERIC_OPTIONS
+        if unknown:
+            raise TypeError(f"{cls.__name__} got unknown options {sorted(unknown)}")
+        options = {k: v for k, v in options.items() if k in params}
     try:
         return cls(path, **options)
     except SnapshotError:

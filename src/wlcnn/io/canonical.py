@@ -37,6 +37,7 @@ __all__ = [
     "CANONICAL_VERSION",
     "UNITS",
     "CosmologyMismatchError",
+    "check_box",
     "check_cosmology",
     "check_redshift_series",
     "read_canonical_header",
@@ -69,6 +70,16 @@ def check_cosmology(header: SnapshotHeader, cosmology: Mapping[str, float]) -> N
             raise CosmologyMismatchError(
                 header.files[0], f"header {name}", f"{expected} (from the cosmology grid)", f"{found}"
             )
+
+
+def check_box(header: SnapshotHeader, box: float | None) -> None:
+    """Raise :class:`CosmologyMismatchError` if the header's box differs from the configured one."""
+    if box is None or not math.isfinite(header.box):
+        return
+    if not math.isclose(header.box, box, rel_tol=COSMOLOGY_RTOL):
+        raise CosmologyMismatchError(
+            header.files[0], "header box size", f"{box} Mpc/h (simulations.box_size)", f"{header.box} Mpc/h"
+        )
 
 
 def check_redshift_series(

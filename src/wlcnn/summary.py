@@ -1,0 +1,48 @@
+"""``python -m wlcnn.summary CONFIG``: what a run has produced so far, stage by stage."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from wlcnn.config import load_config
+from wlcnn.grid import read_grid, simulations
+
+__all__ = ["main", "summarise"]
+
+
+def summarise(config_path: str | Path, *, base_dir: str | Path = ".") -> str:
+    """A short text report of the outputs of the run configured in ``config_path``."""
+    cfg = load_config(config_path, base_dir=base_dir)
+    out = Path(base_dir) / cfg["run"]["output_dir"]
+    sims = simulations(read_grid(Path(base_dir) / cfg["cosmology"]["grid"]))
+    lines = [f"run '{cfg['run']['name']}' in {out}"]
+    n_done, n_snap, n_part, z_lo, z_hi = 0, 0, 0, float("inf"), -float("inf")
+    for sim in sims:
+        path = out / "ingested" / sim.cosmology.id / sim.name / "manifest.json"
+        if path.is_file():
+            manifest = json.loads(path.read_text())
+            n_done += 1
+            n_snap += len(manifest["snapshots"])
+            n_part += sum(s["n_particles"] for s in manifest["snapshots"])
+            z_lo = min(z_lo, *(s["redshift"] for s in manifest["snapshots"]))
+            z_hi = max(z_hi, *(s["redshift"] for s in manifest["snapshots"]))
+    lines.append(f"  ingestion: {n_done}/{len(sims)} simulations, {n_snap} snapshots, "
+                 f"{n_part:,} particles" + (f", z = {z_hi:.4f} ... {z_lo:.4f}" if n_done else ""))
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Print :func:`summarise` of a configuration."""
+    parser = argparse.ArgumentParser(prog="python -m wlcnn.summary", description=__doc__)
+    parser.add_argument("config", help="configuration file of the run (e.g. config/demo.yaml)")
+    args = parser.parse_args(argv)
+    print(summarise(args.config))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

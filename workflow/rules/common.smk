@@ -1,0 +1,66 @@
+# Configuration validation and path helpers shared by every rule file.
+# The configuration is validated against workflow/schemas/config.schema.yaml (plus the checks
+# a schema cannot express) before any rule is defined: a bad key stops the run here.
+
+import yaml
+from pathlib import Path
+
+from wlcnn.config import ConfigError, box_size_mpc_h, output_redshifts, validate_config
+from wlcnn.grid import read_grid, simulations
+
+if not config:
+    configfile: "config/config.yaml"
+
+_config_source = ", ".join(str(p) for p in (workflow.overwrite_configfiles or [])) or "config/config.yaml"
+try:
+    validate_config(config, source=_config_source, base_dir=workflow.basedir)
+except ConfigError as exc:
+    raise WorkflowError(str(exc)) from None
+
+OUT = Path(config["run"]["output_dir"])
+LOGS = OUT / "logs"
+BENCH = OUT / "benchmarks"
+GRID = read_grid(Path(workflow.basedir) / config["cosmology"]["grid"], prior=config["cosmology"]["prior"])
+COSMOLOGIES = {c.id: c for c in GRID}
+SIMULATIONS = simulations(GRID)
+SIM_CFG = config["simulations"]
+Z_OUT = output_redshifts(SIM_CFG["output_redshifts"])
+N_SNAP = len(Z_OUT)
+SNAP_INDICES = range(N_SNAP)
+BOX = box_size_mpc_h(SIM_CFG, h=config["cosmology"]["fixed"]["h"])
+ENVS = Path(workflow.basedir) / "envs"
+
+wildcard_constraints:
+    cosmology=r"[A-Za-z0-9_-]+",
+    simulation=r"sim\d+",
+
+
+def cosmology_params(cosmology_id):
+    """omega_m, sigma8 of a grid entry plus the fixed parameters (what a run of it depends on)."""
+    c = COSMOLOGIES[cosmology_id]
+    return {"omega_m": c.omega_m, "sigma8": c.sigma8, **config["cosmology"]["fixed"]}
+
+
+def raw_snapshot(cosmology, simulation, index):
+    """Base name of snapshot ``index`` of a simulation, where the code wrote it."""
+    if SIM_CFG["code"] == "mock_pm":
+        return str(OUT / "simulations" / cosmology / simulation / f"snapshot_{index:03d}")
+    pattern = SIM_CFG["snapshot_pattern"]
+    return str(Path(SIM_CFG["directory"]) / pattern.format(cosmology=cosmology, simulation=simulation, snapshot=index))
+
+
+def ingested_snapshot(cosmology, simulation, index):
+    return str(OUT / "ingested" / cosmology / simulation / f"snapshot_{index:03d}.h5")
+
+
+def manifest(cosmology, simulation):
+    return str(OUT / "ingested" / cosmology / simulation / "manifest.json")
+
+
+def all_manifests():
+    return [manifest(s.cosmology.id, s.name) for s in SIMULATIONS]
+
+
+def final_targets():
+    """Everything the implemented stages produce (the default target of the Snakefile)."""
+    return all_manifests()
