@@ -6,12 +6,13 @@ set -euo pipefail
 STATE=${1:-/tmp/wlcnn-slurm}
 mkdir -p "$STATE"/{log,spool,ctld,gpu}
 
-# libpmix2 must be present before slurmd starts, or `srun --mpi=pmix` steps hang.
-if ! command -v slurmctld >/dev/null || ! command -v munged >/dev/null || ! ldconfig -p | grep -q libpmix.so.2; then
+# PMIx must be present before slurmd starts, or `srun --mpi=pmix` steps fail: SLURM's pmix plugin
+# dlopens the unversioned pmix2/lib/libpmix.so, which only libpmix-dev provides.
+if ! command -v slurmctld >/dev/null || ! command -v munged >/dev/null || ! ls /usr/lib/*/pmix2/lib/libpmix.so >/dev/null 2>&1; then
   echo "[slurm-up] installing SLURM, munge, Open MPI, PMIx (Debian packages)"
   apt-get update -qq -o DPkg::Lock::Timeout=600
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=600 \
-    slurmctld slurmd slurm-client munge openmpi-bin libpmix2 >/dev/null
+    slurmctld slurmd slurm-client munge openmpi-bin libpmix2 libpmix-dev >/dev/null
 fi
 
 # munge
