@@ -26,8 +26,13 @@ def test_paper_defaults_carry_the_spec_numbers():
     assert cfg["cosmology"]["fixed"] == {"omega_b": 0.0493, "h": 0.6736, "n_s": 0.9649}
     assert cfg["cosmology"]["prior"] == {"omega_m": [0.1, 0.5], "sigma8": [0.4, 1.4]}
     sims = cfg["simulations"]
-    assert (sims["n_particles_1d"], sims["box_size"], sims["box_unit"], sims["z_initial"], sims["n_steps"]) == (
-        256, 500, "Mpc", 50, 500)
+    assert (
+        sims["n_particles_1d"],
+        sims["box_size"],
+        sims["box_unit"],
+        sims["z_initial"],
+        sims["n_steps"],
+    ) == (256, 500, "Mpc", 50, 500)
     survey = cfg["survey"]
     assert survey["zb_edges"] == [0.1, 0.3, 0.5, 0.7, 0.9]
     assert survey["multiplicative_bias"] == [-0.015, -0.011, -0.010, -0.020]
@@ -98,5 +103,5 @@ def test_semantic_checks(demo):
 def test_invalid_yaml_names_the_file(tmp_path):
     path = tmp_path / "broken.yaml"
     path.write_text("run: [unclosed\n")
-    with pytest.raises(ConfigError, match="broken.yaml"):
+    with pytest.raises(ConfigError, match=r"broken\.yaml"):
         load_config(path)

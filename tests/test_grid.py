@@ -20,7 +20,9 @@ def test_points_lie_on_constant_sigma8_lines_inside_the_prior():
 
 
 def test_shipped_kids450_grid_is_the_documented_generator_output():
-    pts = sigma8_line_grid(sigma8_lines=np.linspace(0.5, 1.0, 8), omega_m=np.linspace(0.1, 0.5, 8), prior=PRIOR)
+    pts = sigma8_line_grid(
+        sigma8_lines=np.linspace(0.5, 1.0, 8), omega_m=np.linspace(0.1, 0.5, 8), prior=PRIOR
+    )
     text = format_grid(pts, n_train=10, n_test=2, mocks=[(0.25, 0.849)])
     assert (REPO / "config" / "grids" / "kids450.csv").read_text() == text
 
@@ -44,7 +46,10 @@ def test_simulation_numbering_and_roles(tmp_path):
         ("id,omega_m,sigma8,role,n_sims\nc0,0.3,abc,train,1\n", "line 2: expected numbers"),
         ("id,omega_m,sigma8,role,n_sims\nc0,0.3,0.8,training,1\n", "column 'role'"),
         ("id,omega_m,sigma8,role,n_sims\nc0,0.3,0.8,train,0\n", "column 'n_sims'"),
-        ("id,omega_m,sigma8,role,n_sims\nc0,0.3,0.8,train,1\nc0,0.31,0.8,test,1\n", "line 3: id 'c0' already has"),
+        (
+            "id,omega_m,sigma8,role,n_sims\nc0,0.3,0.8,train,1\nc0,0.31,0.8,test,1\n",
+            "line 3: id 'c0' already has",
+        ),
         ("id,omega_m,sigma8,role,n_sims\nc0,0.3,0.8,train,1\nc0,0.3,0.8,train,1\n", "duplicate row"),
         ("id,omega_m,sigma8,role,n_sims\nc0,0.6,0.8,train,1\n", "outside the prior box"),
         ("id,omega_m,sigma8,role,n_sims\nc/0,0.3,0.8,train,1\n", "column 'id'"),

@@ -86,9 +86,15 @@ def test_ingest_cli_roundtrip(nbody_fixtures, tmp_path):
 def test_ingest_series_writes_manifest_and_keeps_true_redshifts(nbody_fixtures, tmp_path):
     outs = [tmp_path / f"snapshot_{i:03d}.h5" for i in range(7)]
     manifest = ingest_simulation(
-        _gadget_series(nbody_fixtures, "fmt2"), outs, tmp_path / "manifest.json",
-        cosmology=FIXTURE_COSMOLOGY, requested_redshifts=REQUESTED_Z, redshift_tolerance=1e-6,
-        chunk_size=10_000, reader_options={"box": BOX}, keep_velocities=True,
+        _gadget_series(nbody_fixtures, "fmt2"),
+        outs,
+        tmp_path / "manifest.json",
+        cosmology=FIXTURE_COSMOLOGY,
+        requested_redshifts=REQUESTED_Z,
+        redshift_tolerance=1e-6,
+        chunk_size=10_000,
+        reader_options={"box": BOX},
+        keep_velocities=True,
     )
     assert json.loads((tmp_path / "manifest.json").read_text()) == manifest
     assert [s["redshift"] for s in manifest["snapshots"]] == pytest.approx(REQUESTED_Z, abs=1e-6)
@@ -121,9 +127,15 @@ def test_non_monotonic_series_fails_before_writing(nbody_fixtures, tmp_path):
     series = _gadget_series(nbody_fixtures)
     series[2], series[3] = series[3], series[2]
     with pytest.raises(RedshiftOrderError) as info:
-        ingest_simulation(series, [tmp_path / f"s{i}.h5" for i in range(7)], tmp_path / "manifest.json",
-                          cosmology=FIXTURE_COSMOLOGY, requested_redshifts=None, redshift_tolerance=0.0,
-                          chunk_size=10_000)
+        ingest_simulation(
+            series,
+            [tmp_path / f"s{i}.h5" for i in range(7)],
+            tmp_path / "manifest.json",
+            cosmology=FIXTURE_COSMOLOGY,
+            requested_redshifts=None,
+            redshift_tolerance=0.0,
+            chunk_size=10_000,
+        )
     assert "snapshot_002" in str(info.value) and "expected a redshift below" in str(info.value)
     _assert_nothing_written(tmp_path)
 
@@ -131,9 +143,15 @@ def test_non_monotonic_series_fails_before_writing(nbody_fixtures, tmp_path):
 def test_redshift_far_from_requested_is_an_error(nbody_fixtures, tmp_path):
     wrong = [2.0, *REQUESTED_Z[1:]]
     with pytest.raises(RedshiftOrderError, match="snapshot_000"):
-        ingest_simulation(_gadget_series(nbody_fixtures), [tmp_path / f"s{i}.h5" for i in range(7)],
-                          tmp_path / "manifest.json", cosmology=FIXTURE_COSMOLOGY, requested_redshifts=wrong,
-                          redshift_tolerance=0.01, chunk_size=10_000)
+        ingest_simulation(
+            _gadget_series(nbody_fixtures),
+            [tmp_path / f"s{i}.h5" for i in range(7)],
+            tmp_path / "manifest.json",
+            cosmology=FIXTURE_COSMOLOGY,
+            requested_redshifts=wrong,
+            redshift_tolerance=0.01,
+            chunk_size=10_000,
+        )
     _assert_nothing_written(tmp_path)
 
 
@@ -148,9 +166,16 @@ def test_redshift_far_from_requested_is_an_error(nbody_fixtures, tmp_path):
 def test_mislabeled_simulation_is_caught(nbody_fixtures, tmp_path, cosmology, options, field):
     expected_error = CosmologyMismatchError if "box" not in options else SnapshotError
     with pytest.raises(expected_error) as info:
-        ingest_simulation(_gadget_series(nbody_fixtures, n=2), [tmp_path / "a.h5", tmp_path / "b.h5"],
-                          tmp_path / "manifest.json", cosmology=cosmology, requested_redshifts=None,
-                          redshift_tolerance=0.0, chunk_size=10_000, reader_options=options)
+        ingest_simulation(
+            _gadget_series(nbody_fixtures, n=2),
+            [tmp_path / "a.h5", tmp_path / "b.h5"],
+            tmp_path / "manifest.json",
+            cosmology=cosmology,
+            requested_redshifts=None,
+            redshift_tolerance=0.0,
+            chunk_size=10_000,
+            reader_options=options,
+        )
     assert field in str(info.value) and "snapshot_000" in str(info.value)
     _assert_nothing_written(tmp_path)
 
@@ -167,9 +192,15 @@ def test_truncated_snapshot_in_series_leaves_no_output(nbody_fixtures, tmp_path)
     outdir = tmp_path / "out"
     outdir.mkdir()
     with pytest.raises(SnapshotError, match="snapshot_001"):
-        ingest_simulation(series, [outdir / f"s{i}.h5" for i in range(3)], outdir / "manifest.json",
-                          cosmology=FIXTURE_COSMOLOGY, requested_redshifts=None, redshift_tolerance=0.0,
-                          chunk_size=10_000)
+        ingest_simulation(
+            series,
+            [outdir / f"s{i}.h5" for i in range(3)],
+            outdir / "manifest.json",
+            cosmology=FIXTURE_COSMOLOGY,
+            requested_redshifts=None,
+            redshift_tolerance=0.0,
+            chunk_size=10_000,
+        )
     _assert_nothing_written(outdir)
 
 
@@ -178,7 +209,11 @@ def test_resolve_multifile_names(tmp_path):
         (tmp_path / f"snapshot_005.{i}").write_bytes(b"x")
     (tmp_path / "snapshot_005.notes").write_bytes(b"x")
     assert [p.name for p in resolve_snapshot_files(tmp_path / "snapshot_005")] == [
-        "snapshot_005.0", "snapshot_005.1", "snapshot_005.2", "snapshot_005.10"]
+        "snapshot_005.0",
+        "snapshot_005.1",
+        "snapshot_005.2",
+        "snapshot_005.10",
+    ]
     (tmp_path / "snap_007.0.hdf5").write_bytes(b"x")
     assert [p.name for p in resolve_snapshot_files(tmp_path / "snap_007")] == ["snap_007.0.hdf5"]
     with pytest.raises(FileNotFoundError, match="snapshot_009"):
@@ -189,7 +224,23 @@ def test_config_and_grid_commands(tmp_path, capsys):
     assert main(["config", "config/demo.yaml"]) == 0
     assert "valid" in capsys.readouterr().out
     out = tmp_path / "grid.csv"
-    assert main(["grid", "--sigma8-lines", "0.7,0.8", "--omega-m", "0.2:0.4:3", "--n-train", "2", "--n-test", "1",
-                 "-o", str(out)]) == 0
+    assert (
+        main(
+            [
+                "grid",
+                "--sigma8-lines",
+                "0.7,0.8",
+                "--omega-m",
+                "0.2:0.4:3",
+                "--n-train",
+                "2",
+                "--n-test",
+                "1",
+                "-o",
+                str(out),
+            ]
+        )
+        == 0
+    )
     lines = out.read_text().splitlines()
     assert lines[0] == "id,omega_m,sigma8,role,n_sims" and len(lines) == 1 + 2 * 6

@@ -42,22 +42,40 @@ def _reader_options(args: argparse.Namespace) -> dict[str, Any]:
 def _add_reader_args(p: argparse.ArgumentParser) -> None:
     from wlcnn.io import FORMATS
 
-    p.add_argument("--format", default="auto", choices=["auto", *FORMATS],
-                   help="file format (default: detect from the file's content)")
-    p.add_argument("--length-unit", default="auto", choices=["auto", "kpc/h", "Mpc/h"],
-                   help="Gadget length unit (default: infer from the box size, with a plausibility check)")
-    p.add_argument("--box", type=float, default=None, metavar="MPC_H",
-                   help="box side in Mpc/h for formats without it in the header (tipsy, light-cone)")
-    p.add_argument("--step-redshifts", default=None, metavar="FILE",
-                   help="PkdGrav3 light-cone files: table 'step z' giving each step's redshift")
+    p.add_argument(
+        "--format",
+        default="auto",
+        choices=["auto", *FORMATS],
+        help="file format (default: detect from the file's content)",
+    )
+    p.add_argument(
+        "--length-unit",
+        default="auto",
+        choices=["auto", "kpc/h", "Mpc/h"],
+        help="Gadget length unit (default: infer from the box size, with a plausibility check)",
+    )
+    p.add_argument(
+        "--box",
+        type=float,
+        default=None,
+        metavar="MPC_H",
+        help="box side in Mpc/h for formats without it in the header (tipsy, light-cone)",
+    )
+    p.add_argument(
+        "--step-redshifts",
+        default=None,
+        metavar="FILE",
+        help="PkdGrav3 light-cone files: table 'step z' giving each step's redshift",
+    )
 
 
 def _finite_or_none(x: float | None) -> float | None:
     return None if x is None or not math.isfinite(x) else float(x)
 
 
-def inspect_summary(path: str | Path, *, format: str = "auto", chunk_size: int | None = None,
-                    **options: Any) -> dict[str, Any]:
+def inspect_summary(
+    path: str | Path, *, format: str = "auto", chunk_size: int | None = None, **options: Any
+) -> dict[str, Any]:
     """Facts about a snapshot or light-cone file, as printed by ``wlcnn inspect``."""
     from wlcnn.io import DEFAULT_CHUNK_SIZE, open_snapshot
 
@@ -100,16 +118,21 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(info))
         return 0
-    vec = (lambda v: "n/a" if v is None else "[" + ", ".join(f"{c:.6g}" for c in v) + "]")
+
+    def vec(v: list[float] | None) -> str:
+        return "n/a" if v is None else "[" + ", ".join(f"{c:.6g}" for c in v) + "]"
+
     extra = ", ".join(f"{k}={v}" for k, v in info["extra"].items())
     lines = [
-        f"file:           {info['files'][0]}" + (f"  (+{len(info['files']) - 1} more)" if len(info["files"]) > 1 else ""),
+        f"file:           {info['files'][0]}"
+        + (f"  (+{len(info['files']) - 1} more)" if len(info["files"]) > 1 else ""),
         f"format:         {info['format']}" + (f"  ({extra})" if extra else ""),
         f"particles:      {info['n_particles']:,}",
         f"scale factor:   {_fmt(info['a'], '.6f')}   redshift: {_fmt(info['z'], '.6f')}",
         f"box:            {_fmt(info['box'])} Mpc/h",
         f"particle mass:  {_fmt(info['particle_mass'], '.6e')} M_sun/h",
-        f"cosmology:      Omega_m={_fmt(info['omega_m'])} Omega_L={_fmt(info['omega_lambda'])} h={_fmt(info['h'])}",
+        f"cosmology:      Omega_m={_fmt(info['omega_m'])} Omega_L={_fmt(info['omega_lambda'])} "
+        f"h={_fmt(info['h'])}",
         f"positions:      min {vec(info['pos_min'])}  max {vec(info['pos_max'])}",
     ]
     print("\n".join(lines))
@@ -125,23 +148,43 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
     options = _reader_options(args)
     reader = open_snapshot(args.source, format=args.format, **options)
     h = reader.header
-    cosmology = {k: v for k, v in {"omega_m": args.omega_m if args.omega_m is not None else h.omega_m,
-                                   "h": args.hubble if args.hubble is not None else h.hubble,
-                                   "sigma8": args.sigma8}.items() if v is not None}
+    cosmology = {
+        k: v
+        for k, v in {
+            "omega_m": args.omega_m if args.omega_m is not None else h.omega_m,
+            "h": args.hubble if args.hubble is not None else h.hubble,
+            "sigma8": args.sigma8,
+        }.items()
+        if v is not None
+    }
     missing = {"omega_m", "h"} - set(cosmology)
     if missing:
-        raise SystemExit(f"wlcnn ingest: {args.source}: the file does not store {sorted(missing)}; "
-                         f"pass --omega-m / --hubble")
+        raise SystemExit(
+            f"wlcnn ingest: {args.source}: the file does not store {sorted(missing)}; "
+            f"pass --omega-m / --hubble"
+        )
     inputs = [file_record(f) for f in h.files]
-    prov = provenance_record(step="ingest", inputs=inputs, config={"cosmology": cosmology, **options},
-                             started=started)
+    prov = provenance_record(
+        step="ingest", inputs=inputs, config={"cosmology": cosmology, **options}, started=started
+    )
 
     def progress(done: int, total: int) -> None:
         if not args.quiet:
-            print(f"\r  {done:,}/{total:,} particles ({100 * done / max(total, 1):.0f}%)", end="", file=sys.stderr)
+            print(
+                f"\r  {done:,}/{total:,} particles ({100 * done / max(total, 1):.0f}%)",
+                end="",
+                file=sys.stderr,
+            )
 
-    write_canonical(reader, args.output, cosmology=cosmology, chunk_size=args.chunk_size,
-                    keep_velocities=args.keep_velocities, provenance=prov, progress=progress)
+    write_canonical(
+        reader,
+        args.output,
+        cosmology=cosmology,
+        chunk_size=args.chunk_size,
+        keep_velocities=args.keep_velocities,
+        provenance=prov,
+        progress=progress,
+    )
     if not args.quiet:
         print(f"\nwrote {args.output}: {h.format}, N={h.n_particles:,}, z={h.redshift:.6f}", file=sys.stderr)
     return 0
@@ -160,8 +203,9 @@ def _cmd_grid(args: argparse.Namespace) -> int:
     from wlcnn.grid import format_grid, sigma8_line_grid
 
     prior = {"omega_m": args.prior_omega_m, "sigma8": args.prior_sigma8}
-    points = sigma8_line_grid(sigma8_lines=_parse_range(args.sigma8_lines), omega_m=_parse_range(args.omega_m),
-                              prior=prior)
+    points = sigma8_line_grid(
+        sigma8_lines=_parse_range(args.sigma8_lines), omega_m=_parse_range(args.omega_m), prior=prior
+    )
     mocks = [tuple(float(x) for x in m.split(",")) for m in args.mock]
     text = format_grid(points, n_train=args.n_train, n_test=args.n_test, mocks=mocks)  # type: ignore[arg-type]
     if args.output:
@@ -181,8 +225,10 @@ def _cmd_config(args: argparse.Namespace) -> int:
     z = output_redshifts(cfg["simulations"]["output_redshifts"])
     sims = simulations(grid)
     roles = {r: sum(s.role == r for s in sims) for r in ("train", "test", "mock")}
-    print(f"{args.config}: valid. {len(grid)} cosmologies, {len(sims)} simulations {roles}, "
-          f"{len(z)} snapshots per simulation (z = {z[0]:g} ... {z[-1]:g})")
+    print(
+        f"{args.config}: valid. {len(grid)} cosmologies, {len(sims)} simulations {roles}, "
+        f"{len(z)} snapshots per simulation (z = {z[0]:g} ... {z[-1]:g})"
+    )
     return 0
 
 
@@ -196,24 +242,33 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log debugging details")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("inspect", help="print what a snapshot or light-cone file holds",
-                       description="Detect the format of PATH and print its header facts and position range.",
-                       epilog=UNITS_HELP + "\nJSON keys: format, n_particles, a, z, box, particle_mass, pos_min, "
-                       "pos_max (and omega_m, omega_lambda, h, has_ids, files, extra).",
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser(
+        "inspect",
+        help="print what a snapshot or light-cone file holds",
+        description="Detect the format of PATH and print its header facts and position range.",
+        epilog=UNITS_HELP + "\nJSON keys: format, n_particles, a, z, box, particle_mass, pos_min, "
+        "pos_max (and omega_m, omega_lambda, h, has_ids, files, extra).",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("path", help="snapshot file, base name of a multi-file snapshot, .lcp or .hpb file")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     _add_reader_args(p)
     p.set_defaults(func=_cmd_inspect)
 
-    p = sub.add_parser("ingest", help="convert one snapshot to the canonical HDF5 format",
-                       description="Stream SOURCE (any supported format) into the canonical HDF5 OUTPUT "
-                       "(see wlcnn.io.canonical), atomically, with provenance.",
-                       epilog=UNITS_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser(
+        "ingest",
+        help="convert one snapshot to the canonical HDF5 format",
+        description="Stream SOURCE (any supported format) into the canonical HDF5 OUTPUT "
+        "(see wlcnn.io.canonical), atomically, with provenance.",
+        epilog=UNITS_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("source", help="snapshot file or multi-file base name")
     p.add_argument("output", help="canonical HDF5 file to write")
     _add_reader_args(p)
-    p.add_argument("--omega-m", type=float, default=None, help="Omega_m (required if the file does not store it)")
+    p.add_argument(
+        "--omega-m", type=float, default=None, help="Omega_m (required if the file does not store it)"
+    )
     p.add_argument("--hubble", type=float, default=None, help="h (required if the file does not store it)")
     p.add_argument("--sigma8", type=float, default=None, help="sigma8 to record (files never store it)")
     p.add_argument("--chunk-size", type=int, default=1 << 20, help="particles per chunk (default 1048576)")
@@ -221,23 +276,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=_cmd_ingest)
 
-    p = sub.add_parser("grid", help="generate a cosmology grid along lines of constant Sigma8",
-                       description="Points on lines of constant Sigma8 = sigma8 (Omega_m/0.3)^0.6 inside the prior "
-                       "box, written as the grid CSV (id, omega_m, sigma8, role, n_sims).",
-                       epilog="example (the KiDS-450 default): wlcnn grid --sigma8-lines 0.5:1.0:8 "
-                       "--omega-m 0.1:0.5:8 --n-train 10 --n-test 2 --mock 0.25,0.849 -o config/grids/kids450.csv")
+    p = sub.add_parser(
+        "grid",
+        help="generate a cosmology grid along lines of constant Sigma8",
+        description="Points on lines of constant Sigma8 = sigma8 (Omega_m/0.3)^0.6 inside the prior "
+        "box, written as the grid CSV (id, omega_m, sigma8, role, n_sims).",
+        epilog="example (the KiDS-450 default): wlcnn grid --sigma8-lines 0.5:1.0:8 "
+        "--omega-m 0.1:0.5:8 --n-train 10 --n-test 2 --mock 0.25,0.849 -o config/grids/kids450.csv",
+    )
     p.add_argument("--sigma8-lines", required=True, help="Sigma8 values: 'lo:hi:n' or 'a,b,c'")
     p.add_argument("--omega-m", required=True, help="Omega_m values on each line: 'lo:hi:n' or 'a,b,c'")
     p.add_argument("--prior-omega-m", type=float, nargs=2, default=[0.1, 0.5], metavar=("LO", "HI"))
     p.add_argument("--prior-sigma8", type=float, nargs=2, default=[0.4, 1.4], metavar=("LO", "HI"))
     p.add_argument("--n-train", type=int, default=10, help="training simulations per cosmology (default 10)")
     p.add_argument("--n-test", type=int, default=2, help="test simulations per cosmology (default 2)")
-    p.add_argument("--mock", action="append", default=[], metavar="OM,S8", help="add a mock-observation cosmology")
+    p.add_argument(
+        "--mock", action="append", default=[], metavar="OM,S8", help="add a mock-observation cosmology"
+    )
     p.add_argument("-o", "--output", help="CSV file to write (default: stdout)")
     p.set_defaults(func=_cmd_grid)
 
-    p = sub.add_parser("config", help="validate a configuration file and summarise it",
-                       description="Validate CONFIG against workflow/schemas/config.schema.yaml and the grid table.")
+    p = sub.add_parser(
+        "config",
+        help="validate a configuration file and summarise it",
+        description="Validate CONFIG against workflow/schemas/config.schema.yaml and the grid table.",
+    )
     p.add_argument("config", help="YAML configuration (e.g. config/demo.yaml)")
     p.add_argument("--base-dir", default=".", help="directory relative to which config paths resolve")
     p.set_defaults(func=_cmd_config)
@@ -251,8 +314,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     from wlcnn.io.errors import SnapshotError
 
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     try:
         return int(args.func(args) or 0)
     except (SnapshotError, ConfigError, GridError, FileNotFoundError) as exc:

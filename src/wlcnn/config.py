@@ -16,6 +16,7 @@ Examples
 from __future__ import annotations
 
 import difflib
+import itertools
 from collections.abc import Mapping
 from functools import cache
 from importlib import resources
@@ -117,10 +118,13 @@ def _semantic_problems(cfg: Mapping[str, Any], *, base_dir: Path) -> list[str]:
     if isinstance(z_out, Mapping):
         if z_out["z_switch"] > z_out["z_max"]:
             problems.append(
-                f"simulations.output_redshifts: z_switch ({z_out['z_switch']}) must be <= z_max ({z_out['z_max']})"
+                f"simulations.output_redshifts: z_switch ({z_out['z_switch']}) must be <= "
+                f"z_max ({z_out['z_max']})"
             )
-    elif any(b >= a for a, b in zip(z_out, z_out[1:], strict=False)):
-        problems.append(f"simulations.output_redshifts: expected strictly decreasing redshifts, found {z_out}")
+    elif any(b >= a for a, b in itertools.pairwise(z_out)):
+        problems.append(
+            f"simulations.output_redshifts: expected strictly decreasing redshifts, found {z_out}"
+        )
     if sims["code"] != "mock_pm":
         for key in ("directory", "snapshot_pattern"):
             if key not in sims:

@@ -152,7 +152,9 @@ def read_grid(path: str | Path, *, prior: Mapping[str, Sequence[float]] | None =
         try:
             om, s8, n = float(row["omega_m"]), float(row["sigma8"]), int(row["n_sims"])
         except (TypeError, ValueError) as exc:
-            raise GridError(f"{where}: expected numbers in omega_m, sigma8 and an integer n_sims ({exc})") from None
+            raise GridError(
+                f"{where}: expected numbers in omega_m, sigma8 and an integer n_sims ({exc})"
+            ) from None
         role = row["role"]
         if role not in ROLES:
             raise GridError(f"{where}: column 'role': expected one of {list(ROLES)}, found {role!r}")
@@ -161,14 +163,17 @@ def read_grid(path: str | Path, *, prior: Mapping[str, Sequence[float]] | None =
         if not (0 < om < 1 and s8 > 0):
             raise GridError(f"{where}: expected 0 < omega_m < 1 and sigma8 > 0, found ({om}, {s8})")
         if cid in params and not np.allclose(params[cid], (om, s8)):
-            raise GridError(f"{where}: id {cid!r} already has (omega_m, sigma8) = {params[cid]}, found ({om}, {s8})")
+            raise GridError(
+                f"{where}: id {cid!r} already has (omega_m, sigma8) = {params[cid]}, found ({om}, {s8})"
+            )
         if role in counts.get(cid, {}):
             raise GridError(f"{where}: duplicate row for id {cid!r} and role {role!r}")
         if prior is not None and role != "mock":
             (om_lo, om_hi), (s8_lo, s8_hi) = prior["omega_m"], prior["sigma8"]
             if not (om_lo <= om <= om_hi and s8_lo <= s8 <= s8_hi):
                 raise GridError(
-                    f"{where}: ({om}, {s8}) outside the prior box omega_m {[om_lo, om_hi]}, sigma8 {[s8_lo, s8_hi]}"
+                    f"{where}: ({om}, {s8}) outside the prior box "
+                    f"omega_m {[om_lo, om_hi]}, sigma8 {[s8_lo, s8_hi]}"
                 )
         params[cid] = (om, s8)
         counts.setdefault(cid, {})[role] = n

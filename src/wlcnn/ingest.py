@@ -71,29 +71,66 @@ def ingest_simulation(
     for reader in readers:
         check_cosmology(reader.header, cosmology)
         check_box(reader.header, options.get("box"))
-    check_redshift_series([r.header for r in readers], requested=requested_redshifts,
-                          tolerance=redshift_tolerance)
-    log.info("checked %d snapshot headers: z = %.4f ... %.4f", len(readers),
-             readers[0].header.redshift, readers[-1].header.redshift)
-    config_subset = {"cosmology": dict(cosmology), "format": format, "reader_options": options,
-                     "keep_velocities": keep_velocities, "identity": dict(identity or {})}
+    check_redshift_series(
+        [r.header for r in readers], requested=requested_redshifts, tolerance=redshift_tolerance
+    )
+    log.info(
+        "checked %d snapshot headers: z = %.4f ... %.4f",
+        len(readers),
+        readers[0].header.redshift,
+        readers[-1].header.redshift,
+    )
+    config_subset = {
+        "cosmology": dict(cosmology),
+        "format": format,
+        "reader_options": options,
+        "keep_velocities": keep_velocities,
+        "identity": dict(identity or {}),
+    }
     entries = []
     t_all = time.perf_counter()
     for i, (reader, out) in enumerate(zip(readers, outputs, strict=True)):
         started, t0 = utc_now(), time.perf_counter()
         inputs = [file_record(f, checksum=checksum) for f in reader.header.files]
         prov = provenance_record(step="ingest", inputs=inputs, config=config_subset, started=started)
-        write_canonical(reader, out, cosmology=cosmology, chunk_size=chunk_size,
-                        keep_velocities=keep_velocities, provenance=prov)
+        write_canonical(
+            reader,
+            out,
+            cosmology=cosmology,
+            chunk_size=chunk_size,
+            keep_velocities=keep_velocities,
+            provenance=prov,
+        )
         dt = time.perf_counter() - t0
         nbytes = sum(rec["size"] for rec in inputs)
-        log.info("[%d/%d] %s -> %s: z=%.4f N=%d %.1f MB/s (elapsed %.1f s)", i + 1, len(readers),
-                 reader.header.files[0].name, Path(out).name, reader.header.redshift,
-                 reader.header.n_particles, nbytes / max(dt, 1e-9) / 1e6, time.perf_counter() - t_all)
-        entries.append({"index": i, "path": str(Path(out).resolve()), "redshift": reader.header.redshift,
-                        "a": reader.header.a, "n_particles": reader.header.n_particles,
-                        "source": inputs, "output": file_record(out, checksum=checksum)})
-    result = {"schema": MANIFEST_SCHEMA, "identity": dict(identity or {}), "cosmology": dict(cosmology),
-              "box": readers[0].header.box, "snapshots": entries}
+        log.info(
+            "[%d/%d] %s -> %s: z=%.4f N=%d %.1f MB/s (elapsed %.1f s)",
+            i + 1,
+            len(readers),
+            reader.header.files[0].name,
+            Path(out).name,
+            reader.header.redshift,
+            reader.header.n_particles,
+            nbytes / max(dt, 1e-9) / 1e6,
+            time.perf_counter() - t_all,
+        )
+        entries.append(
+            {
+                "index": i,
+                "path": str(Path(out).resolve()),
+                "redshift": reader.header.redshift,
+                "a": reader.header.a,
+                "n_particles": reader.header.n_particles,
+                "source": inputs,
+                "output": file_record(out, checksum=checksum),
+            }
+        )
+    result = {
+        "schema": MANIFEST_SCHEMA,
+        "identity": dict(identity or {}),
+        "cosmology": dict(cosmology),
+        "box": readers[0].header.box,
+        "snapshots": entries,
+    }
     atomic_write_text(manifest, json.dumps(result, indent=1))
     return result

@@ -34,8 +34,20 @@ __all__ = [
 
 PROVENANCE_SCHEMA = "wlcnn.provenance/1"
 #: Dependencies whose versions can change a result.
-KEY_PACKAGES = ("numpy", "scipy", "h5py", "pyccl", "healpy", "astropy", "tensorflow", "tensorflow-cpu",
-                "snakemake", "mpi4py", "emcee", "getdist")
+KEY_PACKAGES = (
+    "numpy",
+    "scipy",
+    "h5py",
+    "pyccl",
+    "healpy",
+    "astropy",
+    "tensorflow",
+    "tensorflow-cpu",
+    "snakemake",
+    "mpi4py",
+    "emcee",
+    "getdist",
+)
 _HASH_BLOCK = 8 << 20  # 8 MiB reads: near disk speed, small memory
 
 

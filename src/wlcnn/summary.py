@@ -30,8 +30,10 @@ def summarise(config_path: str | Path, *, base_dir: str | Path = ".") -> str:
             n_part += sum(s["n_particles"] for s in manifest["snapshots"])
             z_lo = min(z_lo, *(s["redshift"] for s in manifest["snapshots"]))
             z_hi = max(z_hi, *(s["redshift"] for s in manifest["snapshots"]))
-    lines.append(f"  ingestion: {n_done}/{len(sims)} simulations, {n_snap} snapshots, "
-                 f"{n_part:,} particles" + (f", z = {z_hi:.4f} ... {z_lo:.4f}" if n_done else ""))
+    lines.append(
+        f"  ingestion: {n_done}/{len(sims)} simulations, {n_snap} snapshots, "
+        f"{n_part:,} particles" + (f", z = {z_hi:.4f} ... {z_lo:.4f}" if n_done else "")
+    )
     return "\n".join(lines)
 
 

@@ -14,10 +14,27 @@ cosmo_id, sim = snakemake.wildcards.cosmology, snakemake.wildcards.simulation
 # Initial-condition phases depend only on the run seed and this simulation's identity.
 seed = int(rng_for(p.seed, "mock_simulation", cosmo_id, sim).integers(2**31 - 1))
 c = p.cosmology
-cosmo = make_cosmology(omega_m=c["omega_m"], sigma8=c["sigma8"], omega_b=c["omega_b"], h=c["h"], n_s=c["n_s"],
-                       transfer_function=p.transfer_function, radiation=False)
-log.info("%s/%s: Om=%.4f s8=%.4f N=%d^3 box=%.1f Mpc/h mesh=%d^3 z_init=%g seed=%d", cosmo_id, sim,
-         c["omega_m"], c["sigma8"], sims["n_particles_1d"], p.box, pm["n_mesh"], sims["z_initial"], seed)
+cosmo = make_cosmology(
+    omega_m=c["omega_m"],
+    sigma8=c["sigma8"],
+    omega_b=c["omega_b"],
+    h=c["h"],
+    n_s=c["n_s"],
+    transfer_function=p.transfer_function,
+    radiation=False,
+)
+log.info(
+    "%s/%s: Om=%.4f s8=%.4f N=%d^3 box=%.1f Mpc/h mesh=%d^3 z_init=%g seed=%d",
+    cosmo_id,
+    sim,
+    c["omega_m"],
+    c["sigma8"],
+    sims["n_particles_1d"],
+    p.box,
+    pm["n_mesh"],
+    sims["z_initial"],
+    seed,
+)
 
 
 def progress(step: int, n_total: int, a: float) -> None:
@@ -26,10 +43,19 @@ def progress(step: int, n_total: int, a: float) -> None:
 
 try:
     files = write_pm_outputs(
-        cosmo=cosmo, n_particles_1d=sims["n_particles_1d"], box=p.box, z_init=sims["z_initial"],
-        output_redshifts=p.redshifts, n_steps=pm["n_steps"], seed=seed,
-        out_dir=Path(snakemake.output[0]).parent, n_mesh=pm["n_mesh"], lpt_order=pm["lpt_order"],
-        snap_format=pm.get("snap_format", 1), progress=progress, workers=snakemake.threads,
+        cosmo=cosmo,
+        n_particles_1d=sims["n_particles_1d"],
+        box=p.box,
+        z_init=sims["z_initial"],
+        output_redshifts=p.redshifts,
+        n_steps=pm["n_steps"],
+        seed=seed,
+        out_dir=Path(snakemake.output[0]).parent,
+        n_mesh=pm["n_mesh"],
+        lpt_order=pm["lpt_order"],
+        snap_format=pm.get("snap_format", 1),
+        progress=progress,
+        workers=snakemake.threads,
     )
     log.info("wrote %d snapshots", len(files))
 except Exception:

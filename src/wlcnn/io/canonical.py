@@ -19,6 +19,7 @@ a failure (bad input, time-out) leaves no output and never damages an existing f
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from collections.abc import Callable, Mapping, Sequence
@@ -90,18 +91,22 @@ def check_redshift_series(
     With ``requested``, each header redshift must also be within ``tolerance`` of the requested
     one (codes write at the first step past a requested z, so a small tolerance is normal).
     """
-    for prev, cur in zip(headers, headers[1:], strict=False):
+    for prev, cur in itertools.pairwise(headers):
         if not cur.redshift < prev.redshift:
             raise RedshiftOrderError(
                 cur.files[0],
                 "header redshift",
-                f"a redshift below that of the previous snapshot {prev.files[0].name} (z = {prev.redshift:.6f})",
+                f"a redshift below that of the previous snapshot {prev.files[0].name} "
+                f"(z = {prev.redshift:.6f})",
                 f"z = {cur.redshift:.6f}",
             )
     if requested is not None:
         if len(requested) != len(headers):
             raise ParticleCountError(
-                headers[0].files[0].parent, "snapshot series", f"{len(requested)} snapshots", f"{len(headers)}"
+                headers[0].files[0].parent,
+                "snapshot series",
+                f"{len(requested)} snapshots",
+                f"{len(headers)}",
             )
         for header, z_req in zip(headers, requested, strict=True):
             if abs(header.redshift - z_req) > tolerance:
@@ -156,7 +161,9 @@ def write_canonical(
         "particle_mass": header.particle_mass,
         "n_particles": n,
         "omega_m": header.omega_m if header.omega_m is not None else cosmology["omega_m"],
-        "omega_lambda": header.omega_lambda if header.omega_lambda is not None else 1.0 - cosmology["omega_m"],
+        "omega_lambda": header.omega_lambda
+        if header.omega_lambda is not None
+        else 1.0 - cosmology["omega_m"],
         "h": header.hubble if header.hubble is not None else cosmology["h"],
         "source_format": header.format,
         "source_reader": f"{type(reader).__module__}:{type(reader).__name__}",
@@ -172,8 +179,9 @@ def write_canonical(
         if header.format == "pkd-healpix":
             out.create_dataset("healpix/counts", data=reader.read_counts().astype(np.int64))  # type: ignore[attr-defined]
         else:
-            _stream_particles(reader, out, n=n, chunk_size=chunk_size, keep_velocities=keep_velocities,
-                              progress=progress)
+            _stream_particles(
+                reader, out, n=n, chunk_size=chunk_size, keep_velocities=keep_velocities, progress=progress
+            )
     return path
 
 
@@ -189,7 +197,11 @@ def _stream_particles(
     rows = max(1, min(n, _H5_CHUNK_ROWS))
     grp = out.create_group("particles")
     pos = grp.create_dataset("pos", shape=(n, 3), dtype=np.float32, chunks=(rows, 3))
-    ids = grp.create_dataset("ids", shape=(n,), dtype=np.uint64, chunks=(rows,)) if reader.header.has_ids else None
+    ids = (
+        grp.create_dataset("ids", shape=(n,), dtype=np.uint64, chunks=(rows,))
+        if reader.header.has_ids
+        else None
+    )
     vel = None
     if keep_velocities and reader.header.has_velocities:
         vel = grp.create_dataset("vel", shape=(n, 3), dtype=np.float32, chunks=(rows, 3))
@@ -197,7 +209,9 @@ def _stream_particles(
     for chunk in reader.iter_chunks(chunk_size):
         stop = start + len(chunk)
         if stop > n:
-            raise ParticleCountError(reader.header.files[0], "particle data", f"{n} particles (header)", f"more than {n}")
+            raise ParticleCountError(
+                reader.header.files[0], "particle data", f"{n} particles (header)", f"more than {n}"
+            )
         pos[start:stop] = chunk.pos
         if ids is not None:
             ids[start:stop] = chunk.ids
@@ -207,7 +221,9 @@ def _stream_particles(
         if progress is not None:
             progress(start, n)
     if start != n:
-        raise ParticleCountError(reader.header.files[0], "particle data", f"{n} particles (header)", f"{start}")
+        raise ParticleCountError(
+            reader.header.files[0], "particle data", f"{n} particles (header)", f"{start}"
+        )
 
 
 def read_canonical_header(path: str | Path) -> dict[str, Any]:
