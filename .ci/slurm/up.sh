@@ -66,8 +66,9 @@ AutoDetect=off
 NodeName=$HOST Name=gpu File=$STATE/gpu/gpu[0-1]
 CONF
 
-/usr/sbin/slurmctld -i
-/usr/sbin/slurmd
+running() { [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+running "$STATE/slurmctld.pid" || /usr/sbin/slurmctld -i
+running "$STATE/slurmd.pid" || /usr/sbin/slurmd
 for _ in $(seq 100); do
   state=$(sinfo -h -N -o %t 2>/dev/null | head -1 || true)
   [ "$state" = "idle" ] && break

@@ -16,7 +16,7 @@ Examples
 >>> pts = sigma8_line_grid(sigma8_lines=[0.5, 0.75, 1.0], omega_m=[0.1, 0.3, 0.5],
 ...                        prior={"omega_m": [0.1, 0.5], "sigma8": [0.4, 1.4]})
 >>> [(round(om, 2), round(s8, 3)) for om, s8 in pts][:3]
-[(0.1, 0.968), (0.3, 0.5), (0.5, 0.4)]
+[(0.1, 0.967), (0.3, 0.5), (0.3, 0.75)]
 """
 
 from __future__ import annotations

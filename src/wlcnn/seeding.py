@@ -10,7 +10,7 @@ Examples
 >>> from wlcnn.seeding import rng_for
 >>> a = rng_for(42, "ics", "c000", 3).integers(1 << 30)
 >>> b = rng_for(42, "ics", "c000", 3).integers(1 << 30)
->>> a == b, a == rng_for(42, "ics", "c000", 4).integers(1 << 30)
+>>> bool(a == b), bool(a == rng_for(42, "ics", "c000", 4).integers(1 << 30))
 (True, False)
 """
 
