@@ -1,12 +1,13 @@
 # Configuration validation and path helpers shared by every rule file.
 # The configuration is validated against workflow/schemas/config.schema.yaml (plus the checks
-# a schema cannot express) before any rule is defined: a bad key stops the run here.
+# a schema cannot express) before anything else: a bad key stops the run here.
 
 import yaml
 from pathlib import Path
 
 from wlcnn.config import ConfigError, box_size_mpc_h, output_redshifts, validate_config
 from wlcnn.grid import read_grid, simulations
+from wlcnn.ingest import resolve_snapshot_files
 
 if not config:
     configfile: "config/config.yaml"
@@ -59,6 +60,16 @@ def manifest(cosmology, simulation):
 
 def all_manifests():
     return [manifest(s.cosmology.id, s.name) for s in SIMULATIONS]
+
+
+def ingest_inputs(wc):
+    """Raw snapshot files of one simulation (every file of multi-file snapshots)."""
+    if SIM_CFG["code"] == "mock_pm":
+        return [raw_snapshot(wc.cosmology, wc.simulation, i) for i in SNAP_INDICES]
+    files = []
+    for i in SNAP_INDICES:
+        files.extend(str(p) for p in resolve_snapshot_files(raw_snapshot(wc.cosmology, wc.simulation, i)))
+    return files
 
 
 def final_targets():

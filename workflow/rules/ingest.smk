@@ -2,18 +2,6 @@
 # One job per simulation (not per snapshot): the redshift series is checked as a whole and the
 # paper-scale DAG stays at ~700 ingestion jobs instead of ~35,000.
 
-from wlcnn.ingest import resolve_snapshot_files
-
-
-def ingest_inputs(wc):
-    if SIM_CFG["code"] == "mock_pm":
-        return [raw_snapshot(wc.cosmology, wc.simulation, i) for i in SNAP_INDICES]
-    files = []
-    for i in SNAP_INDICES:
-        files.extend(str(p) for p in resolve_snapshot_files(raw_snapshot(wc.cosmology, wc.simulation, i)))
-    return files
-
-
 rule ingest_simulation:
     input:
         ingest_inputs,
