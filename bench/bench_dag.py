@@ -33,7 +33,9 @@ def grid_with(n: int) -> list[tuple[float, float]]:
     """At least ``n`` points on constant-Sigma8 lines (denser lines until enough), first ``n`` kept."""
     k = 2
     while True:
-        pts = sigma8_line_grid(sigma8_lines=np.linspace(0.5, 1.0, k), omega_m=np.linspace(0.1, 0.5, k), prior=PRIOR)
+        pts = sigma8_line_grid(
+            sigma8_lines=np.linspace(0.5, 1.0, k), omega_m=np.linspace(0.1, 0.5, k), prior=PRIOR
+        )
         if len(pts) >= n:
             return pts[:n]
         k += 1
@@ -55,7 +57,9 @@ def dry_run(n: int, workdir: Path) -> dict:
     t0 = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, "-m", "snakemake", "-n", "--quiet", "rules", "--configfile", str(path)],
-        cwd=REPO, capture_output=True, text=True,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
     )
     elapsed = time.perf_counter() - t0
     if proc.returncode:
@@ -65,7 +69,9 @@ def dry_run(n: int, workdir: Path) -> dict:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--sizes", type=int, nargs="+", default=[9, 57, 200])
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "out")
     args = parser.parse_args()

@@ -1,0 +1,133 @@
+"""Per-rule conda environments: they parse, pin what their rule imports, and agree with pyproject.
+
+conda cannot run here, so the environments are checked as files: for every rule, the third-party
+distributions that its script really loads (imported in a subprocess, read off ``sys.modules``)
+must be pinned in the rule's ``conda:`` environment, at versions that satisfy pyproject.toml.
+"""
+
+import ast
+import importlib.metadata
+import json
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+from packaging.requirements import Requirement
+from packaging.version import Version
+
+REPO = Path(__file__).resolve().parents[1]
+# conda-forge package names that differ from the PyPI distribution names.
+CONDA_NAME = {"tensorflow-cpu": "tensorflow", "pyyaml": "pyyaml", "mpi4py": "mpi4py"}
+# Distributions that come with Python or with conda itself.
+IGNORED = {"pip", "setuptools", "wheel", "wlcnn"}
+
+
+def _rules() -> list[dict]:
+    rules = []
+    for smk in sorted((REPO / "workflow" / "rules").glob("*.smk")):
+        text = smk.read_text()
+        for block in re.split(r"\n\s*rule ", text)[1:]:
+            name = block.split(":", 1)[0].strip()
+            env = re.search(r'conda:\s*\n\s*str\(ENVS / "([^"]+)"\)', block)
+            script = re.search(r'script:\s*\n\s*"\.\./scripts/([^"]+)"', block)
+            rules.append(
+                {
+                    "rule": name,
+                    "file": smk.name,
+                    "env": env and env.group(1),
+                    "script": script and script.group(1),
+                }
+            )
+    return rules
+
+
+def _env(name: str) -> dict[str, str]:
+    """{package: version} of an env file (every entry must be pinned)."""
+    spec = yaml.safe_load((REPO / "envs" / name).read_text())
+    pins = {}
+    for dep in spec["dependencies"]:
+        if isinstance(dep, dict):  # the pip: section installs wlcnn itself
+            continue
+        package, _, version = dep.partition("=")
+        pins[package.lower()] = version
+    return pins
+
+
+def _script_distributions(script: str) -> set[str]:
+    tree = ast.parse((REPO / "workflow" / "scripts" / script).read_text())
+    modules = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            modules.add(node.module)
+        elif isinstance(node, ast.Import):
+            modules.update(alias.name for alias in node.names)
+    code = (
+        "import importlib, json, sys\n"
+        f"for m in {sorted(modules)!r}: importlib.import_module(m)\n"
+        "print(json.dumps(sorted({k.split('.')[0] for k in sys.modules})))"
+    )
+    loaded = json.loads(
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    )
+    dists = importlib.metadata.packages_distributions()
+    out = set()
+    for module in loaded:
+        for dist in dists.get(module, []):
+            out.add(dist.lower())
+    return out - IGNORED
+
+
+RULES = [r for r in _rules() if r["script"]]
+
+
+def _declared() -> dict[str, Requirement]:
+    """pyproject requirements (dependencies and extras) by conda package name."""
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    requirements = [Requirement(r) for r in project["dependencies"]]
+    for extra in project["optional-dependencies"].values():
+        requirements += [Requirement(r) for r in extra if not r.startswith("wlcnn")]
+    return {CONDA_NAME.get(r.name.lower(), r.name.lower()): r for r in requirements}
+
+
+def test_every_rule_has_a_conda_env_that_exists():
+    rules = _rules()
+    assert rules, "no rules found"
+    for rule in rules:
+        if rule["rule"] == "all":
+            continue
+        assert rule["env"], f"rule {rule['rule']} ({rule['file']}) has no conda: env"
+        assert (REPO / "envs" / rule["env"]).is_file(), rule
+
+
+@pytest.mark.parametrize("env", sorted(p.name for p in (REPO / "envs").glob("*.yaml")))
+def test_env_parses_and_pins_everything(env):
+    pins = _env(env)
+    assert "python" in pins and pins["python"].startswith("3.1")
+    unpinned = [p for p, v in pins.items() if not v and p != "pip"]
+    assert not unpinned, f"{env}: unpinned {unpinned}"
+
+
+@pytest.mark.parametrize("rule", RULES, ids=[r["rule"] for r in RULES])
+def test_env_pins_what_the_rule_imports(rule):
+    pins = _env(rule["env"])
+    # Declared dependencies the script really loads; their own dependencies are conda's business.
+    needed = {CONDA_NAME.get(d, d) for d in _script_distributions(rule["script"])} & set(_declared())
+    missing = sorted(needed - set(pins))
+    assert not missing, f"envs/{rule['env']} (rule {rule['rule']}) lacks {missing}"
+
+
+def test_env_versions_satisfy_pyproject():
+    by_name = _declared()
+    for env in (REPO / "envs").glob("*.yaml"):
+        for package, version in _env(env.name).items():
+            req = by_name.get(package)
+            if req is None or not version:
+                continue
+            # a conda pin "2.4" means 2.4.*: its lowest release must satisfy pyproject's range
+            assert req.specifier.contains(Version(version), prereleases=True), (
+                f"envs/{env.name}: {package}={version} outside pyproject's {req}"
+            )
