@@ -232,6 +232,26 @@ def _cmd_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_audit(args: argparse.Namespace) -> int:
+    from wlcnn.audit import BAD, audit, format_tree
+
+    worst = 0
+    for path in args.paths:
+        tree = audit(path)
+        if args.json:
+            print(
+                json.dumps(
+                    [{"path": str(n.path), "status": n.status, "detail": n.detail} for n in tree.walk()]
+                )
+            )
+        else:
+            print(format_tree(tree))
+        counts = {s: sum(n.status == s for n in tree.walk()) for s in ("ok", "unverified", *BAD)}
+        print(f"{path}: " + ", ".join(f"{v} {k}" for k, v in counts.items() if v), file=sys.stderr)
+        worst = max(worst, 0 if tree.ok else 1)
+    return worst
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``wlcnn`` (exposed for documentation and tests)."""
     parser = argparse.ArgumentParser(
@@ -275,6 +295,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep-velocities", action="store_true", help="also store peculiar velocities (km/s)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=_cmd_ingest)
+
+    p = sub.add_parser(
+        "audit",
+        help="print the lineage of a result file and verify every recorded checksum",
+        description="Follow the provenance records of PATH back to the simulation files, verify every "
+        "recorded checksum, and report anything missing, modified or stale. Exit status 1 if so.",
+        epilog="statuses: ok, modified (checksum changed), missing, stale (an ancestor changed), "
+        "unverified (no checksum recorded)",
+    )
+    p.add_argument("paths", nargs="+", metavar="PATH", help="result file(s): HDF5, JSON, plot with sidecar")
+    p.add_argument("--json", action="store_true", help="one JSON list of {path, status, detail} per PATH")
+    p.set_defaults(func=_cmd_audit)
 
     p = sub.add_parser(
         "grid",

@@ -88,7 +88,7 @@ def ingest_simulation(
         "identity": dict(identity or {}),
     }
     entries = []
-    t_all = time.perf_counter()
+    started_all, t_all = utc_now(), time.perf_counter()
     for i, (reader, out) in enumerate(zip(readers, outputs, strict=True)):
         started, t0 = utc_now(), time.perf_counter()
         inputs = [file_record(f, checksum=checksum) for f in reader.header.files]
@@ -125,12 +125,19 @@ def ingest_simulation(
                 "output": file_record(out, checksum=checksum),
             }
         )
+    outputs_prov = provenance_record(
+        step="ingest_simulation",
+        inputs=[e["output"] for e in entries],
+        config=config_subset,
+        started=started_all,
+    )
     result = {
         "schema": MANIFEST_SCHEMA,
         "identity": dict(identity or {}),
         "cosmology": dict(cosmology),
         "box": readers[0].header.box,
         "snapshots": entries,
+        "provenance": outputs_prov,
     }
     atomic_write_text(manifest, json.dumps(result, indent=1))
     return result

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import importlib.metadata as _metadata
+import json
 import os
 import platform
 import socket
@@ -30,6 +31,7 @@ __all__ = [
     "provenance_record",
     "software_versions",
     "utc_now",
+    "write_sidecar",
 ]
 
 PROVENANCE_SCHEMA = "wlcnn.provenance/1"
@@ -142,3 +144,12 @@ def provenance_record(
         "finished": finished or utc_now(),
         **({"extra": dict(extra)} if extra else {}),
     }
+
+
+def write_sidecar(path: str | Path, record: Mapping[str, Any]) -> Path:
+    """Write ``record`` beside ``path`` as ``<path>.prov.json`` (for files that cannot hold it)."""
+    from wlcnn.atomic import atomic_write_text
+
+    sidecar = Path(path).with_name(Path(path).name + ".prov.json")
+    atomic_write_text(sidecar, json.dumps(dict(record), indent=1, default=str))
+    return sidecar

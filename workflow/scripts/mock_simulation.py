@@ -5,9 +5,11 @@ from pathlib import Path
 from wlcnn.cosmology import make_cosmology
 from wlcnn.logs import setup_rule_logging
 from wlcnn.nbody import write_pm_outputs
+from wlcnn.provenance import provenance_record, utc_now, write_sidecar
 from wlcnn.seeding import rng_for
 
 log = setup_rule_logging(snakemake.log[0])
+started = utc_now()
 p = snakemake.params
 sims, pm = p.simulations, p.simulations["mock_pm"]
 cosmo_id, sim = snakemake.wildcards.cosmology, snakemake.wildcards.simulation
@@ -57,6 +59,22 @@ try:
         progress=progress,
         workers=snakemake.threads,
     )
+    # Gadget files cannot hold a provenance record: each gets a <file>.prov.json sidecar.
+    record = provenance_record(
+        step="mock_simulation",
+        inputs=[],
+        config={
+            "cosmology": c,
+            "simulations": sims,
+            "box": p.box,
+            "redshifts": p.redshifts,
+            "identity": {"cosmology": cosmo_id, "simulation": sim},
+            "seed": seed,
+        },
+        started=started,
+    )
+    for path in files:
+        write_sidecar(path, record)
     log.info("wrote %d snapshots", len(files))
 except Exception:
     log.exception("mock simulation failed")
