@@ -145,6 +145,10 @@ def _semantic_problems(cfg: Mapping[str, Any], *, base_dir: Path) -> list[str]:
         nz = cfg.get("lensing", {}).get("nz_files")
         if nz is not None and len(nz) != n_bins:
             problems.append(f"lensing.nz_files: expected {n_bins} files (one per bin), found {len(nz)}")
+    if "survey" in cfg:
+        from wlcnn.survey import survey_config_problems  # local: keeps config import light
+
+        problems.extend(survey_config_problems(cfg))
     grid_path = base_dir / cfg["cosmology"]["grid"]
     if not grid_path.is_file():
         problems.append(f"cosmology.grid: file {grid_path} does not exist")
