@@ -1,0 +1,379 @@
+"""``python -m wlcnn.inference``: the inference stage's commands for the workflow.
+
+Subcommands
+-----------
+summaries
+    Predict S simulated surveys per (test cosmology, A_IA) with one network (or the power
+    spectrum) and write μ̂, Ŝ, the predictions and the seeds (:mod:`.summaries`).
+data
+    Predict the observed survey (or a mock observation) with the same network: the data vector.
+merge
+    Join per-cosmology summaries files of one label.
+combine
+    Concatenate several networks / stages into one data vector and model (SPEC §8).
+constrain
+    Likelihood, dense grid, emcee, Table II and plots of one analysis (blinded if configured).
+compare
+    One table and S8 whisker plot over several analyses (Fig. 9, or Fig. 7 for mocks).
+unblind
+    The explicit, recorded unblinding of a blinded analysis.
+
+Networks and simulated surveys are plugged in by import path ``package.module:function``:
+
+* ``--predictor``: ``factory(*, config, label, base_dir) -> predict`` with ``predict(batch) -> (n, p)``;
+  an optional ``output_names`` attribute of ``predict`` names the p outputs. The built-in
+  ``power_spectrum`` is the baseline of :mod:`.power_spectrum`.
+* ``--surveys``: ``factory(*, config, cosmology_id, omega_m, sigma8, a_ia, base_dir) -> make_survey``
+  with ``make_survey(seed) -> inputs (n_patches, ...)``.
+* ``--observation``: ``factory(*, config, base_dir) -> inputs (n_patches, ...)`` of the observed survey.
+
+``config`` is the validated configuration (dict), ``base_dir`` the directory its paths are
+relative to. :mod:`wlcnn.inference.toy` has stand-ins of all three (a linear-Gaussian toy).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from wlcnn.config import load_config
+from wlcnn.grid import read_grid
+
+__all__ = ["BUILTIN_PREDICTORS", "load_callable", "main"]
+
+#: Name of the built-in power-spectrum predictor.
+BUILTIN_PREDICTORS = ("power_spectrum",)
+
+
+def load_callable(spec: str) -> Callable[..., Any]:
+    """The object at ``package.module:function``."""
+    module, sep, name = spec.partition(":")
+    if not sep or not module or not name:
+        raise ValueError(f"expected 'package.module:function', found {spec!r}")
+    obj: Any = importlib.import_module(module)
+    for part in name.split("."):
+        obj = getattr(obj, part)
+    if not callable(obj):
+        raise TypeError(f"{spec} is not callable")
+    return obj
+
+
+def _predictor(
+    spec: str, *, config: dict[str, Any], label: str, base_dir: Path
+) -> Callable[[np.ndarray], np.ndarray]:
+    if spec == "power_spectrum":
+        from wlcnn.inference.analysis import InferenceSettings
+        from wlcnn.inference.power_spectrum import PowerSpectrumStatistic, ell_bin_edges
+
+        settings = InferenceSettings.from_config(config)
+        survey = config.get("survey", {})
+        return PowerSpectrumStatistic(
+            patch_size_deg=float(
+                survey.get("patch_size_deg", config.get("shells", {}).get("patch_size_deg", 5.0))
+            ),
+            ell_edges=ell_bin_edges(
+                ell_min=settings.ps_ell_range[0],
+                ell_max=settings.ps_ell_range[1],
+                n_bins=settings.ps_n_ell_bins,
+            ),
+            n_bins=len(survey.get("zb_edges", [0, 1, 2, 3, 4])) - 1,
+        )
+    return load_callable(spec)(config=config, label=label, base_dir=base_dir)
+
+
+def _cosmology(config: dict[str, Any], cid: str, *, base_dir: Path) -> tuple[float, float]:
+    for cosmo in read_grid(base_dir / config["cosmology"]["grid"]):
+        if cosmo.id == cid:
+            return cosmo.omega_m, cosmo.sigma8
+    raise SystemExit(f"cosmology {cid!r} is not in the grid {config['cosmology']['grid']}")
+
+
+def _cmd_summaries(args: argparse.Namespace) -> int:
+    from wlcnn.inference.analysis import InferenceSettings
+    from wlcnn.inference.summaries import compute_summaries, write_summaries
+    from wlcnn.provenance import file_record, provenance_record, utc_now
+
+    started = utc_now()
+    base = Path(args.base_dir)
+    config = load_config(args.config, base_dir=base)
+    settings = InferenceSettings.from_config(config, base_dir=base)
+    grid = read_grid(base / config["cosmology"]["grid"])
+    wanted = set(args.cosmologies) if args.cosmologies else None
+    cosmologies = [
+        (c.id, c.omega_m, c.sigma8)
+        for c in grid
+        if (wanted is None and "test" in c.n_sims) or (wanted is not None and c.id in wanted)
+    ]
+    if not cosmologies:
+        raise SystemExit("no cosmologies selected")
+    predict = _predictor(args.predictor, config=config, label=args.label, base_dir=base)
+    survey_factory = load_callable(args.surveys)
+    where = {cid: (om, s8) for cid, om, s8 in cosmologies}
+    summaries = compute_summaries(
+        label=args.label,
+        predict=predict,
+        make_survey_for=lambda cid, a: survey_factory(
+            config=config,
+            cosmology_id=cid,
+            omega_m=where[cid][0],
+            sigma8=where[cid][1],
+            a_ia=a,
+            base_dir=base,
+        ),
+        cosmologies=cosmologies,
+        a_ia=settings.a_ia_values,
+        n_surveys=settings.n_surveys,
+        base_seed=settings.base_seed,
+        batch_size=settings.batch_size,
+        output_names=getattr(predict, "output_names", None),
+        provenance=provenance_record(
+            step="inference.summaries",
+            inputs=[file_record(args.config)],
+            config={"run": {"seed": settings.base_seed}, "inference": config.get("inference", {})},
+            started=started,
+            extra={"predictor": args.predictor, "surveys": args.surveys},
+        ),
+    )
+    write_summaries(args.out, summaries)
+    print(
+        f"{args.out}: {len(cosmologies)} cosmologies x {len(settings.a_ia_values)} A_IA x "
+        f"{settings.n_surveys} surveys, {summaries.predictions.shape[-1]} outputs"
+    )
+    return 0
+
+
+def _cmd_data(args: argparse.Namespace) -> int:
+    from wlcnn.inference.analysis import InferenceSettings
+    from wlcnn.inference.summaries import predict_data_vector, write_data_vector
+
+    base = Path(args.base_dir)
+    config = load_config(args.config, base_dir=base)
+    settings = InferenceSettings.from_config(config, base_dir=base)
+    predict = _predictor(args.predictor, config=config, label=args.label, base_dir=base)
+    inputs = load_callable(args.observation)(config=config, base_dir=base)
+    vector = predict_data_vector(
+        predict=predict,
+        inputs=inputs,
+        batch_size=settings.batch_size,
+        label=args.label,
+        output_names=getattr(predict, "output_names", None),
+        provenance={"predictor": args.predictor, "observation": args.observation},
+    )
+    write_data_vector(args.out, vector)
+    print(f"{args.out}: data vector of {len(vector.data)} entries from {len(inputs)} patches")
+    return 0
+
+
+def _cmd_merge(args: argparse.Namespace) -> int:
+    from wlcnn.inference.summaries import merge_cosmologies, read_summaries, write_summaries
+
+    write_summaries(args.out, merge_cosmologies([read_summaries(p) for p in args.summaries]))
+    return 0
+
+
+def _cmd_combine(args: argparse.Namespace) -> int:
+    from wlcnn.inference.summaries import (
+        concatenate_data_vectors,
+        concatenate_summaries,
+        read_data_vector,
+        read_summaries,
+        write_data_vector,
+        write_summaries,
+    )
+
+    write_summaries(
+        args.out, concatenate_summaries([read_summaries(p) for p in args.summaries], label=args.label)
+    )
+    if args.data:
+        if not args.data_out:
+            raise SystemExit("--data needs --data-out")
+        write_data_vector(
+            args.data_out,
+            concatenate_data_vectors([read_data_vector(p) for p in args.data], label=args.label),
+        )
+    return 0
+
+
+def _cmd_constrain(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from wlcnn.inference.analysis import InferenceSettings, constrain
+    from wlcnn.inference.summaries import read_data_vector, read_summaries
+
+    base = Path(args.base_dir)
+    config = load_config(args.config, base_dir=base)
+    settings = InferenceSettings.from_config(config, base_dir=base)
+    if args.blind is not None:
+        settings = replace(settings, blind=args.blind)
+    truth = None
+    if args.truth_cosmology:
+        truth = (*_cosmology(config, args.truth_cosmology, base_dir=base), args.truth_a_ia)
+    near = None
+    if args.fixed_covariance_near:
+        near = _cosmology(config, args.fixed_covariance_near, base_dir=base)
+    row = constrain(
+        summaries=read_summaries(args.summaries),
+        data=read_data_vector(args.data),
+        settings=settings,
+        out_dir=args.out,
+        label=args.label,
+        truth=truth,
+        fixed_covariance_near=near,
+        inputs=[args.summaries, args.data, args.config],
+        config_subset={
+            "run": {"seed": settings.base_seed},
+            "cosmology": {"prior": config["cosmology"]["prior"]},
+            "inference": config.get("inference", {}),
+        },
+    )
+    state = "BLINDED " if row["blinded"] else ""
+    print(
+        f"{args.label}: {state}S8 = {row['s8']['median']:.3f} +{row['s8']['plus']:.3f} "
+        f"-{row['s8']['minus']:.3f}, 95% area {row['area_95']:.4g}, converged {row['converged']}"
+    )
+    return 0
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from wlcnn.inference.analysis import InferenceSettings, compare
+    from wlcnn.inference.constraints import s8
+
+    published: Sequence[Any] = ()
+    truth = None
+    if args.config:
+        base = Path(args.base_dir)
+        config = load_config(args.config, base_dir=base)
+        if args.published:
+            published = InferenceSettings.from_config(config, base_dir=base).published_s8
+        if args.truth_cosmology:
+            truth = float(s8(*_cosmology(config, args.truth_cosmology, base_dir=base)))
+    compare(
+        tables=args.tables,
+        out_plot=args.out_plot,
+        out_json=args.out_json,
+        out_markdown=args.out_md,
+        published=published,
+        truth_s8=truth,
+        title=args.title,
+    )
+    return 0
+
+
+def _cmd_unblind(args: argparse.Namespace) -> int:
+    from wlcnn.inference.analysis import UNBLINDED_DIR, InferenceSettings, unblind
+
+    base = Path(args.base_dir)
+    config = load_config(args.config, base_dir=base)
+    settings = InferenceSettings.from_config(config, base_dir=base)
+    row = unblind(results_dir=args.results, settings=settings, reason=args.reason, by=args.by)
+    print(
+        f"unblinded into {Path(args.results) / UNBLINDED_DIR}: S8 = {row['s8']['median']:.3f} "
+        f"+{row['s8']['plus']:.3f} -{row['s8']['minus']:.3f}"
+    )
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m wlcnn.inference",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def common(p: argparse.ArgumentParser, *, config_required: bool = True) -> None:
+        p.add_argument(
+            "--config", required=config_required, help="configuration file (e.g. config/demo.yaml)"
+        )
+        p.add_argument("--base-dir", default=".", help="directory the configuration's paths are relative to")
+
+    p = sub.add_parser(
+        "summaries", help="simulated-survey predictions -> mean and covariance per (cosmology, A_IA)"
+    )
+    common(p)
+    p.add_argument("--label", required=True, help="network / stage / statistic name")
+    p.add_argument("--predictor", required=True, help="'power_spectrum' or package.module:factory")
+    p.add_argument("--surveys", required=True, help="package.module:factory of make_survey(seed)")
+    p.add_argument(
+        "--cosmologies", nargs="*", help="grid ids (default: every cosmology with test simulations)"
+    )
+    p.add_argument("--out", required=True, help="output HDF5")
+    p.set_defaults(func=_cmd_summaries)
+
+    p = sub.add_parser("data", help="data vector of the observed survey")
+    common(p)
+    p.add_argument("--label", required=True)
+    p.add_argument("--predictor", required=True, help="'power_spectrum' or package.module:factory")
+    p.add_argument("--observation", required=True, help="package.module:factory of the observed inputs")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=_cmd_data)
+
+    p = sub.add_parser("merge", help="join per-cosmology summaries of one label")
+    p.add_argument("--summaries", nargs="+", required=True)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=_cmd_merge)
+
+    p = sub.add_parser("combine", help="concatenate networks / stages into one data vector")
+    p.add_argument("--label", required=True)
+    p.add_argument("--summaries", nargs="+", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--data", nargs="*", help="data vectors, in the order of --summaries")
+    p.add_argument("--data-out")
+    p.set_defaults(func=_cmd_combine)
+
+    p = sub.add_parser("constrain", help="likelihood, sampling, table and plots of one analysis")
+    common(p)
+    p.add_argument("--summaries", required=True)
+    p.add_argument("--data", required=True)
+    p.add_argument("--label", required=True)
+    p.add_argument("--out", required=True, help="results directory")
+    p.add_argument(
+        "--truth-cosmology", help="grid id of a mock observation's cosmology (marked; coverage flags)"
+    )
+    p.add_argument("--truth-a-ia", type=float, default=0.0, help="A_IA of the mock (default 0)")
+    p.add_argument(
+        "--fixed-covariance-near",
+        metavar="ID",
+        help="power-spectrum baseline: fixed covariance at the node nearest this grid id",
+    )
+    blind = p.add_mutually_exclusive_group()
+    blind.add_argument(
+        "--blind", dest="blind", action="store_true", default=None, help="override inference.blind"
+    )
+    blind.add_argument("--no-blind", dest="blind", action="store_false", help="override inference.blind")
+    p.set_defaults(func=_cmd_constrain)
+
+    p = sub.add_parser("compare", help="table and S8 whisker plot of several analyses (Figs. 7, 9)")
+    common(p, config_required=False)
+    p.add_argument("--tables", nargs="+", required=True, help="constraints.json files")
+    p.add_argument("--out-plot", required=True)
+    p.add_argument("--out-json", required=True)
+    p.add_argument("--out-md", required=True)
+    p.add_argument("--published", action="store_true", help="add inference.published_s8 of --config")
+    p.add_argument("--truth-cosmology", help="grid id whose S8 is marked")
+    p.add_argument("--title", default="")
+    p.set_defaults(func=_cmd_compare)
+
+    p = sub.add_parser("unblind", help="remove the secret offset (explicit, recorded)")
+    common(p)
+    p.add_argument("--results", required=True, help="results directory of a blinded analysis")
+    p.add_argument("--reason", required=True, help="why unblinding is allowed now (recorded)")
+    p.add_argument("--by", help="who unblinds (default: login name)")
+    p.set_defaults(func=_cmd_unblind)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run a subcommand; returns the exit status."""
+    args = _parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

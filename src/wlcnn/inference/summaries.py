@@ -1,0 +1,496 @@
+"""Summary statistics (SPEC §7): simulated-survey predictions → μ̂ and Ŝ per (cosmology, A_IA).
+
+One *simulated survey* is a set of patches (20 in the paper) built from test maps with its own
+bootstrap n(z), m-bias error and shape-noise realisation; the network predicts each patch and
+the predictions are averaged over the patches. S surveys per cosmology and per A_IA value give
+the mean μ̂ and covariance Ŝ (unbiased, 1/(S−1)) of the survey-averaged predictions.
+
+The pieces that need maps, survey and network are pluggable:
+
+``make_survey(seed) -> inputs``
+    The inputs (n_patches, ...) of one simulated survey, fully determined by ``seed`` (it picks
+    the patch set, the n(z) realisation, the m-bias error and the noise). Built per (cosmology,
+    A_IA) by the caller.
+``predict(batch) -> (n, p)``
+    Predictions for a batch of patch inputs (the network; or the power spectrum of
+    :mod:`wlcnn.inference.power_spectrum`). Called with several surveys' patches stacked, up to
+    ``batch_size`` patches at a time, so that a GPU sees large batches.
+
+Seeds come from :func:`survey_seed` ``(base_seed, cosmology id, A_IA index, survey index)`` and
+*not* from the network: every network sees exactly the same simulated surveys, so that the
+predictions of several networks (or training stages) can be concatenated into one data vector
+whose covariance includes their cross-correlation (:func:`concatenate_summaries`, SPEC §8).
+
+HDF5 layout (:func:`write_summaries`, one file per label = network, stage or statistic)
+---------------------------------------------------------------------------------------
+======================  ===========================  ==============================================
+dataset                 shape, dtype                 meaning
+======================  ===========================  ==============================================
+``cosmology_id``        (n_c,) str                   grid ids of the cosmologies (nodes)
+``omega_m``, ``sigma8`` (n_c,) f8                    node coordinates
+``a_ia``                (n_a,) f8                    A_IA values (increasing)
+``predictions``         (n_c, n_a, S, p) f8          survey-averaged predictions
+``seeds``               (n_c, n_a, S) u8             seed of each simulated survey
+``mean``                (n_c, n_a, p) f8             μ̂ (mean over surveys)
+``covariance``          (n_c, n_a, p, p) f8          Ŝ (unbiased sample covariance)
+``n_surveys``           (n_c, n_a) i8                S (M = N = S in the likelihood)
+======================  ===========================  ==============================================
+
+Root attributes: ``schema`` (:data:`SUMMARIES_SCHEMA`), ``label``, ``components`` (JSON list of
+the labels concatenated into this one), ``output_names`` (JSON, p names) and ``provenance``
+(JSON, :mod:`wlcnn.provenance`). ``mean``, ``covariance`` and ``n_surveys`` are derived from
+``predictions`` and stored for readers that do not recompute.
+
+Observed data vectors (:func:`write_data_vector`) hold ``data`` (p,) with the same attributes.
+
+Examples
+--------
+>>> import numpy as np
+>>> make = lambda seed: np.random.default_rng(seed).normal(size=(4, 2))   # 4 patches
+>>> predict = lambda batch: batch.reshape(len(batch), -1)                 # (n, 2)
+>>> seeds = [survey_seed(base_seed=1, cosmology_id="c000", a_ia_index=0, index=i) for i in range(3)]
+>>> predict_surveys(predict=predict, make_survey=make, seeds=seeds, batch_size=5).shape
+(3, 2)
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from wlcnn.atomic import atomic_path
+from wlcnn.seeding import seed_sequence_for
+
+__all__ = [
+    "DATA_SCHEMA",
+    "SUMMARIES_SCHEMA",
+    "DataVector",
+    "MakeSurvey",
+    "Predict",
+    "Summaries",
+    "compute_summaries",
+    "concatenate_data_vectors",
+    "concatenate_summaries",
+    "merge_cosmologies",
+    "predict_data_vector",
+    "predict_surveys",
+    "read_data_vector",
+    "read_summaries",
+    "survey_seed",
+    "write_data_vector",
+    "write_summaries",
+]
+
+SUMMARIES_SCHEMA = "wlcnn.summaries/1"
+DATA_SCHEMA = "wlcnn.data_vector/1"
+#: Identity tag of the simulated-survey seeds (keeps them apart from every other draw).
+_SEED_TAG = "test-survey"
+
+Predict = Callable[[np.ndarray], np.ndarray]
+MakeSurvey = Callable[[int], np.ndarray]
+
+
+def survey_seed(*, base_seed: int, cosmology_id: str, a_ia_index: int, index: int) -> int:
+    """The 63-bit seed of simulated survey ``index`` at (cosmology, A_IA index).
+
+    Independent of the network, so that all networks see the same surveys (module doc).
+    """
+    words = seed_sequence_for(base_seed, _SEED_TAG, cosmology_id, int(a_ia_index), int(index)).generate_state(
+        2, dtype=np.uint32
+    )
+    # 63 bits: fits int64 (HDF5, TensorFlow stateless seeds) and uint64 alike.
+    return int((int(words[0]) << 32 | int(words[1])) >> 1)
+
+
+def predict_surveys(
+    *, predict: Predict, make_survey: MakeSurvey, seeds: Sequence[int], batch_size: int
+) -> np.ndarray:
+    """Survey-averaged predictions (S, p) of the surveys made from ``seeds``.
+
+    Parameters
+    ----------
+    predict
+        Patch inputs (n, ...) → predictions (n, p).
+    make_survey
+        Seed → inputs (n_patches, ...) of one survey.
+    seeds
+        One seed per survey.
+    batch_size
+        Largest number of patches handed to ``predict`` at once (whole surveys are stacked
+        until the next one would exceed it; a survey larger than it is predicted alone).
+
+    Returns
+    -------
+    numpy.ndarray
+        (S, p) float64: mean over each survey's patches of the predictions.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, found {batch_size}")
+    out: list[np.ndarray] = []
+    pending: list[np.ndarray] = []
+
+    def flush() -> None:
+        if not pending:
+            return
+        sizes = [len(x) for x in pending]
+        pred = np.asarray(predict(np.concatenate(pending, axis=0)), dtype=np.float64)
+        if pred.ndim != 2 or len(pred) != sum(sizes):
+            raise ValueError(f"predict returned shape {pred.shape} for {sum(sizes)} patches; expected (n, p)")
+        for part in np.split(pred, np.cumsum(sizes)[:-1]):
+            out.append(part.mean(axis=0))
+        pending.clear()
+
+    for seed in seeds:
+        inputs = np.asarray(make_survey(int(seed)))
+        if len(inputs) == 0:
+            raise ValueError(f"make_survey({seed}) returned no patches")
+        if pending and sum(len(x) for x in pending) + len(inputs) > batch_size:
+            flush()
+        pending.append(inputs)
+    flush()
+    return np.stack(out) if out else np.zeros((0, 0))
+
+
+@dataclass(frozen=True)
+class Summaries:
+    """Survey predictions of one label (network, stage, statistic) on the (cosmology, A_IA) grid.
+
+    Attributes
+    ----------
+    label
+        Name of the network / stage / statistic (or of a combination).
+    cosmology_ids
+        (n_c,) grid ids.
+    omega_m, sigma8
+        (n_c,) node coordinates.
+    a_ia
+        (n_a,) increasing A_IA values.
+    predictions
+        (n_c, n_a, S, p) survey-averaged predictions.
+    seeds
+        (n_c, n_a, S) survey seeds.
+    output_names
+        p names of the data-vector entries.
+    components
+        Labels concatenated into this one (``[label]`` for a single network).
+    provenance
+        Provenance record(s) (JSON-able).
+    """
+
+    label: str
+    cosmology_ids: tuple[str, ...]
+    omega_m: np.ndarray
+    sigma8: np.ndarray
+    a_ia: np.ndarray
+    predictions: np.ndarray
+    seeds: np.ndarray
+    output_names: tuple[str, ...]
+    components: tuple[str, ...] = ()
+    provenance: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        n_c, n_a = len(self.cosmology_ids), len(self.a_ia)
+        pred = np.asarray(self.predictions)
+        if pred.ndim != 4 or pred.shape[:2] != (n_c, n_a):
+            raise ValueError(f"predictions: expected shape ({n_c}, {n_a}, S, p), found {pred.shape}")
+        if np.shape(self.seeds) != pred.shape[:3]:
+            raise ValueError(f"seeds: expected shape {pred.shape[:3]}, found {np.shape(self.seeds)}")
+        if len(self.output_names) != pred.shape[3]:
+            raise ValueError(f"output_names: expected {pred.shape[3]} names, found {len(self.output_names)}")
+        if pred.shape[2] < 2:
+            raise ValueError("at least two surveys per (cosmology, A_IA) are needed for a covariance")
+
+    @property
+    def nodes(self) -> np.ndarray:
+        """(n_c, 2) (Ωm, σ8)."""
+        return np.column_stack([self.omega_m, self.sigma8])
+
+    @property
+    def n_surveys(self) -> np.ndarray:
+        """(n_c, n_a) surveys per grid value (M = N)."""
+        return np.full(self.predictions.shape[:2], self.predictions.shape[2], dtype=np.int64)
+
+    @property
+    def mean(self) -> np.ndarray:
+        """(n_c, n_a, p) μ̂."""
+        return np.asarray(self.predictions).mean(axis=2)
+
+    @property
+    def covariance(self) -> np.ndarray:
+        """(n_c, n_a, p, p) Ŝ, unbiased (divides by S − 1)."""
+        pred = np.asarray(self.predictions)
+        dev = pred - pred.mean(axis=2, keepdims=True)
+        return np.einsum("casi,casj->caij", dev, dev) / (pred.shape[2] - 1)
+
+    def index_of(self, cosmology_id: str) -> int:
+        """Row of a cosmology id."""
+        try:
+            return self.cosmology_ids.index(cosmology_id)
+        except ValueError:
+            raise KeyError(f"cosmology {cosmology_id!r} not in summaries {self.label!r}") from None
+
+
+def compute_summaries(
+    *,
+    label: str,
+    predict: Predict,
+    make_survey_for: Callable[[str, float], MakeSurvey],
+    cosmologies: Sequence[tuple[str, float, float]],
+    a_ia: Sequence[float],
+    n_surveys: int,
+    base_seed: int,
+    batch_size: int,
+    output_names: Sequence[str] | None = None,
+    provenance: Mapping[str, Any] | None = None,
+) -> Summaries:
+    """Predict S simulated surveys per (cosmology, A_IA) and collect them.
+
+    Parameters
+    ----------
+    label
+        Network / stage / statistic name.
+    predict
+        Patch inputs → predictions (n, p).
+    make_survey_for
+        (cosmology id, A_IA) → ``make_survey(seed)`` for that grid value.
+    cosmologies
+        (id, Ωm, σ8) of the test cosmologies.
+    a_ia
+        A_IA values (increasing; paper: 25 in [−6, 6]).
+    n_surveys
+        S per grid value (paper: 200).
+    base_seed
+        Run seed (``run.seed``).
+    batch_size
+        Patches per ``predict`` call.
+    output_names
+        Names of the p outputs (default ``out0``, ``out1``, ...).
+    provenance
+        Provenance record to store.
+    """
+    a_ia = np.asarray(a_ia, dtype=np.float64)
+    seeds = np.zeros((len(cosmologies), len(a_ia), n_surveys), dtype=np.uint64)
+    rows = []
+    for c, (cid, _, _) in enumerate(cosmologies):
+        per_a = []
+        for j, a in enumerate(a_ia):
+            seeds[c, j] = [
+                survey_seed(base_seed=base_seed, cosmology_id=cid, a_ia_index=j, index=i)
+                for i in range(n_surveys)
+            ]
+            per_a.append(
+                predict_surveys(
+                    predict=predict,
+                    make_survey=make_survey_for(cid, float(a)),
+                    seeds=[int(s) for s in seeds[c, j]],
+                    batch_size=batch_size,
+                )
+            )
+        rows.append(np.stack(per_a))
+    predictions = np.stack(rows)
+    p = predictions.shape[-1]
+    return Summaries(
+        label=label,
+        cosmology_ids=tuple(c[0] for c in cosmologies),
+        omega_m=np.array([c[1] for c in cosmologies], dtype=np.float64),
+        sigma8=np.array([c[2] for c in cosmologies], dtype=np.float64),
+        a_ia=a_ia,
+        predictions=predictions,
+        seeds=seeds,
+        output_names=tuple(output_names) if output_names is not None else tuple(f"out{i}" for i in range(p)),
+        components=(label,),
+        provenance=dict(provenance or {}),
+    )
+
+
+def concatenate_summaries(parts: Sequence[Summaries], *, label: str) -> Summaries:
+    """Combine networks / stages (SPEC §8): concatenate their predictions into one data vector.
+
+    The joint covariance includes the cross-covariance between networks because every part
+    predicted the same simulated surveys (same seeds; checked).
+
+    Raises
+    ------
+    ValueError
+        The parts differ in cosmologies, A_IA values or survey seeds.
+    """
+    if not parts:
+        raise ValueError("nothing to concatenate")
+    first = parts[0]
+    for part in parts[1:]:
+        if part.cosmology_ids != first.cosmology_ids or not np.array_equal(part.a_ia, first.a_ia):
+            raise ValueError(f"{part.label!r} and {first.label!r} cover different cosmologies or A_IA values")
+        if not np.array_equal(part.seeds, first.seeds):
+            raise ValueError(
+                f"{part.label!r} and {first.label!r} predicted different simulated surveys (seeds differ): "
+                "their cross-covariance would be wrong"
+            )
+    return Summaries(
+        label=label,
+        cosmology_ids=first.cosmology_ids,
+        omega_m=first.omega_m,
+        sigma8=first.sigma8,
+        a_ia=first.a_ia,
+        predictions=np.concatenate([np.asarray(p.predictions) for p in parts], axis=-1),
+        seeds=first.seeds,
+        output_names=tuple(f"{p.label}:{name}" for p in parts for name in p.output_names),
+        components=tuple(c for p in parts for c in (p.components or (p.label,))),
+        provenance={"concatenated": [dict(p.provenance) for p in parts]},
+    )
+
+
+def merge_cosmologies(parts: Sequence[Summaries]) -> Summaries:
+    """Join summaries of one label computed for disjoint sets of cosmologies (one job each)."""
+    if not parts:
+        raise ValueError("nothing to merge")
+    first = parts[0]
+    ids = [cid for p in parts for cid in p.cosmology_ids]
+    if len(set(ids)) != len(ids):
+        raise ValueError("a cosmology appears in more than one part")
+    for part in parts[1:]:
+        if part.label != first.label or part.output_names != first.output_names:
+            raise ValueError(f"cannot merge {part.label!r} into {first.label!r}: different label or outputs")
+        if (
+            not np.array_equal(part.a_ia, first.a_ia)
+            or part.predictions.shape[2:] != first.predictions.shape[2:]
+        ):
+            raise ValueError(f"{part.label!r}: parts differ in A_IA values or survey counts")
+    return Summaries(
+        label=first.label,
+        cosmology_ids=tuple(ids),
+        omega_m=np.concatenate([p.omega_m for p in parts]),
+        sigma8=np.concatenate([p.sigma8 for p in parts]),
+        a_ia=first.a_ia,
+        predictions=np.concatenate([p.predictions for p in parts], axis=0),
+        seeds=np.concatenate([p.seeds for p in parts], axis=0),
+        output_names=first.output_names,
+        components=first.components,
+        provenance={"merged": [dict(p.provenance) for p in parts]},
+    )
+
+
+def write_summaries(path: str | Path, summaries: Summaries) -> None:
+    """Write :class:`Summaries` atomically in the layout of the module doc."""
+    with atomic_path(path, suffix=".h5") as tmp, h5py.File(tmp, "w") as f:
+        f.attrs["schema"] = SUMMARIES_SCHEMA
+        f.attrs["label"] = summaries.label
+        f.attrs["components"] = json.dumps(list(summaries.components))
+        f.attrs["output_names"] = json.dumps(list(summaries.output_names))
+        f.attrs["provenance"] = json.dumps(summaries.provenance, default=str)
+        f.create_dataset("cosmology_id", data=np.array(summaries.cosmology_ids, dtype=h5py.string_dtype()))
+        f.create_dataset("omega_m", data=np.asarray(summaries.omega_m, dtype=np.float64))
+        f.create_dataset("sigma8", data=np.asarray(summaries.sigma8, dtype=np.float64))
+        f.create_dataset("a_ia", data=np.asarray(summaries.a_ia, dtype=np.float64))
+        f.create_dataset("predictions", data=np.asarray(summaries.predictions, dtype=np.float64))
+        f.create_dataset("seeds", data=np.asarray(summaries.seeds, dtype=np.uint64))
+        f.create_dataset("mean", data=summaries.mean)
+        f.create_dataset("covariance", data=summaries.covariance)
+        f.create_dataset("n_surveys", data=summaries.n_surveys)
+
+
+def read_summaries(path: str | Path) -> Summaries:
+    """Read a file of :func:`write_summaries`."""
+    with h5py.File(path, "r") as f:
+        if f.attrs.get("schema") != SUMMARIES_SCHEMA:
+            raise ValueError(f"{path}: not a summaries file (schema {f.attrs.get('schema')!r})")
+        return Summaries(
+            label=str(f.attrs["label"]),
+            cosmology_ids=tuple(
+                s.decode() if isinstance(s, bytes) else str(s) for s in f["cosmology_id"][()]
+            ),
+            omega_m=f["omega_m"][()],
+            sigma8=f["sigma8"][()],
+            a_ia=f["a_ia"][()],
+            predictions=f["predictions"][()],
+            seeds=f["seeds"][()],
+            output_names=tuple(json.loads(f.attrs["output_names"])),
+            components=tuple(json.loads(f.attrs["components"])),
+            provenance=json.loads(f.attrs["provenance"]),
+        )
+
+
+@dataclass(frozen=True)
+class DataVector:
+    """The observed (or mock-observed) data vector of one label: survey-averaged predictions."""
+
+    label: str
+    data: np.ndarray
+    output_names: tuple[str, ...]
+    components: tuple[str, ...] = ()
+    provenance: Mapping[str, Any] = field(default_factory=dict)
+
+
+def predict_data_vector(
+    *,
+    predict: Predict,
+    inputs: np.ndarray,
+    batch_size: int,
+    label: str,
+    output_names: Sequence[str] | None = None,
+    provenance: Mapping[str, Any] | None = None,
+) -> DataVector:
+    """The data vector of an observed survey: ``predict`` on its patches, averaged over patches.
+
+    ``inputs`` (n_patches, ...) went through the same forward path as the simulations (mode
+    removal, smoothing), so data and model are the same statistic.
+    """
+    inputs = np.asarray(inputs)
+    parts = [
+        np.asarray(predict(inputs[start : start + batch_size]), dtype=np.float64)
+        for start in range(0, len(inputs), batch_size)
+    ]
+    pred = np.concatenate(parts, axis=0)
+    if pred.ndim != 2 or len(pred) != len(inputs):
+        raise ValueError(f"predict returned shape {pred.shape} for {len(inputs)} patches; expected (n, p)")
+    p = pred.shape[1]
+    return DataVector(
+        label=label,
+        data=pred.mean(axis=0),
+        output_names=tuple(output_names) if output_names is not None else tuple(f"out{i}" for i in range(p)),
+        components=(label,),
+        provenance=dict(provenance or {}),
+    )
+
+
+def concatenate_data_vectors(parts: Sequence[DataVector], *, label: str) -> DataVector:
+    """Concatenate observed data vectors in the order of :func:`concatenate_summaries`."""
+    if not parts:
+        raise ValueError("nothing to concatenate")
+    return DataVector(
+        label=label,
+        data=np.concatenate([np.asarray(p.data, dtype=np.float64) for p in parts]),
+        output_names=tuple(f"{p.label}:{name}" for p in parts for name in p.output_names),
+        components=tuple(c for p in parts for c in (p.components or (p.label,))),
+        provenance={"concatenated": [dict(p.provenance) for p in parts]},
+    )
+
+
+def write_data_vector(path: str | Path, vector: DataVector) -> None:
+    """Write a :class:`DataVector` atomically (dataset ``data``, attributes as for summaries)."""
+    with atomic_path(path, suffix=".h5") as tmp, h5py.File(tmp, "w") as f:
+        f.attrs["schema"] = DATA_SCHEMA
+        f.attrs["label"] = vector.label
+        f.attrs["components"] = json.dumps(list(vector.components))
+        f.attrs["output_names"] = json.dumps(list(vector.output_names))
+        f.attrs["provenance"] = json.dumps(vector.provenance, default=str)
+        f.create_dataset("data", data=np.asarray(vector.data, dtype=np.float64))
+
+
+def read_data_vector(path: str | Path) -> DataVector:
+    """Read a file of :func:`write_data_vector`."""
+    with h5py.File(path, "r") as f:
+        if f.attrs.get("schema") != DATA_SCHEMA:
+            raise ValueError(f"{path}: not a data-vector file (schema {f.attrs.get('schema')!r})")
+        return DataVector(
+            label=str(f.attrs["label"]),
+            data=f["data"][()],
+            output_names=tuple(json.loads(f.attrs["output_names"])),
+            components=tuple(json.loads(f.attrs["components"])),
+            provenance=json.loads(f.attrs["provenance"]),
+        )

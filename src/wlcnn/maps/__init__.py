@@ -1,0 +1,77 @@
+"""Shells and maps: particles -> shell overdensities -> Born κ and κ_IA (SPEC §2, §3).
+
+One concept per module:
+
+- :mod:`wlcnn.maps.symmetries`: the 48 box symmetries and the seeded random shift per realisation.
+- :mod:`wlcnn.maps.gnomonic`: the patch pixel convention, exact pixel solid angles, sky <-> plane.
+- :mod:`wlcnn.maps.shells`: which snapshot fills which redshift shell (true header redshifts).
+- :mod:`wlcnn.maps.cellgrid`: particles sorted by cell, to touch only those a beam can reach.
+- :mod:`wlcnn.maps.pencil_beam`: the KiDS-450 pencil-beam projection (compiled kernel + numpy reference).
+- :mod:`wlcnn.maps.healpix_shells`: full-sky HEALPix count shells (``.hpb``, ``.lcp``, snapshots)
+  and gnomonic patches cut from HEALPix maps.
+- :mod:`wlcnn.maps.simulation`: every realisation of one simulation, Born maps, the map file.
+- :mod:`wlcnn.maps.mapfile`: the map file's layout, writer and description (``wlcnn inspect``).
+- :mod:`wlcnn.maps.mpi`: the MPI driver (``mpiexec -n K python -m wlcnn.maps.mpi ...``).
+
+Examples
+--------
+>>> from wlcnn.maps import make_simulation_maps   # doctest: +SKIP
+>>> make_simulation_maps("ingested/c000/sim00/manifest.json", out_path="maps/c000_sim00.h5",
+...                      cosmology=None, shells_config=cfg["shells"], lensing_config=cfg["lensing"],
+...                      role="train", base_seed=cfg["run"]["seed"])   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers only
+    from wlcnn.maps.gnomonic import PatchGeometry
+    from wlcnn.maps.mapfile import describe_map_file, format_description, is_map_file, read_map_attrs
+    from wlcnn.maps.shells import Shell, shells_from_redshifts
+    from wlcnn.maps.simulation import (
+        MapPlan,
+        MapSettings,
+        estimate_memory_mb,
+        make_simulation_maps,
+        plan_maps,
+        project_realisations,
+    )
+    from wlcnn.maps.symmetries import N_SYMMETRIES, BoxTransform, draw_transform
+
+__all__ = [
+    "N_SYMMETRIES",
+    "BoxTransform",
+    "MapPlan",
+    "MapSettings",
+    "PatchGeometry",
+    "Shell",
+    "describe_map_file",
+    "draw_transform",
+    "estimate_memory_mb",
+    "format_description",
+    "is_map_file",
+    "make_simulation_maps",
+    "plan_maps",
+    "project_realisations",
+    "read_map_attrs",
+    "shells_from_redshifts",
+]
+
+#: Where each public name lives. Imported on first use, so that ``wlcnn inspect`` (which needs
+#: only :mod:`wlcnn.maps.mapfile`) does not pay for numba, pyccl and healpy.
+_HOME = {
+    "N_SYMMETRIES": "symmetries", "BoxTransform": "symmetries", "draw_transform": "symmetries",
+    "PatchGeometry": "gnomonic", "Shell": "shells", "shells_from_redshifts": "shells",
+    "describe_map_file": "mapfile", "format_description": "mapfile", "is_map_file": "mapfile",
+    "read_map_attrs": "mapfile", "MapPlan": "simulation", "MapSettings": "simulation",
+    "estimate_memory_mb": "simulation", "make_simulation_maps": "simulation", "plan_maps": "simulation",
+    "project_realisations": "simulation",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _HOME:
+        return getattr(importlib.import_module(f"wlcnn.maps.{_HOME[name]}"), name)
+    raise AttributeError(f"module 'wlcnn.maps' has no attribute {name!r}")

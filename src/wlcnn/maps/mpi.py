@@ -1,0 +1,187 @@
+r"""MPI driver of the map stage: realisations split across ranks, one map file per simulation.
+
+Usage (one job per (cosmology, simulation))::
+
+    mpiexec -n 8 python -m wlcnn.maps.mpi --config config/config.yaml \\
+        --manifest results/kids450/ingested/c000/sim00/manifest.json \\
+        --out results/kids450/maps/c000/sim00.h5
+
+Every rank reads the shells' snapshots and projects a contiguous block of realisations
+(:func:`split_range`); rank 0 then receives the blocks in rank order and writes them in
+realisation order (:func:`gather_to_root`). Each realisation is seeded by its identity, never
+by the rank, and κ is formed one realisation at a time, so the file's data are byte-identical
+for any number of ranks (the provenance attribute records times, host and rank count).
+
+A workflow rule can pass the settings as JSON instead of a configuration file (``--params
+'{"shells": {...}, "lensing": {...}, "seed": 42, "role": "test"}'``). Without mpi4py, or
+outside ``mpiexec``, the same command runs on one process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["gather_to_root", "main", "split_range"]
+
+log = logging.getLogger(__name__)
+
+
+def split_range(n: int, size: int, rank: int) -> range:
+    """The contiguous block of ``range(n)`` owned by ``rank`` of ``size`` (sizes differ by at most 1).
+
+    Examples
+    --------
+    >>> [list(split_range(5, 2, r)) for r in range(2)]
+    [[0, 1, 2], [3, 4]]
+    """
+    if not 0 <= rank < size:
+        raise ValueError(f"rank {rank} outside [0, {size})")
+    base, extra = divmod(n, size)
+    start = rank * base + min(rank, extra)
+    return range(start, start + base + (1 if rank < extra else 0))
+
+
+def gather_to_root(
+    comm: Any,
+    blocks: Mapping[str, tuple[np.ndarray | None, int]],
+    *,
+    writer: Any,
+    n_realisations: int,
+) -> None:
+    """Send every rank's blocks to rank 0, which writes them in realisation order.
+
+    Parameters
+    ----------
+    comm
+        mpi4py communicator, or None (single process: write the local blocks).
+    blocks
+        ``name -> (array, rows per realisation)``; the arrays hold this rank's realisations
+        (:func:`split_range`) and the same names are None on every rank.
+    writer
+        :class:`wlcnn.maps.mapfile.MapFileWriter` on rank 0, None elsewhere.
+    n_realisations
+        Realisations in the split.
+
+    Notes
+    -----
+    Rank 0 holds its own blocks and one other rank's at a time. Arrays travel as raw buffers
+    (``Send``/``Recv``), in a fixed order of names.
+    """
+    size = 1 if comm is None else comm.Get_size()
+    rank = 0 if comm is None else comm.Get_rank()
+    names = [name for name in sorted(blocks) if blocks[name][0] is not None]
+    if rank != 0:
+        for tag, name in enumerate(names):
+            comm.Send(np.ascontiguousarray(blocks[name][0]), dest=0, tag=tag)
+        return
+    for source in range(size):
+        owned = split_range(n_realisations, size, source)
+        for tag, name in enumerate(names):
+            own, rows = blocks[name]
+            assert own is not None
+            if source == 0:
+                data = own
+            else:
+                data = np.empty((len(owned) * rows, *own.shape[1:]), dtype=own.dtype)
+                comm.Recv(data, source=source, tag=tag)
+            writer.write_block(owned.start * rows, **{name: data})
+
+
+def _role_of(config: Mapping[str, Any], *, cosmology_id: str, simulation: str, base_dir: Path) -> str:
+    """Role of a simulation from the configuration's grid."""
+    from wlcnn.grid import read_grid, simulations
+
+    grid = read_grid(base_dir / config["cosmology"]["grid"], prior=config["cosmology"]["prior"])
+    for sim in simulations(grid):
+        if sim.cosmology.id == cosmology_id and sim.name == simulation:
+            return sim.role
+    raise ValueError(f"{cosmology_id}/{simulation} is not in the grid {config['cosmology']['grid']}")
+
+
+def _text_or_file(value: str) -> str:
+    """``value`` itself, or the content of the file it names."""
+    if value.lstrip().startswith("{"):
+        return value
+    return Path(value).read_text()
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m wlcnn.maps.mpi",
+        description="Project every shell realisation of one simulation and write its map file "
+                    "(kappa, kappa_IA and, for test/mock roles, the shell stacks). Run under "
+                    "'mpiexec -n K' to split the realisations over K ranks; the output is the same "
+                    "for any K.",
+    )
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--config",
+                        help="pipeline configuration YAML (run.seed, shells:, lensing:, cosmology:)")
+    source.add_argument("--params", metavar="JSON",
+                        help="instead of --config: JSON text or file with keys 'shells', 'lensing', 'seed', "
+                             "'role' and optionally 'cosmology' (what a workflow rule passes; needs no grid)")
+    p.add_argument("--manifest", required=True, help="the simulation's ingestion manifest.json")
+    p.add_argument("--out", required=True, help="map file to write (HDF5, atomically)")
+    p.add_argument("--role", choices=["train", "test", "mock"], default=None,
+                   help="simulation role (default: looked up in the configuration's grid)")
+    p.add_argument("--base-dir", default=".", help="directory the configuration's relative paths refer to")
+    p.add_argument("--n-realisations", type=int, default=None, help="override shells.n_realisations")
+    p.add_argument("--log", default=None, help="log file (rank 0; default stderr)")
+    p.add_argument("--no-mpi", action="store_true", help="do not import mpi4py (single process)")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry point (see the module docstring and ``--help``)."""
+    args = _parser().parse_args(argv)
+    comm = None
+    if not args.no_mpi:
+        try:
+            from mpi4py import MPI
+        except ImportError:  # single process without mpi4py
+            MPI = None
+        if MPI is not None and MPI.COMM_WORLD.Get_size() > 1:
+            comm = MPI.COMM_WORLD
+    rank = 0 if comm is None else comm.Get_rank()
+    from wlcnn.logs import setup_rule_logging
+
+    setup_rule_logging(args.log if rank == 0 else None, level=logging.INFO if rank == 0 else logging.WARNING)
+    try:
+        import json
+
+        from wlcnn.config import load_config
+        from wlcnn.maps.simulation import make_simulation_maps
+
+        base_dir = Path(args.base_dir)
+        if args.params is not None:
+            params = json.loads(_text_or_file(args.params))
+            shells, lensing = dict(params["shells"]), params.get("lensing")
+            seed, cosmology = int(params["seed"]), params.get("cosmology")
+            role = args.role or params["role"]
+        else:
+            config = load_config(args.config, base_dir=base_dir)
+            shells, lensing = dict(config.get("shells") or {}), config.get("lensing")
+            seed, cosmology = int(config["run"]["seed"]), None
+            identity = json.loads(Path(args.manifest).read_text()).get("identity") or {}
+            role = args.role or _role_of(config, cosmology_id=str(identity.get("cosmology")),
+                                         simulation=str(identity.get("simulation")), base_dir=base_dir)
+        if args.n_realisations is not None:
+            shells["n_realisations"] = args.n_realisations
+        make_simulation_maps(args.manifest, out_path=args.out, cosmology=cosmology, shells_config=shells,
+                             lensing_config=lensing, role=role, base_seed=seed, comm=comm, base_dir=base_dir)
+    except Exception:
+        log.exception("map stage failed on rank %d", rank)
+        if comm is not None and comm.Get_size() > 1:
+            comm.Abort(1)  # the other ranks may be blocked in a Send/Recv
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
