@@ -6,6 +6,7 @@
 include: "workflow/rules/common.smk"
 include: "workflow/rules/simulate.smk"
 include: "workflow/rules/ingest.smk"
+include: "workflow/rules/maps.smk"
 
 
 rule all:

@@ -2,7 +2,10 @@
 # The configuration is validated against workflow/schemas/config.schema.yaml (plus the checks
 # a schema cannot express) before anything else: a bad key stops the run here.
 
-import yaml
+import json
+import shlex
+import shutil
+import sys
 from pathlib import Path
 
 from wlcnn.config import ConfigError, box_size_mpc_h, output_redshifts, validate_config
@@ -30,6 +33,13 @@ N_SNAP = len(Z_OUT)
 SNAP_INDICES = range(N_SNAP)
 BOX = box_size_mpc_h(SIM_CFG, h=config["cosmology"]["fixed"]["h"])
 ENVS = Path(workflow.basedir) / "envs"
+SHELLS = config.get("shells", {})
+# Shell rules run the interpreter that runs Snakemake (the project venv, or the rule's conda env
+# with --sdm conda), and that environment's MPI launcher when it has one (the mpich wheel).
+PYTHON = "python" if workflow.deployment_settings.deployment_method else sys.executable
+_VENV_MPIEXEC = Path(sys.executable).with_name("mpiexec")
+MPIEXEC = str(_VENV_MPIEXEC) if _VENV_MPIEXEC.exists() else (shutil.which("mpiexec") or "mpiexec")
+ROLE = {(s.cosmology.id, s.name): s.role for s in SIMULATIONS}
 
 wildcard_constraints:
     cosmology=r"[A-Za-z0-9_-]+",
@@ -72,6 +82,45 @@ def ingest_inputs(wc):
     return files
 
 
+def map_file(cosmology, simulation):
+    return str(OUT / "maps" / cosmology / f"{simulation}.h5")
+
+
+def maps_params(cosmology, simulation):
+    """Shell-quoted JSON for ``python -m wlcnn.maps.mpi --params`` (what the map job depends on)."""
+    params = {
+        "shells": SHELLS,
+        # validation_* keys only affect the Fig. 4 check: they must not make the maps stale
+        "lensing": {k: v for k, v in config["lensing"].items() if not k.startswith("validation_")},
+        "seed": config["run"]["seed"],
+        "role": ROLE[(cosmology, simulation)],
+        "cosmology": cosmology_params(cosmology),
+    }
+    return shlex.quote(json.dumps(params, sort_keys=True))
+
+
+def maps_memory_mb(wildcards, attempt):
+    from wlcnn.maps.simulation import estimate_memory_mb
+
+    n_bins = len(config["lensing"]["nz_files"])
+    mb = estimate_memory_mb(n_particles=SIM_CFG["n_particles_1d"] ** 3, n_realisations=SHELLS["n_realisations"],
+                            n_shells=N_SNAP, n_bins=n_bins, n_pix=SHELLS["n_pix"], ranks=SHELLS["mpi_tasks"])
+    return int(mb * SHELLS["mpi_tasks"] * attempt) + 500
+
+
+def validation_map_files():
+    """Maps of every training simulation, for the Fig. 4 check (each against its own theory)."""
+    return [map_file(s.cosmology.id, s.name) for s in SIMULATIONS if s.role == "train"]
+
+
+def all_map_files():
+    return [map_file(s.cosmology.id, s.name) for s in SIMULATIONS]
+
+
 def final_targets():
     """Everything the implemented stages produce (the default target of the Snakefile)."""
-    return all_manifests()
+    targets = all_manifests()
+    if "lensing" in config and "shells" in config:
+        targets += all_map_files()
+        targets.append(str(OUT / "plots" / "fig4_power_spectrum_validation.png"))
+    return targets

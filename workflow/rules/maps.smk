@@ -1,0 +1,48 @@
+# Shell projection and Born maps: one MPI job per (cosmology, simulation), realisations split
+# over the ranks (output byte-identical for any number of ranks), then the Fig. 4 check.
+
+
+rule simulation_maps:
+    input:
+        manifest=str(OUT / "ingested" / "{cosmology}" / "{simulation}" / "manifest.json"),
+        nz=[str(Path(workflow.basedir) / f) for f in config["lensing"]["nz_files"]],
+    output:
+        str(OUT / "maps" / "{cosmology}" / "{simulation}.h5"),
+    params:
+        args=lambda wc: maps_params(wc.cosmology, wc.simulation),
+        base_dir=workflow.basedir,
+    log:
+        str(LOGS / "simulation_maps" / "{cosmology}_{simulation}.log"),
+    benchmark:
+        str(BENCH / "simulation_maps" / "{cosmology}_{simulation}.tsv")
+    threads: SHELLS["mpi_tasks"]
+    resources:
+        mpi=MPIEXEC,
+        tasks=SHELLS["mpi_tasks"],
+        mem_mb=maps_memory_mb,
+        runtime=120,
+    conda:
+        str(ENVS / "maps.yaml")
+    shell:
+        "{resources.mpi} -n {resources.tasks} {PYTHON} -m wlcnn.maps.mpi --params {params.args} "
+        "--manifest {input.manifest} --out {output} --base-dir {params.base_dir} --log {log}"
+
+
+rule maps_power_spectrum_validation:
+    input:
+        validation_map_files(),
+    output:
+        plot=str(OUT / "plots" / "fig4_power_spectrum_validation.png"),
+        json=str(OUT / "validation" / "power_spectrum.json"),
+    params:
+        lensing=config["lensing"],
+        base_dir=workflow.basedir,
+    log:
+        str(LOGS / "maps_power_spectrum_validation.log"),
+    resources:
+        mem_mb=4000,
+        runtime=20,
+    conda:
+        str(ENVS / "maps.yaml")
+    script:
+        "../scripts/maps_validation.py"
