@@ -7,6 +7,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/simulate.smk"
 include: "workflow/rules/ingest.smk"
 include: "workflow/rules/maps.smk"
+include: "workflow/rules/survey.smk"
 
 
 rule all:

@@ -14,6 +14,14 @@ from pathlib import Path
 
 __all__ = ["atomic_path", "atomic_write_text"]
 
+_DEFAULT_MODE = 0o666
+
+
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | Path, *, suffix: str = "") -> Iterator[Path]:
@@ -35,6 +43,8 @@ def atomic_path(path: str | Path, *, suffix: str = "") -> Iterator[Path]:
     fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix + ".tmp", dir=path.parent)
     os.close(fd)
     tmp = Path(name)
+    # mkstemp creates 0600 files; results are shared, so give them the usual umask permissions.
+    os.chmod(tmp, _DEFAULT_MODE & ~_current_umask())
     try:
         yield tmp
         os.replace(tmp, path)

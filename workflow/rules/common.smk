@@ -117,10 +117,26 @@ def all_map_files():
     return [map_file(s.cosmology.id, s.name) for s in SIMULATIONS]
 
 
+def survey_catalogues():
+    """The survey catalogue file(s) (for the demo: the mock observation the workflow writes)."""
+    cat = config["survey"]["catalogue"]
+    return [cat] if isinstance(cat, str) else list(cat)
+
+
+def mock_map_file():
+    """Maps of the first mock-observation simulation (the demo survey's truth)."""
+    mocks = [s for s in SIMULATIONS if s.role == "mock"]
+    if not mocks:
+        raise WorkflowError("survey.mock is set but the grid has no simulation with role 'mock'")
+    return map_file(mocks[0].cosmology.id, mocks[0].name)
+
+
 def final_targets():
     """Everything the implemented stages produce (the default target of the Snakefile)."""
     targets = all_manifests()
     if "lensing" in config and "shells" in config:
         targets += all_map_files()
         targets.append(str(OUT / "plots" / "fig4_power_spectrum_validation.png"))
+    if "survey" in config:
+        targets += [str(OUT / "survey" / "patch_maps.h5"), str(OUT / "plots" / "fig1_survey_maps.png")]
     return targets

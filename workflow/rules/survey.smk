@@ -1,0 +1,66 @@
+# Survey: (demo) mock observation -> patch shear maps, masks, biases and noise ingredients
+# that training and the data vector need -> Fig. 1 plot.
+
+if "mock" in config["survey"]:
+
+    rule mock_observation:
+        input:
+            maps=mock_map_file(),
+            nz=[str(Path(workflow.basedir) / f) for f in config["lensing"]["nz_files"]],
+        output:
+            survey_catalogues()[0],
+        params:
+            survey=config["survey"],
+            lensing=config["lensing"],
+            shells=SHELLS,
+            seed=config["run"]["seed"],
+            base_dir=workflow.basedir,
+        log:
+            str(LOGS / "mock_observation.log"),
+        resources:
+            mem_mb=4000,
+            runtime=20,
+        conda:
+            str(ENVS / "survey.yaml")
+        script:
+            "../scripts/mock_observation.py"
+
+
+rule survey_patch_maps:
+    input:
+        survey_catalogues(),
+    output:
+        maps=str(OUT / "survey" / "patch_maps.h5"),
+        table=str(OUT / "survey" / "selection_table.md"),
+    params:
+        survey=config["survey"],
+        shells=SHELLS,
+        lensing=config["lensing"],
+        base_dir=workflow.basedir,
+    log:
+        str(LOGS / "survey_patch_maps.log"),
+    benchmark:
+        str(BENCH / "survey_patch_maps.tsv")
+    resources:
+        mem_mb=8000,
+        runtime=60,
+    conda:
+        str(ENVS / "survey.yaml")
+    script:
+        "../scripts/survey_patch_maps.py"
+
+
+rule plot_survey_maps:
+    input:
+        str(OUT / "survey" / "patch_maps.h5"),
+    output:
+        str(OUT / "plots" / "fig1_survey_maps.png"),
+    log:
+        str(LOGS / "plot_survey_maps.log"),
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        str(ENVS / "survey.yaml")
+    script:
+        "../scripts/plot_survey_maps.py"
