@@ -27,7 +27,19 @@ def main(a: Path, b: Path) -> int:
                 if fa.attrs[key] != fb.attrs[key]:
                     print(f"{rel}: attribute {key} differs", file=sys.stderr)
                     return 1
-    print(f"{len(files)} ingested snapshots identical in {a} and {b}")
+    # Every other HDF5 science product: all datasets must be bit-identical.
+    others = sorted(p.relative_to(a) for p in a.rglob("*.h5") if p.relative_to(a).parts[0] != "ingested")
+    for rel in others:
+        if not (b / rel).is_file():
+            continue  # stages the other run did not reach
+        with h5py.File(a / rel) as fa, h5py.File(b / rel) as fb:
+            names: list[str] = []
+            fa.visititems(lambda name, obj: names.append(name) if isinstance(obj, h5py.Dataset) else None)
+            for name in names:
+                if not np.array_equal(fa[name][...], fb[name][...]):
+                    print(f"{rel}: {name} differs between {a} and {b}", file=sys.stderr)
+                    return 1
+    print(f"{len(files)} ingested snapshots and {len(others)} other HDF5 products identical in {a} and {b}")
     return 0
 
 

@@ -1,0 +1,139 @@
+"""Simulated surveys from the test set (SPEC §7), and the observed survey, as CNN inputs.
+
+The kept test shells δ_b of a cosmology's test simulations are split into disjoint sets of
+``n_patches`` realisations. One simulated survey (:class:`SimulatedSurveys`) is one such set, with
+a bootstrap n(z) drawn at random (κ and κ_IA rebuilt from the shells with that n(z)'s Born
+weights), a drawn multiplicative-bias error and a noise realisation from the data, passed
+through the same forward model as the training maps. Everything is drawn from one seed, so a
+survey can be regenerated alone.
+
+These are the ``make_survey`` / ``observation`` callables of :mod:`wlcnn.inference.summaries`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from wlcnn.cosmology import make_cosmology
+from wlcnn.lensing.born import BornWeights, born_convergence, shell_weights_from_config
+from wlcnn.survey import ForwardModel, SurveySettings
+from wlcnn.survey.shear_maps import read_patch_maps
+
+__all__ = ["SimulatedSurveys", "forward_model_from_config", "observed_inputs"]
+
+
+_MODELS: dict[str, ForwardModel] = {}
+
+
+def forward_model_from_config(
+    config: Mapping[str, Any], *, patch_maps_path: str | Path, base_dir: str | Path = "."
+) -> ForwardModel:
+    """The NumPy forward model with the survey's masks, noise and biases (cached per file)."""
+    # Cached per patch-maps file: many (cosmology, A_IA) survey makers share one forward model.
+    key = str(Path(patch_maps_path).resolve())
+    if key not in _MODELS:
+        settings = SurveySettings.from_config(dict(config), base_dir=base_dir)
+        _MODELS[key] = ForwardModel.from_patch_maps(read_patch_maps(patch_maps_path), settings=settings)
+    return _MODELS[key]
+
+
+def observed_inputs(
+    config: Mapping[str, Any], *, patch_maps_path: str | Path, base_dir: str | Path = "."
+) -> np.ndarray:
+    """CNN inputs (n_patches, n_pix, n_pix, 3 n_bins) of the observed survey (mode removal, smoothing)."""
+    model = forward_model_from_config(config, patch_maps_path=patch_maps_path, base_dir=base_dir)
+    maps = read_patch_maps(patch_maps_path)
+    return np.asarray(model.observe(maps.gamma), dtype=np.float32)
+
+
+class SimulatedSurveys:
+    """``make_survey(seed)`` for one (cosmology, A_IA) of the test set.
+
+    Parameters
+    ----------
+    map_files
+        Map files of the cosmology's test simulations (with ``/shells/delta``).
+    config
+        The validated configuration (``survey``, ``lensing``, ``shells``, ``inference``).
+    patch_maps_path
+        The survey's patch maps (masks, noise ingredients, biases).
+    a_ia
+        Intrinsic-alignment amplitude of these surveys.
+    base_dir
+        Directory the configuration's paths are relative to.
+    """
+
+    def __init__(
+        self,
+        *,
+        map_files: Sequence[str | Path],
+        config: Mapping[str, Any],
+        patch_maps_path: str | Path,
+        a_ia: float,
+        base_dir: str | Path = ".",
+    ) -> None:
+        self.model = forward_model_from_config(config, patch_maps_path=patch_maps_path, base_dir=base_dir)
+        self.n_patches = int(config["survey"]["n_patches"])
+        self.lensing = config["lensing"]
+        self.n_bootstrap = int(self.lensing.get("n_nz_bootstrap", 0))
+        self.a_ia = float(a_ia)
+        self.base_dir = base_dir
+        self.files = [str(p) for p in map_files]
+        self._index: list[tuple[int, int]] = []  # (file, realisation) of every kept shell stack
+        for i, path in enumerate(self.files):
+            with h5py.File(path, "r") as fh:
+                if "shells/delta" not in fh:
+                    raise ValueError(
+                        f"{path}: no /shells/delta (test and mock simulations keep their shells)"
+                    )
+                if i == 0:
+                    c = json.loads(fh.attrs["cosmology"])
+                    self.z_edges = np.stack([fh["shells/z_near"][...], fh["shells/z_far"][...]], axis=1)
+                self._index += [(i, r) for r in range(fh["shells/delta"].shape[0])]
+        self.cosmo = make_cosmology(
+            omega_m=c["omega_m"],
+            sigma8=c["sigma8"],
+            omega_b=c.get("omega_b", 0.0493),
+            h=c.get("h", 0.6736),
+            n_s=c.get("n_s", 0.9649),
+            radiation=False,
+        )
+        n_sets_max = len(self._index) // self.n_patches
+        if n_sets_max < 1:
+            raise ValueError(
+                f"{len(self._index)} test realisations cannot fill one survey of {self.n_patches} patches"
+            )
+        self.n_sets = min(int(config.get("inference", {}).get("n_patch_sets", n_sets_max)), n_sets_max)
+        self._weights: dict[int | None, BornWeights] = {}
+
+    def weights(self, realisation: int | None) -> BornWeights:
+        """Born weights of the shells for a bootstrap n(z) (None: the mean n(z))."""
+        if realisation not in self._weights:
+            self._weights[realisation] = shell_weights_from_config(
+                cosmo=self.cosmo,
+                z_edges=self.z_edges,
+                lensing=self.lensing,
+                base_dir=self.base_dir,
+                realisation=realisation,
+            )
+        return self._weights[realisation]
+
+    def __call__(self, seed: int) -> np.ndarray:
+        """CNN inputs (n_patches, n_pix, n_pix, 3 n_bins) of the survey drawn from ``seed``."""
+        rng = np.random.default_rng(seed)
+        patch_set = int(rng.integers(self.n_sets))
+        nz_realisation = int(rng.integers(self.n_bootstrap)) if self.n_bootstrap else None
+        members = self._index[patch_set * self.n_patches : (patch_set + 1) * self.n_patches]
+        delta = []
+        for file_index, realisation in members:
+            with h5py.File(self.files[file_index], "r") as fh:
+                delta.append(fh["shells/delta"][realisation])
+        maps = born_convergence(delta_shells=np.stack(delta), weights=self.weights(nz_realisation))
+        draws = self.model.draw(rng, a_ia_range=(self.a_ia, self.a_ia))
+        return np.asarray(self.model.simulate(maps.kappa, maps.kappa_ia, draws), dtype=np.float32)
