@@ -8,6 +8,8 @@ include: "workflow/rules/simulate.smk"
 include: "workflow/rules/ingest.smk"
 include: "workflow/rules/maps.smk"
 include: "workflow/rules/survey.smk"
+include: "workflow/rules/training.smk"
+include: "workflow/rules/inference.smk"
 
 
 rule all:

@@ -43,6 +43,7 @@ ROLE = {(s.cosmology.id, s.name): s.role for s in SIMULATIONS}
 
 wildcard_constraints:
     cosmology=r"[A-Za-z0-9_-]+",
+    label=r"[A-Za-z0-9_]+",
     simulation=r"sim\d+",
 
 
@@ -131,6 +132,43 @@ def mock_map_file():
     return map_file(mocks[0].cosmology.id, mocks[0].name)
 
 
+TEST_COSMOLOGIES = [c.id for c in GRID if c.n_sims.get("test")]
+NETWORKS = list(config.get("training", {}).get("networks", []))
+ANALYSES = [*NETWORKS, "power_spectrum"] if "inference" in config else []
+
+
+def test_map_files(cosmology):
+    """Map files (with kept shells) of a cosmology's test simulations."""
+    return [map_file(s.cosmology.id, s.name) for s in SIMULATIONS if s.cosmology.id == cosmology and s.role == "test"]
+
+
+TRAINING_RESOURCES = dict(config.get("training", {}).get("resources", {}))
+
+
+def training_subset(network):
+    """The configuration one network's training depends on (its Snakemake params)."""
+    from wlcnn.training.settings import TrainingSettings, network_config_subset
+
+    return network_config_subset(TrainingSettings.from_config(config["training"]), network)
+
+
+def trained_model(network):
+    return str(OUT / "training" / network / "model.keras")
+
+
+def model_inputs(label):
+    """The trained network a statistic needs (none for the power spectrum)."""
+    return [] if label == "power_spectrum" else [trained_model(label)]
+
+
+def mock_truth():
+    """(Omega_m, sigma8, A_IA) of the mock observation, or None for real data."""
+    if "mock" not in config.get("survey", {}):
+        return None
+    mock = next(s for s in SIMULATIONS if s.role == "mock").cosmology
+    return [mock.omega_m, mock.sigma8, 0.0]
+
+
 def final_targets():
     """Everything the implemented stages produce (the default target of the Snakefile)."""
     targets = all_manifests()
@@ -139,4 +177,8 @@ def final_targets():
         targets.append(str(OUT / "plots" / "fig4_power_spectrum_validation.png"))
     if "survey" in config:
         targets += [str(OUT / "survey" / "patch_maps.h5"), str(OUT / "plots" / "fig1_survey_maps.png")]
+    if NETWORKS:
+        targets.append(str(OUT / "plots" / "fig11_training_loss.png"))
+    if ANALYSES:
+        targets += [str(OUT / "inference" / "constraints.md"), str(OUT / "plots" / "fig9_s8_whisker.png")]
     return targets

@@ -1,0 +1,49 @@
+"""The statistics the inference stage compresses each simulated or observed survey into.
+
+``power_spectrum`` is the baseline (no TensorFlow); any other label is a trained network whose
+exported ``model.keras`` predicts (Ωm, σ8, A_IA/10) and the 6 Cholesky entries per patch: the
+summary statistic is its first three outputs (SPEC §7).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from wlcnn.inference.power_spectrum import PowerSpectrumStatistic, ell_bin_edges
+
+__all__ = ["NETWORK_OUTPUTS", "POWER_SPECTRUM", "make_predictor"]
+
+POWER_SPECTRUM = "power_spectrum"
+#: The network outputs used as summary statistics (the rest parametrise the loss covariance).
+NETWORK_OUTPUTS = ("omega_m", "sigma8", "a_ia_over_10")
+
+
+def make_predictor(
+    label: str, *, config: Mapping[str, Any], model_path: str | Path | None = None
+) -> tuple[Callable[[np.ndarray], np.ndarray], tuple[str, ...]]:
+    """``predict(batch (n, N, N, 3 n_bins)) -> (n, p)`` and the p output names of a statistic."""
+    n_bins = len(config["survey"]["zb_edges"]) - 1
+    if label == POWER_SPECTRUM:
+        inference = config["inference"]
+        lo, hi = inference["ps_ell_range"]
+        stat = PowerSpectrumStatistic(
+            patch_size_deg=float(config["survey"].get("patch_size_deg", 5.0)),
+            ell_edges=ell_bin_edges(ell_min=lo, ell_max=hi, n_bins=inference["ps_n_ell_bins"]),
+            n_bins=n_bins,
+        )
+        return stat, stat.output_names
+    if model_path is None:
+        raise ValueError(f"network statistic {label!r} needs its model_path")
+    from wlcnn.training.trainer import load_trained_model  # TensorFlow only for networks
+
+    model = load_trained_model(model_path)
+
+    def predict(batch: np.ndarray) -> np.ndarray:
+        out = model.predict_on_batch(np.asarray(batch, dtype=np.float32))
+        return np.asarray(out, dtype=np.float64)[:, : len(NETWORK_OUTPUTS)]
+
+    return predict, NETWORK_OUTPUTS

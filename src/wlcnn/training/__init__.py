@@ -1,0 +1,38 @@
+"""CNN training (SPEC §6): networks, loss, input pipeline, distribution, training loop, plots.
+
+One concept per module:
+
+- :mod:`~wlcnn.training.settings`: the ``training:`` block, curricula, resume fingerprints;
+- :mod:`~wlcnn.training.networks`: the paper's ResNets and the demo's tiny presets;
+- :mod:`~wlcnn.training.loss`: Gaussian likelihood loss with a predicted Cholesky factor;
+- :mod:`~wlcnn.training.forward`: the pluggable forward model (stand-in, survey adapter);
+- :mod:`~wlcnn.training.input_pipeline`: ``tf.data`` streaming of κ / κ_IA maps from HDF5;
+- :mod:`~wlcnn.training.distribute`: default / Mirrored / MultiWorkerMirrored strategy choice;
+- :mod:`~wlcnn.training.optimizer`: Adam with global-norm clipping for custom loops;
+- :mod:`~wlcnn.training.history`: history CSV and progress line;
+- :mod:`~wlcnn.training.trainer`: the training loop, checkpoints, resumption, export;
+- :mod:`~wlcnn.training.plots`: loss curves (Fig. 11);
+- :mod:`~wlcnn.training.synthetic`: small synthetic map files (tests, benchmarks);
+- :mod:`~wlcnn.training.cli`: ``python -m wlcnn.training``.
+
+Importing this package does not import TensorFlow (the Snakefile uses
+:func:`network_config_subset` at parse time).
+"""
+
+from wlcnn.training.networks import PRESETS, NetworkSpec, network_spec
+from wlcnn.training.settings import Stage, TrainingSettings, network_config_subset, stages_for
+from wlcnn.training.trainer import TrainingInterrupted, TrainingResult, load_trained_model, train_network
+
+__all__ = [
+    "PRESETS",
+    "NetworkSpec",
+    "Stage",
+    "TrainingInterrupted",
+    "TrainingResult",
+    "TrainingSettings",
+    "load_trained_model",
+    "network_config_subset",
+    "network_spec",
+    "stages_for",
+    "train_network",
+]

@@ -1,0 +1,223 @@
+"""Command line of the training stage: ``python -m wlcnn.training ...`` (see ``--help``).
+
+Two commands::
+
+    python -m wlcnn.training --config CONFIG --network NAME --maps FILE... --out DIR [options]
+    python -m wlcnn.training plot --history NAME=CSV [NAME=CSV ...] --out PNG
+
+The first trains one network (the Snakemake rule's command); map files are split into training
+(``role = train``) and validation (``role = test``) by their ``role`` attribute unless
+``--validation-maps`` is given. The exit status is 0 when training reached its configured number
+of steps, 128 + signal number when SIGTERM / SIGUSR1 stopped it after a checkpoint (rerun to
+continue), and 2 for bad arguments or configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = ["main"]
+
+log = logging.getLogger("wlcnn.training")
+
+#: Exit status of bad arguments or configuration (argparse's convention).
+EXIT_USAGE = 2
+#: Exit status after a checkpoint signal is 128 + the signal number (the shell's convention).
+SIGNAL_EXIT_BASE = 128
+_LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def _train_parser() -> argparse.ArgumentParser:
+    from wlcnn.training.networks import PRESETS
+
+    p = argparse.ArgumentParser(
+        prog="python -m wlcnn.training",
+        description="Train one CNN of Fluri et al. 2019 (SPEC §6) on map files; resumes from its "
+        "checkpoints. 'python -m wlcnn.training plot --help' plots loss curves.",
+        epilog="Exit status: 0 done; 128+N stopped by signal N after a checkpoint (rerun to continue); "
+        "2 usage.",
+    )
+    p.add_argument(
+        "--config",
+        required=True,
+        help="pipeline configuration YAML (validated; uses training:, run.seed, survey.n_patches)",
+    )
+    p.add_argument("--network", required=True, choices=sorted(PRESETS), help="network preset")
+    p.add_argument(
+        "--maps",
+        nargs="+",
+        required=True,
+        metavar="FILE",
+        help="map files (HDF5 /kappa, /kappa_ia); role=train ones train, role=test ones validate",
+    )
+    p.add_argument(
+        "--validation-maps",
+        nargs="*",
+        default=None,
+        metavar="FILE",
+        help="validation map files (default: the --maps files with role=test)",
+    )
+    p.add_argument("--out", required=True, help="output directory (model.keras, history.csv, ...)")
+    p.add_argument("--checkpoint-dir", default=None, help="checkpoint directory (default OUT/checkpoints)")
+    p.add_argument(
+        "--patch-maps",
+        default=None,
+        metavar="FILE",
+        help="survey patch-maps file: use the survey forward model (masks, noise, m-bias, smoothing); "
+        "without it a stand-in (kappa + A_IA kappa_IA + white noise) is used",
+    )
+    p.add_argument(
+        "--stand-in-noise", type=float, default=0.01, help="stand-in forward model noise sigma (kappa)"
+    )
+    p.add_argument(
+        "--strategy",
+        default="auto",
+        choices=["auto", "default", "mirrored", "multi_worker"],
+        help="distribution strategy (auto: TF_CONFIG / SLURM step / GPUs)",
+    )
+    p.add_argument(
+        "--logical-cpus", type=int, default=0, help="split the CPU into N devices (MirroredStrategy tests)"
+    )
+    p.add_argument("--steps", type=int, default=None, help="override training.n_steps")
+    p.add_argument(
+        "--checksum", default="none", help="checksum of input files in the provenance (none, sha256)"
+    )
+    p.add_argument("--log", default=None, help="log file (appended; default stderr)")
+    return p
+
+
+def _plot_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m wlcnn.training plot",
+        description="Plot training and validation loss (the paper's Fig. 11).",
+    )
+    p.add_argument(
+        "--history", nargs="+", required=True, metavar="NAME=CSV", help="history files of networks"
+    )
+    p.add_argument("--out", required=True, help="output image (PNG, PDF, ...)")
+    p.add_argument("--smooth", type=int, default=5, help="running mean of the training loss, in rows")
+    return p
+
+
+def _setup_logging(path: str | None) -> None:
+    handler: logging.Handler
+    if path:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        # Append: a resumed run continues the log of the interrupted one.
+        handler = logging.FileHandler(path, mode="a")
+    else:
+        handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter(_LOG_FORMAT))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+    logging.captureWarnings(True)
+
+
+def _split_by_role(paths: Sequence[str]) -> tuple[list[str], list[str]]:
+    from wlcnn.maps.mapfile import read_map_attrs
+
+    train, test = [], []
+    for p in paths:
+        role = read_map_attrs(p).get("role")
+        if role == "train":
+            train.append(p)
+        elif role == "test":
+            test.append(p)
+        else:
+            log.warning("%s: role %r is neither train nor test, not used", p, role)
+    return train, test
+
+
+def _forward_model(args: argparse.Namespace, config: dict[str, Any]) -> Any:
+    from wlcnn.training.forward import StandInForwardModel, SurveyForwardModel
+
+    if not args.patch_maps:
+        return StandInForwardModel(noise_sigma=args.stand_in_noise)
+    from wlcnn.provenance import file_checksum
+    from wlcnn.survey.forward_model import ForwardModel, TFForwardModel
+    from wlcnn.survey.settings import SurveySettings
+    from wlcnn.survey.shear_maps import read_patch_maps
+
+    settings = SurveySettings.from_config(config)
+    model = ForwardModel.from_patch_maps(read_patch_maps(args.patch_maps), settings=settings)
+    identity = f"{Path(args.patch_maps).name}:sha256={file_checksum(args.patch_maps)[:16]}"
+    return SurveyForwardModel(TFForwardModel(model), identity=identity)
+
+
+def _train(argv: Sequence[str]) -> int:
+    args = _train_parser().parse_args(argv)
+    _setup_logging(args.log)
+    from wlcnn.config import ConfigError, load_config
+
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_USAGE
+    block = dict(config.get("training") or {})
+    if args.steps is not None:
+        block["n_steps"] = args.steps
+    if args.validation_maps is None:
+        train_files, val_files = _split_by_role(args.maps)
+    else:
+        train_files, val_files = list(args.maps), list(args.validation_maps)
+    if not train_files:
+        print("no training map files (role=train) among --maps", file=sys.stderr)
+        return EXIT_USAGE
+
+    from wlcnn.training.distribute import make_distribution
+    from wlcnn.training.trainer import TrainingInterrupted, train_network
+
+    # The strategy first: under SLURM it decides which GPUs this process may see.
+    dist = make_distribution(kind=args.strategy, logical_cpus=args.logical_cpus)
+    n_patches = int((config.get("survey") or {}).get("n_patches", 20))
+    try:
+        result = train_network(
+            train_files=train_files,
+            validation_files=val_files,
+            out_dir=args.out,
+            preset=args.network,
+            training_config=block,
+            base_seed=int(config["run"]["seed"]),
+            n_patches=n_patches,
+            forward_model=_forward_model(args, config),
+            strategy=dist.strategy,
+            checkpoint_dir=args.checkpoint_dir,
+            checksum=args.checksum,
+            extra_provenance={"config_file": str(Path(args.config).resolve())},
+        )
+    except TrainingInterrupted as exc:
+        log.warning("%s", exc)
+        return SIGNAL_EXIT_BASE + int(exc.signum)
+    log.info(
+        "done: %d steps (resumed from %d), model %s", result.steps, result.resumed_from, result.model_path
+    )
+    return 0
+
+
+def _plot(argv: Sequence[str]) -> int:
+    args = _plot_parser().parse_args(argv)
+    from wlcnn.training.plots import plot_loss_curves
+
+    histories = {}
+    for item in args.history:
+        name, sep, path = item.partition("=")
+        if not sep:
+            name, path = Path(item).parent.name or "network", item
+        histories[name] = path
+    plot_loss_curves(histories, args.out, smooth=args.smooth)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m wlcnn.training``; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "plot":
+        return _plot(argv[1:])
+    return _train(argv)

@@ -1,0 +1,820 @@
+"""The training loop: custom ``tf.distribute`` loop, checkpoints, resumption, curriculum, export.
+
+:func:`train_network` trains one network and writes into ``out_dir``::
+
+    model.keras            the trained network (Keras format; per-patch (N, N, C) → 9 outputs)
+    training_config.json   network, training settings, curriculum, input shape, forward model
+    history.csv            loss history (wlcnn.training.history)
+    loss.png               training and validation loss (the paper's Fig. 11)
+    provenance.json        inputs, configuration, code and software versions
+    tensorboard/           TensorBoard event files (loss, validation loss, throughput)
+    checkpoints/           tf.train checkpoints + fingerprint.json (``checkpoint_dir``)
+
+Per step: the input pipeline delivers raw κ / κ_IA maps, A_IA, seeds and targets per replica;
+the replica applies the forward model (on its device), runs the network on every patch,
+computes the survey loss (:mod:`wlcnn.training.loss`) scaled by 1 / global batch, all-reduces
+the gradients, and :class:`~wlcnn.training.optimizer.ClippedAdam` clips the global norm to
+``clip_global_norm`` and updates (see :mod:`wlcnn.training.distribute` for batch and learning
+rate).
+
+Checkpoints and resumption
+--------------------------
+A checkpoint (model, optimizer moments, loss scale, global step) is written every
+``checkpoint_every`` steps, at the end of every stage, and when SIGTERM or SIGUSR1 arrives
+(SLURM sends SIGTERM at the time limit, ``KillWait`` seconds before SIGKILL, and SIGUSR1 earlier
+with ``sbatch --signal=USR1@300``, which reaches every task of the job's steps; the step in
+progress finishes first; all workers agree on the step to stop at through an all-reduce).
+TensorFlow writes the checkpoint files first and then replaces the ``checkpoint`` index file by
+an atomic rename, so a crash or SIGKILL at any moment leaves the
+previous checkpoint usable and loses at most ``checkpoint_every`` steps. A rerun with the same
+arguments restores the latest checkpoint and continues to the configured number of steps (the
+data of step ``s`` are the same as in an uninterrupted run, see
+:mod:`wlcnn.training.input_pipeline`). A run whose checkpoints came from a different
+configuration (``fingerprint.json``; keys in
+:data:`wlcnn.training.settings.RESUMABLE_KEYS` may change) starts afresh and moves the old
+checkpoints to ``checkpoints.stale-<time>``. After a signal the function raises
+:class:`TrainingInterrupted` (the command line exits with 128 + signal number).
+
+Under ``MultiWorkerMirroredStrategy`` all workers need the checkpoint directory on a shared file
+system; worker 0 writes the results, the others write their checkpoint copies to a temporary
+directory and delete them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import signal
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from wlcnn.atomic import atomic_write_text
+from wlcnn.provenance import file_record, provenance_record, utc_now
+from wlcnn.seeding import rng_for
+from wlcnn.training.distribute import Distribution, distribution_of, make_distribution
+from wlcnn.training.forward import ForwardFn, StandInForwardModel
+from wlcnn.training.history import HistoryWriter, progress_line
+from wlcnn.training.input_pipeline import (
+    TRAIN_STREAM,
+    VALIDATION_STREAM,
+    ExamplePlanner,
+    MapReader,
+    dataset_for_replicas,
+    describe_cosmologies,
+    per_replica_batch,
+    scan_map_files,
+)
+from wlcnn.training.networks import N_OUTPUTS, build_network, network_spec
+from wlcnn.training.settings import (
+    Stage,
+    TrainingSettings,
+    network_config_subset,
+    resume_fingerprint,
+    stages_for,
+)
+
+__all__ = [
+    "CHECKPOINT_SIGNALS",
+    "TrainingInterrupted",
+    "TrainingResult",
+    "load_trained_model",
+    "train_network",
+]
+
+log = logging.getLogger("wlcnn.training")
+
+#: Signals that make the loop checkpoint and stop (SLURM's warning signals before the time limit).
+CHECKPOINT_SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
+#: Patches per simulated survey in the paper (SPEC §6); the survey configuration may say otherwise.
+DEFAULT_N_PATCHES = 20
+#: Keras dtype policy per ``training.mixed_precision``.
+_POLICIES = {"none": "float32", "float16": "mixed_float16", "bfloat16": "mixed_bfloat16"}
+_MODEL_FILE = "model.keras"
+_FINGERPRINT_FILE = "fingerprint.json"
+
+
+class TrainingInterrupted(RuntimeError):
+    """A checkpoint signal stopped training after saving; rerun to continue.
+
+    Attributes
+    ----------
+    step
+        The global step saved in the checkpoint.
+    signum
+        The signal received.
+    """
+
+    def __init__(self, step: int, signum: int) -> None:
+        self.step = step
+        self.signum = signum
+        super().__init__(
+            f"training stopped by signal {signal.Signals(signum).name} after step {step} "
+            "(checkpoint saved; rerun to continue)"
+        )
+
+
+@dataclass(frozen=True)
+class TrainingResult:
+    """What :func:`train_network` produced.
+
+    Attributes
+    ----------
+    out_dir, model_path, history_path
+        Output directory, exported model, history CSV (the latter two None on non-chief workers).
+    steps
+        Global steps done (the configured total).
+    resumed_from
+        Step the run started from (0 for a fresh run).
+    final_loss, final_val_loss
+        Mean training loss of the last logged interval and the last validation loss (or None).
+    model
+        The trained Keras model (per-patch inputs → 9 outputs).
+    """
+
+    out_dir: Path
+    model_path: Path | None
+    history_path: Path | None
+    steps: int
+    resumed_from: int
+    final_loss: float | None
+    final_val_loss: float | None
+    model: Any = None
+
+
+class _SignalFlag:
+    """Records checkpoint signals; installed only in the main thread (Python's rule)."""
+
+    def __init__(self) -> None:
+        self.signum = 0
+        self._previous: dict[int, Any] = {}
+
+    def _handle(self, signum: int, _frame: object) -> None:
+        self.signum = signum
+
+    @contextmanager
+    def installed(self) -> Iterator[_SignalFlag]:
+        if threading.current_thread() is threading.main_thread():
+            for sig in CHECKPOINT_SIGNALS:
+                self._previous[sig] = signal.signal(sig, self._handle)
+        else:
+            log.warning("not in the main thread: SIGTERM/SIGUSR1 checkpoints are disabled")
+        try:
+            yield self
+        finally:
+            for sig, handler in self._previous.items():
+                signal.signal(sig, handler)
+            self._previous.clear()
+
+
+def _settings(training_config: TrainingSettings | Mapping[str, Any]) -> TrainingSettings:
+    if isinstance(training_config, TrainingSettings):
+        return training_config
+    return TrainingSettings.from_config(training_config)
+
+
+def _checkpoint_state(ckpt_dir: Path, fingerprint: str) -> tuple[str | None, bool]:
+    """(latest checkpoint prefix or None, whether existing checkpoints are stale)."""
+    import tensorflow as tf
+
+    latest = tf.train.latest_checkpoint(str(ckpt_dir)) if ckpt_dir.is_dir() else None
+    if latest is None:
+        return None, False
+    stored = ckpt_dir / _FINGERPRINT_FILE
+    try:
+        ok = json.loads(stored.read_text()).get("fingerprint") == fingerprint
+    except (OSError, ValueError):
+        ok = False
+    return (latest, False) if ok else (None, True)
+
+
+class _Trainer:
+    """State of one :func:`train_network` call (split out to keep each piece readable)."""
+
+    def __init__(
+        self,
+        *,
+        settings: TrainingSettings,
+        dist: Distribution,
+        preset: str,
+        base_seed: int,
+        n_patches: int,
+        forward: ForwardFn,
+        train_files: Sequence[str | Path],
+        validation_files: Sequence[str | Path],
+        out_dir: Path,
+        checkpoint_dir: Path,
+    ) -> None:
+        import tensorflow as tf
+
+        self.tf = tf
+        self.s = settings
+        self.dist = dist
+        self.strategy = dist.strategy
+        self.preset = preset
+        self.base_seed = int(base_seed)
+        self.n_patches = int(n_patches)
+        self.forward = forward
+        self.out_dir = out_dir
+        self.ckpt_dir = checkpoint_dir
+        self.stages = stages_for(settings, preset)
+        self.total = self.stages[-1].stop
+        self.global_batch = settings.cosmologies_per_step
+        per_replica_batch(self.global_batch, dist.num_replicas)  # fail early on an uneven split
+        self.train_cosmos = scan_map_files(train_files)
+        self.val_cosmos = scan_map_files(validation_files) if validation_files else []
+        self.planner = ExamplePlanner(
+            self.train_cosmos,
+            base_seed=base_seed,
+            stream=TRAIN_STREAM,
+            n_patches=n_patches,
+            a_ia_range=settings.a_ia_range,
+            per_step=self.global_batch,
+        )
+        self.reader = MapReader(self.train_cosmos)
+        self.val_planner = self.val_reader = None
+        if self.val_cosmos:
+            if (self.val_cosmos[0].n_bins, self.val_cosmos[0].n_pix) != (
+                self.train_cosmos[0].n_bins,
+                self.train_cosmos[0].n_pix,
+            ):
+                raise ValueError("validation maps differ in bins or pixels from the training maps")
+            per_replica_batch(settings.validation_batch, dist.num_replicas)
+            self.val_planner = ExamplePlanner(
+                self.val_cosmos,
+                base_seed=base_seed,
+                stream=VALIDATION_STREAM,
+                n_patches=n_patches,
+                a_ia_range=settings.a_ia_range,
+                per_step=settings.validation_batch,
+            )
+            self.val_reader = MapReader(self.val_cosmos)
+        self.spec = network_spec(preset, channels=settings.channels)
+        self.input_shape = self._input_shape()
+        self.policy = _POLICIES[settings.mixed_precision]
+        subset = network_config_subset(settings, preset)
+        self.config_subset = subset
+        self.fingerprint = resume_fingerprint(
+            subset,
+            stages=self.stages,
+            extra={
+                "base_seed": self.base_seed,
+                "n_patches": self.n_patches,
+                "forward_model": forward.identity,
+                "train_files": sorted(str(Path(f).resolve()) for f in train_files),
+                "spec": self.spec.__dict__,
+            },
+        )
+
+    # ----------------------------------------------------------------- set-up
+    def _input_shape(self) -> tuple[int, int, int]:
+        """Shape of one CNN input patch: run the forward model once on a real example."""
+        tf = self.tf
+        plan = self.planner.plan(0, 0)
+        kappa, kappa_ia = self.reader.read(plan)
+        out = self.forward(
+            tf.constant(kappa[None]),
+            tf.constant(kappa_ia[None]),
+            tf.constant([plan.a_ia], tf.float32),
+            tf.constant(plan.seed[None]),
+            noise=True,
+        )
+        shape = tuple(int(d) for d in out.shape)
+        if len(shape) != 5 or shape[:2] != (1, self.n_patches):
+            raise ValueError(f"forward model returned shape {shape}; expected (1, {self.n_patches}, N, N, C)")
+        return shape[2], shape[3], shape[4]
+
+    def build(self) -> None:
+        """Model, optimizer, loss scale and checkpoint objects, under the strategy's scope."""
+        tf = self.tf
+        from wlcnn.training.optimizer import ClippedAdam, LossScale
+
+        init_seed = int(rng_for(self.base_seed, "training", self.preset, "init").integers(2**31 - 1))
+        with self.strategy.scope():
+            self.model = build_network(
+                self.spec, input_shape=self.input_shape, seed=init_seed, dtype_policy=self.policy
+            )
+            self.optimizer = ClippedAdam(
+                self.model.trainable_variables,
+                beta1=self.s.adam_beta1,
+                beta2=self.s.adam_beta2,
+                epsilon=self.s.adam_epsilon,
+                clip_norm=self.s.clip_global_norm,
+            )
+            self.loss_scale = LossScale(enabled=self.s.mixed_precision == "float16")
+            self.step_var = tf.Variable(
+                tf.constant(0, tf.int64),
+                trainable=False,
+                name="global_step",
+                synchronization=tf.VariableSynchronization.ON_WRITE,
+                aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA,
+            )
+        self.checkpoint = tf.train.Checkpoint(
+            model=self.model, optimizer=self.optimizer, loss_scale=self.loss_scale, step=self.step_var
+        )
+
+    def restore(self) -> int:
+        """Restore the latest matching checkpoint; return the step to start from."""
+        latest, stale = _checkpoint_state(self.ckpt_dir, self.fingerprint)
+        self._stale = stale
+        if latest is None:
+            if stale:
+                log.warning(
+                    "checkpoints in %s come from a different configuration: starting afresh", self.ckpt_dir
+                )
+            return 0
+        self.checkpoint.restore(latest).assert_existing_objects_matched()
+        step = int(self.step_var.numpy())
+        log.info("resumed from %s (step %d of %d)", latest, step, self.total)
+        return step
+
+    def prepare_checkpoint_dir(self) -> None:
+        """After every worker has restored: move stale checkpoints away, write the fingerprint."""
+        tf = self.tf
+        if self.dist.is_chief:
+            if self._stale:
+                stale = self.ckpt_dir.with_name(
+                    f"{self.ckpt_dir.name}.stale-{time.strftime('%Y%m%dT%H%M%S')}"
+                )
+                os.replace(self.ckpt_dir, stale)
+                log.warning("moved stale checkpoints to %s", stale)
+            self.ckpt_dir.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(
+                self.ckpt_dir / _FINGERPRINT_FILE,
+                json.dumps(
+                    {"fingerprint": self.fingerprint, "config": self.config_subset}, indent=1, default=str
+                ),
+            )
+            directory = self.ckpt_dir
+        else:
+            # Non-chief workers must take part in saving, but their copies are thrown away.
+            directory = Path(tempfile.mkdtemp(prefix=f"wlcnn-ckpt-worker{self.dist.worker_index}-"))
+        self._worker_tmp = None if self.dist.is_chief else directory
+        self.manager = tf.train.CheckpointManager(
+            self.checkpoint, str(directory), max_to_keep=self.s.keep_checkpoints
+        )
+
+    def save(self, step: int) -> None:
+        """Write a checkpoint of ``step`` (every worker calls this)."""
+        self.step_var.assign(step)
+        path = self.manager.save(checkpoint_number=step)
+        if self.dist.is_chief:
+            log.info("checkpoint %s", path)
+
+    # ------------------------------------------------------------ step functions
+    def _datasets(self, start: int) -> tuple[Any, Any]:
+        tf = self.tf
+
+        def train_fn(ctx: tf.distribute.InputContext) -> tf.data.Dataset:
+            return dataset_for_replicas(
+                planner=self.planner,
+                reader=self.reader,
+                start_step=start,
+                stop_step=self.total,
+                num_replicas=self.dist.num_replicas,
+                pipeline_id=ctx.input_pipeline_id,
+                num_pipelines=ctx.num_input_pipelines,
+                threads=self.s.input_threads,
+                prefetch=self.s.prefetch_batches,
+            )
+
+        train = self.strategy.distribute_datasets_from_function(train_fn)
+        val = None
+        if self.val_planner is not None:
+
+            def val_fn(ctx: tf.distribute.InputContext) -> tf.data.Dataset:
+                return dataset_for_replicas(
+                    planner=self.val_planner,
+                    reader=self.val_reader,
+                    start_step=0,
+                    stop_step=1,
+                    num_replicas=self.dist.num_replicas,
+                    pipeline_id=ctx.input_pipeline_id,
+                    num_pipelines=ctx.num_input_pipelines,
+                    threads=self.s.input_threads,
+                    prefetch=1,
+                    cache=True,
+                ).repeat()
+
+            val = self.strategy.distribute_datasets_from_function(val_fn)
+        return train, val
+
+    def _surveys_to_patches(self, inputs: Any) -> Any:
+        tf = self.tf
+        ny, nx, c = self.input_shape
+        return tf.reshape(inputs, [-1, ny, nx, c])
+
+    def _loss_and_grads(self) -> Callable[..., Any]:
+        """(patch inputs, targets, loss scale) → (replica loss, scaled gradients); XLA when asked."""
+        tf = self.tf
+        from wlcnn.training.loss import survey_loss
+
+        model, lam, gb = self.model, self.s.bias_lambda, float(self.global_batch)
+
+        def fn(x: Any, theta: Any, scale: Any) -> tuple[Any, list[Any]]:
+            with tf.GradientTape() as tape:
+                out = tf.reshape(
+                    tf.cast(model(x, training=True), tf.float32), [tf.shape(theta)[0], -1, N_OUTPUTS]
+                )
+                # Sum over this replica's surveys / global batch: the all-reduced sum is the mean.
+                loss = tf.reduce_sum(survey_loss(out, theta, bias_lambda=lam)) / gb
+                scaled = loss * scale
+            return loss, tape.gradient(scaled, model.trainable_variables)
+
+        return tf.function(fn, jit_compile=True) if self.s.xla else fn
+
+    def step_functions(self, stage: Stage) -> tuple[Callable[..., Any], Callable[..., Any]]:
+        """Distributed train and validation step functions of ``stage`` (noise on / off)."""
+        tf = self.tf
+        from wlcnn.training.loss import survey_loss
+
+        strategy, forward, noise = self.strategy, self.forward, stage.noise
+        loss_and_grads = self._loss_and_grads()
+        val_gb = float(self.s.validation_batch)
+
+        def replica_train(batch: Mapping[str, Any], lr: Any, stop: Any) -> tuple[Any, Any, Any]:
+            inputs = forward(batch["kappa"], batch["kappa_ia"], batch["a_ia"], batch["seed"], noise=noise)
+            scale = tf.identity(self.loss_scale.scale)
+            loss, grads = loss_and_grads(self._surveys_to_patches(inputs), batch["theta"], scale)
+            ctx = tf.distribute.get_replica_context()
+            grads = ctx.all_reduce(tf.distribute.ReduceOp.SUM, [tf.cast(g, tf.float32) for g in grads])
+            grads = [g / scale for g in grads]
+            norm, finite = self.optimizer.apply(grads, learning_rate=lr)
+            self.loss_scale.update(finite)
+            # A new tensor per replica: returning the input itself would not be a per-replica value.
+            return loss, norm, tf.identity(stop)
+
+        @tf.function
+        def train_step(batch: Any, lr: Any, stop: Any) -> tuple[Any, Any, Any]:
+            loss, norm, stop_r = strategy.run(replica_train, args=(batch, lr, stop))
+            return (
+                strategy.reduce(tf.distribute.ReduceOp.SUM, loss, axis=None),
+                # The norm is the same on every replica; the stop flag is "any replica" (> 0).
+                strategy.reduce(tf.distribute.ReduceOp.MEAN, norm, axis=None),
+                strategy.reduce(tf.distribute.ReduceOp.SUM, stop_r, axis=None),
+            )
+
+        def replica_val(batch: Mapping[str, Any]) -> Any:
+            inputs = forward(batch["kappa"], batch["kappa_ia"], batch["a_ia"], batch["seed"], noise=noise)
+            out = tf.cast(self.model(self._surveys_to_patches(inputs), training=False), tf.float32)
+            out = tf.reshape(out, [tf.shape(batch["theta"])[0], -1, N_OUTPUTS])
+            return tf.reduce_sum(survey_loss(out, batch["theta"], bias_lambda=self.s.bias_lambda)) / val_gb
+
+        @tf.function
+        def val_step(batch: Any) -> Any:
+            return strategy.reduce(
+                tf.distribute.ReduceOp.SUM, strategy.run(replica_val, args=(batch,)), axis=None
+            )
+
+        return train_step, val_step
+
+    # ------------------------------------------------------------------- loop
+    def run(self, start: int, flag: _SignalFlag) -> tuple[float | None, float | None]:
+        """Train from ``start`` to the last stage's end; returns (last mean loss, last val loss)."""
+        tf = self.tf
+        history = HistoryWriter(self.out_dir / "history.csv") if self.dist.is_chief else None
+        if history is not None:
+            history.truncate(start)
+        writer = (
+            tf.summary.create_file_writer(str(self.out_dir / "tensorboard")) if self.dist.is_chief else None
+        )
+        train_ds, val_ds = self._datasets(start)
+        train_it = iter(train_ds)
+        val_it = iter(val_ds) if val_ds is not None else None
+        maps_per_step = self.global_batch * self.n_patches * self.train_cosmos[0].n_bins
+        step, last_loss, last_val = start, None, None
+        t_start = time.perf_counter()
+        for stage in self.stages:
+            if step >= stage.stop:
+                continue
+            train_step, val_step = self.step_functions(stage)
+            lr = tf.constant(stage.learning_rate, tf.float32)
+            log.info(
+                "stage %s: steps %d-%d, noise %s, learning rate %g",
+                stage.name,
+                stage.start,
+                stage.stop,
+                stage.noise,
+                stage.learning_rate,
+            )
+            acc_loss = acc_norm = acc_wait = 0.0
+            acc_n = 0
+            t_window = time.perf_counter()
+            while step < stage.stop:
+                t0 = time.perf_counter()
+                batch = next(train_it)
+                acc_wait += time.perf_counter() - t0
+                loss, norm, stop = train_step(batch, lr, tf.constant(float(flag.signum > 0)))
+                step += 1
+                acc_loss += float(loss)
+                acc_norm += float(norm)
+                acc_n += 1
+                val_loss = None
+                if val_it is not None and (step % self.s.validation_every == 0 or step == self.total):
+                    t0 = time.perf_counter()
+                    val_loss = last_val = float(val_step(next(val_it)))
+                    t_window += time.perf_counter() - t0  # validation time is not step time
+                end_of_stage = step == stage.stop
+                if step % self.s.log_every == 0 or val_loss is not None or end_of_stage or float(stop) > 0:
+                    elapsed = max(time.perf_counter() - t_window, 1e-9)
+                    rate = acc_n / elapsed
+                    last_loss = acc_loss / acc_n
+                    row = {
+                        "step": step,
+                        "stage": stage.name,
+                        "train_loss": last_loss,
+                        "val_loss": val_loss,
+                        "grad_norm": acc_norm / acc_n,
+                        "learning_rate": stage.learning_rate,
+                        "steps_per_s": rate,
+                        "maps_per_s": rate * maps_per_step,
+                        "input_wait": min(1.0, acc_wait / elapsed),
+                        "skipped": int(self.optimizer.skipped.numpy()),
+                        "elapsed_s": time.perf_counter() - t_start,
+                    }
+                    self._record(row, history, writer)
+                    acc_loss = acc_norm = acc_wait = 0.0
+                    acc_n = 0
+                    t_window = time.perf_counter()
+                if float(stop) > 0:
+                    self.save(step)
+                    raise TrainingInterrupted(step, flag.signum or signal.SIGTERM)
+                if step % self.s.checkpoint_every == 0 or end_of_stage:
+                    self.save(step)
+        if writer is not None:
+            writer.flush()
+        return last_loss, last_val
+
+    def _record(self, row: Mapping[str, Any], history: HistoryWriter | None, writer: Any) -> None:
+        if not self.dist.is_chief:
+            return
+        tf = self.tf
+        log.info(
+            progress_line(
+                step=row["step"],
+                total=self.total,
+                stage=row["stage"],
+                loss=row["train_loss"],
+                val_loss=row["val_loss"],
+                steps_per_s=row["steps_per_s"],
+                maps_per_s=row["maps_per_s"],
+                input_wait=row["input_wait"],
+            )
+        )
+        assert history is not None
+        history.append(row)
+        scalars = {
+            "loss/train": row["train_loss"],
+            "loss/validation": row["val_loss"],
+            "optimizer/grad_norm": row["grad_norm"],
+            "optimizer/learning_rate": row["learning_rate"],
+            "throughput/steps_per_s": row["steps_per_s"],
+            "throughput/input_wait": row["input_wait"],
+        }
+        with writer.as_default(step=row["step"]):
+            for tag, value in scalars.items():
+                if value is not None:
+                    _write_scalar(tf, tag, float(value))
+
+    # ----------------------------------------------------------------- export
+    def export(
+        self,
+        *,
+        train_files: Sequence[str | Path],
+        validation_files: Sequence[str | Path],
+        started: str,
+        checksum: str,
+        extra: Mapping[str, Any] | None,
+    ) -> Path | None:
+        """Write model, configuration, provenance and loss plot (chief only)."""
+        if not self.dist.is_chief:
+            return None
+        from wlcnn.training.plots import plot_loss_curves
+
+        model_path = self.out_dir / _MODEL_FILE
+        tmp = self.out_dir / f".{_MODEL_FILE}.partial.keras"
+        self.model.save(tmp)
+        os.replace(tmp, model_path)
+        config = {
+            "network": self.spec.__dict__,
+            "preset": self.preset,
+            "input_shape": list(self.input_shape),
+            "n_patches": self.n_patches,
+            "n_bins": self.train_cosmos[0].n_bins,
+            "outputs": N_OUTPUTS,
+            "output_layout": [
+                "omega_m",
+                "sigma8",
+                "a_ia/10",
+                "L00_raw",
+                "L11_raw",
+                "L22_raw",
+                "L10",
+                "L20",
+                "L21",
+            ],
+            "diagonal_transform": "softplus",
+            "training": self.config_subset,
+            "stages": [s.__dict__ for s in self.stages],
+            "steps": self.total,
+            "base_seed": self.base_seed,
+            "forward_model": self.forward.identity,
+            "dtype_policy": self.policy,
+            "distribution": self.dist.describe(),
+            "train_cosmologies": describe_cosmologies(self.train_cosmos),
+            "validation_cosmologies": describe_cosmologies(self.val_cosmos),
+        }
+        atomic_write_text(self.out_dir / "training_config.json", json.dumps(config, indent=1, default=str))
+        inputs = [file_record(p, checksum=checksum) for p in [*train_files, *validation_files]]
+        prov = provenance_record(
+            step="train_network",
+            inputs=inputs,
+            config=self.config_subset,
+            started=started,
+            extra={
+                "preset": self.preset,
+                "steps": self.total,
+                "base_seed": self.base_seed,
+                "forward_model": self.forward.identity,
+                "distribution": self.dist.describe(),
+                **(extra or {}),
+            },
+        )
+        atomic_write_text(self.out_dir / "provenance.json", json.dumps(prov, indent=1, default=str))
+        history = self.out_dir / "history.csv"
+        if history.exists():
+            plot_loss_curves({self.preset: history}, self.out_dir / "loss.png")
+        log.info("exported %s", model_path)
+        return model_path
+
+    def cleanup(self) -> None:
+        """Close files and remove a non-chief worker's temporary checkpoints."""
+        self.reader.close()
+        if self.val_reader is not None:
+            self.val_reader.close()
+        tmp = getattr(self, "_worker_tmp", None)
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _write_scalar(tf: Any, tag: str, value: float) -> None:
+    """A TensorBoard scalar without the ``tensorboard`` package (``tf.summary.scalar`` needs it).
+
+    Same record as TensorBoard's own scalar summary: a float32 scalar tensor tagged with the
+    ``scalars`` plugin.
+    """
+    metadata = tf.compat.v1.SummaryMetadata()
+    metadata.plugin_data.plugin_name = "scalars"
+    tf.summary.write(tag, tf.constant(value, tf.float32), metadata=metadata)
+
+
+def _barrier(strategy: Any) -> None:
+    """All workers reach this point before any goes on (a tiny all-reduce)."""
+    import tensorflow as tf
+
+    @tf.function
+    def one() -> Any:
+        return strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(lambda: tf.constant(1.0)), axis=None)
+
+    one()
+
+
+def train_network(
+    *,
+    train_files: Sequence[str | Path],
+    validation_files: Sequence[str | Path],
+    out_dir: str | Path,
+    preset: str,
+    training_config: TrainingSettings | Mapping[str, Any],
+    base_seed: int,
+    n_patches: int = DEFAULT_N_PATCHES,
+    forward_model: ForwardFn | None = None,
+    strategy: Any = None,
+    checkpoint_dir: str | Path | None = None,
+    checksum: str = "none",
+    extra_provenance: Mapping[str, Any] | None = None,
+) -> TrainingResult:
+    """Train (or continue training) one network and export it.
+
+    Parameters
+    ----------
+    train_files
+        Map files (HDF5, ``/kappa`` and ``/kappa_ia``) of the training simulations.
+    validation_files
+        Map files of held-out (test-role) simulations for the validation batch; may be empty.
+    out_dir
+        Output directory (layout in the module docstring).
+    preset
+        Network preset (:data:`wlcnn.training.networks.PRESETS`).
+    training_config
+        The ``training:`` block (mapping) or :class:`TrainingSettings`.
+    base_seed
+        The run's base seed (``run.seed``): initial weights, example draws and forward-model
+        seeds all derive from it.
+    n_patches
+        Patches per simulated survey (``survey.n_patches``; the forward model's mask must match).
+    forward_model
+        A :class:`~wlcnn.training.forward.ForwardFn`; default: the stand-in
+        (:class:`~wlcnn.training.forward.StandInForwardModel`), with a warning.
+    strategy
+        A ``tf.distribute`` strategy; default: :func:`wlcnn.training.distribute.make_distribution`.
+    checkpoint_dir
+        Checkpoint directory (default ``out_dir/checkpoints``). Keep it out of the Snakemake
+        rule's declared outputs, so that a failed (interrupted) job does not delete it.
+    checksum
+        Checksum algorithm of the input files in the provenance (``"none"``: sizes only; map
+        files carry their own provenance).
+    extra_provenance
+        Extra facts for the provenance record.
+
+    Returns
+    -------
+    TrainingResult
+
+    Raises
+    ------
+    TrainingInterrupted
+        After SIGTERM / SIGUSR1: a checkpoint was saved; rerun to continue.
+    """
+    import tensorflow as tf
+
+    started = utc_now()
+    settings = _settings(training_config)
+    if settings.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    dist = distribution_of(strategy) if strategy is not None else make_distribution()
+    if forward_model is None:
+        log.warning(
+            "no forward model given: using the stand-in (κ + A_IA κ_IA, white noise), not the survey's"
+        )
+        forward_model = StandInForwardModel()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    ckpt_dir = Path(checkpoint_dir) if checkpoint_dir is not None else out / "checkpoints"
+    log.info("training %s: %s", preset, dist.describe())
+    trainer = _Trainer(
+        settings=settings,
+        dist=dist,
+        preset=preset,
+        base_seed=base_seed,
+        n_patches=n_patches,
+        forward=forward_model,
+        train_files=train_files,
+        validation_files=validation_files,
+        out_dir=out,
+        checkpoint_dir=ckpt_dir,
+    )
+    try:
+        trainer.build()
+        start = trainer.restore()
+        if dist.num_workers > 1:
+            _barrier(dist.strategy)  # every worker has read the checkpoints before any are moved
+        trainer.prepare_checkpoint_dir()
+        log.info(
+            "network %s (%d parameters), input patch %s, %d stage(s), %d steps, %d training and %d "
+            "validation cosmologies",
+            trainer.spec,
+            trainer.model.count_params(),
+            trainer.input_shape,
+            len(trainer.stages),
+            trainer.total,
+            len(trainer.train_cosmos),
+            len(trainer.val_cosmos),
+        )
+        flag = _SignalFlag()
+        with flag.installed():
+            last_loss, last_val = trainer.run(start, flag) if start < trainer.total else (None, None)
+        model_path = trainer.export(
+            train_files=train_files,
+            validation_files=validation_files,
+            started=started,
+            checksum=checksum,
+            extra=extra_provenance,
+        )
+    finally:
+        trainer.cleanup()
+    history = out / "history.csv"
+    return TrainingResult(
+        out_dir=out,
+        model_path=model_path,
+        history_path=history if history.exists() else None,
+        steps=trainer.total,
+        resumed_from=start,
+        final_loss=last_loss,
+        final_val_loss=last_val,
+        model=trainer.model,
+    )
+
+
+def load_trained_model(path: str | Path) -> Any:
+    """Load an exported ``model.keras`` (per-patch inputs → 9 outputs, see :mod:`wlcnn.training.loss`)."""
+    import keras
+
+    return keras.models.load_model(path, compile=False)
