@@ -7,9 +7,9 @@ from wlcnn.provenance import file_checksum
 from wlcnn.survey import ForwardModel, SurveySettings
 from wlcnn.survey.forward_model import TFForwardModel
 from wlcnn.survey.shear_maps import read_patch_maps
+from wlcnn.training.cli import SIGNAL_EXIT_BASE
 from wlcnn.training.distribute import make_distribution
 from wlcnn.training.forward import SurveyForwardModel
-from wlcnn.training.cli import SIGNAL_EXIT_BASE
 from wlcnn.training.trainer import TrainingInterrupted, train_network
 
 log = setup_rule_logging(snakemake.log[0])
