@@ -19,6 +19,7 @@ rule simulation_maps:
     resources:
         mpi=MPIEXEC,
         tasks=SHELLS["mpi_tasks"],
+        cpus_per_task=1,  # one core per MPI rank (threads: above only reserves local cores)
         mem_mb=maps_memory_mb,
         runtime=120,
     conda:
