@@ -34,6 +34,18 @@ def summarise(config_path: str | Path, *, base_dir: str | Path = ".") -> str:
         f"  ingestion: {n_done}/{len(sims)} simulations, {n_snap} snapshots, "
         f"{n_part:,} particles" + (f", z = {z_hi:.4f} ... {z_lo:.4f}" if n_done else "")
     )
+    stages = {
+        "maps": sorted((out / "maps").glob("*/*.h5")),
+        "survey patch maps": sorted((out / "survey").glob("patch_maps.h5")),
+        "trained networks": sorted((out / "training").glob("*/model.keras")),
+        "plots": sorted((out / "plots").glob("*.png")),
+    }
+    for name, files in stages.items():
+        lines.append(f"  {name}: {len(files)}" + (f" ({', '.join(f.name for f in files)})" if name == "plots" else ""))
+    table = out / "inference" / "constraints.md"
+    if table.is_file():
+        lines.append(f"  constraints ({table}):")
+        lines.extend("    " + row for row in table.read_text().splitlines() if row.strip())
     return "\n".join(lines)
 
 
