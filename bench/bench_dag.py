@@ -41,6 +41,11 @@ def grid_with(n: int) -> list[tuple[float, float]]:
         k += 1
 
 
+def touch(path: Path) -> Path:
+    path.touch()
+    return path
+
+
 def dry_run(n: int, workdir: Path) -> dict:
     cfg = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     grid = workdir / f"grid_{n}.csv"
@@ -52,6 +57,9 @@ def dry_run(n: int, workdir: Path) -> dict:
     sims.pop("directory", None)
     sims.pop("snapshot_pattern", None)
     sims["mock_pm"] = {"n_mesh": 512, "n_steps": 100, "lpt_order": 2}
+    # The survey catalogue and the KiDS n(z) files are user data: stand-ins that only need to exist.
+    cfg["survey"]["catalogue"] = str(touch(workdir / "catalogue.fits"))
+    cfg["lensing"]["nz_files"] = [str(touch(workdir / f"nz_bin{i}.txt")) for i in range(1, 5)]
     path = workdir / f"config_{n}.yaml"
     path.write_text(yaml.safe_dump(cfg))
     t0 = time.perf_counter()

@@ -114,6 +114,12 @@ def _fmt(x: Any, spec: str = ".6g") -> str:
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
+    from wlcnn.maps.mapfile import describe_map_file, format_description, is_map_file
+
+    if is_map_file(args.path):  # a map file of the maps stage, not a snapshot
+        info = describe_map_file(args.path)
+        print(json.dumps(info, default=str) if args.json else format_description(info))
+        return 0
     info = inspect_summary(args.path, format=args.format, **_reader_options(args))
     if args.json:
         print(json.dumps(info))
