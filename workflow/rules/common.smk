@@ -119,7 +119,9 @@ def all_map_files():
 
 
 def survey_catalogues():
-    """The survey catalogue file(s) (for the demo: the mock observation the workflow writes)."""
+    """The survey catalogue file(s); with ``survey.mock`` the mock observation this run writes."""
+    if "mock" in config["survey"]:
+        return [str(OUT / "survey" / "mock_observation.fits")]
     cat = config["survey"]["catalogue"]
     return [cat] if isinstance(cat, str) else list(cat)
 

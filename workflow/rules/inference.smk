@@ -80,7 +80,7 @@ rule compare_constraints:
     input:
         [str(OUT / "inference" / "results" / label / "constraints.json") for label in ANALYSES],
     output:
-        plot=str(OUT / "plots" / "fig9_s8_whisker.png"),
+        plot=report(str(OUT / "plots" / "fig9_s8_whisker.png"), category="Constraints", caption="../report/fig9.rst"),
         json=str(OUT / "inference" / "constraints.json"),
         markdown=str(OUT / "inference" / "constraints.md"),
     params:

@@ -33,7 +33,8 @@ rule maps_power_spectrum_validation:
     input:
         validation_map_files(),
     output:
-        plot=str(OUT / "plots" / "fig4_power_spectrum_validation.png"),
+        plot=report(str(OUT / "plots" / "fig4_power_spectrum_validation.png"), category="Maps",
+                    caption="../report/fig4.rst"),
         json=str(OUT / "validation" / "power_spectrum.json"),
     params:
         lensing=config["lensing"],

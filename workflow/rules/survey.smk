@@ -54,7 +54,7 @@ rule plot_survey_maps:
     input:
         str(OUT / "survey" / "patch_maps.h5"),
     output:
-        str(OUT / "plots" / "fig1_survey_maps.png"),
+        report(str(OUT / "plots" / "fig1_survey_maps.png"), category="Survey", caption="../report/fig1.rst"),
     log:
         str(LOGS / "plot_survey_maps.log"),
     resources:

@@ -40,7 +40,7 @@ rule plot_training_loss:
     input:
         [str(OUT / "training" / n / "history.csv") for n in NETWORKS],
     output:
-        str(OUT / "plots" / "fig11_training_loss.png"),
+        report(str(OUT / "plots" / "fig11_training_loss.png"), category="Training", caption="../report/fig11.rst"),
     log:
         str(LOGS / "plot_training_loss.log"),
     conda:
