@@ -5,12 +5,13 @@
 rule simulation_maps:
     input:
         manifest=str(OUT / "ingested" / "{cosmology}" / "{simulation}" / "manifest.json"),
-        nz=[str(Path(workflow.basedir) / f) for f in config["lensing"]["nz_files"]],
+        nz=config["lensing"]["nz_files"],
     output:
         str(OUT / "maps" / "{cosmology}" / "{simulation}.h5"),
     params:
         args=lambda wc: maps_params(wc.cosmology, wc.simulation),
-        base_dir=workflow.basedir,
+        python=lambda wc: PYTHON,
+        base_dir=lambda wc: workflow.basedir,  # where the config's relative paths point
     log:
         str(LOGS / "simulation_maps" / "{cosmology}_{simulation}.log"),
     benchmark:
@@ -25,7 +26,7 @@ rule simulation_maps:
     conda:
         str(ENVS / "maps.yaml")
     shell:
-        "{resources.mpi} -n {resources.tasks} {PYTHON} -m wlcnn.maps.mpi --params {params.args} "
+        "{resources.mpi} -n {resources.tasks} {params.python} -m wlcnn.maps.mpi --params {params.args} "
         "--manifest {input.manifest} --out {output} --base-dir {params.base_dir} --log {log}"
 
 
@@ -38,7 +39,7 @@ rule maps_power_spectrum_validation:
         json=str(OUT / "validation" / "power_spectrum.json"),
     params:
         lensing=config["lensing"],
-        base_dir=workflow.basedir,
+        base_dir=lambda wc: workflow.basedir,  # where the config's relative paths point
     log:
         str(LOGS / "maps_power_spectrum_validation.log"),
     resources:

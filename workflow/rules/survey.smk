@@ -6,7 +6,7 @@ if "mock" in config["survey"]:
     rule mock_observation:
         input:
             maps=mock_map_file(),
-            nz=[str(Path(workflow.basedir) / f) for f in config["lensing"]["nz_files"]],
+            nz=config["lensing"]["nz_files"],
         output:
             survey_catalogues()[0],
         params:
@@ -14,7 +14,7 @@ if "mock" in config["survey"]:
             lensing=config["lensing"],
             shells=SHELLS,
             seed=config["run"]["seed"],
-            base_dir=workflow.basedir,
+            base_dir=lambda wc: workflow.basedir,  # where the config's relative paths point
         log:
             str(LOGS / "mock_observation.log"),
         resources:
@@ -36,7 +36,7 @@ rule survey_patch_maps:
         survey=config["survey"],
         shells=SHELLS,
         lensing=config["lensing"],
-        base_dir=workflow.basedir,
+        base_dir=lambda wc: workflow.basedir,  # where the config's relative paths point
     log:
         str(LOGS / "survey_patch_maps.log"),
     benchmark:
