@@ -14,9 +14,10 @@ fi
 "$VENV/bin/python" -m pip install --quiet --upgrade pip
 echo "[setup] installing wlcnn[$EXTRAS,workflow,mpi,inference,test,bench] (a few minutes the first time)"
 "$VENV/bin/python" -m pip install --quiet -e ".[$EXTRAS,workflow,mpi,inference,test,bench]"
-# mpi4py needs an MPI library: use the system's if it has one, else the mpich wheel.
-if ! command -v mpiexec >/dev/null 2>&1 && [ ! -x "$VENV/bin/mpiexec" ]; then
-  echo "[setup] no system MPI found: installing the mpich wheel"
+# mpi4py needs an MPI library. Default: the mpich wheel in the venv (self-contained, the same
+# everywhere); on a cluster, WLCNN_MPI=system keeps the site's MPI (module load it first).
+if [ "${WLCNN_MPI:-wheel}" != system ] && [ ! -x "$VENV/bin/mpiexec" ]; then
+  echo "[setup] installing the mpich wheel for mpi4py (WLCNN_MPI=system to use the site's MPI)"
   "$VENV/bin/python" -m pip install --quiet mpich
 fi
 "$VENV/bin/python" -c "import wlcnn, numpy, h5py, pyccl, snakemake; print('[setup] ok: wlcnn', wlcnn.__version__)"

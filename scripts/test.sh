@@ -6,4 +6,6 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 VENV=${WLCNN_VENV:-.venv}
 export PATH="$PWD/$VENV/bin:$PATH"
+# Open MPI refuses to start as root (containers, CI) unless told it may.
+if [ "$(id -u)" = 0 ]; then export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1; fi
 python -m pytest "$@"
