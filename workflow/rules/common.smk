@@ -3,6 +3,7 @@
 # a schema cannot express) before anything else: a bad key stops the run here.
 
 import json
+import os
 import shlex
 import shutil
 import sys
@@ -34,9 +35,11 @@ SNAP_INDICES = range(N_SNAP)
 BOX = box_size_mpc_h(SIM_CFG, h=config["cosmology"]["fixed"]["h"])
 ENVS = Path(workflow.basedir) / "envs"
 SHELLS = config.get("shells", {})
-# Shell rules run the interpreter that runs Snakemake (the project venv, or the rule's conda env
-# with --sdm conda), and that environment's MPI launcher when it has one (the mpich wheel).
-PYTHON = "python" if workflow.deployment_settings.deployment_method else sys.executable
+# Shell rules run `python` from the environment that runs Snakemake (the project venv, however
+# Snakemake was started), or the rule's conda env with --sdm conda (which comes first on PATH),
+# and that environment's MPI launcher when it has one (the mpich wheel). Not a rule parameter:
+# how Snakemake was invoked must not make results look stale.
+os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
 _VENV_MPIEXEC = Path(sys.executable).with_name("mpiexec")
 MPIEXEC = str(_VENV_MPIEXEC) if _VENV_MPIEXEC.exists() else (shutil.which("mpiexec") or "mpiexec")
 ROLE = {(s.cosmology.id, s.name): s.role for s in SIMULATIONS}
@@ -44,6 +47,7 @@ ROLE = {(s.cosmology.id, s.name): s.role for s in SIMULATIONS}
 wildcard_constraints:
     cosmology=r"[A-Za-z0-9_-]+",
     label=r"[A-Za-z0-9_]+",
+    mock=r"[A-Za-z0-9_-]+",
     simulation=r"sim\d+",
 
 
@@ -118,25 +122,42 @@ def all_map_files():
     return [map_file(s.cosmology.id, s.name) for s in SIMULATIONS]
 
 
+MOCKS = {f"{s.cosmology.id}_{s.name}": s for s in SIMULATIONS if s.role == "mock"}
+
+
 def survey_catalogues():
-    """The survey catalogue file(s); with ``survey.mock`` the mock observation this run writes."""
+    """The survey catalogue file(s); with ``survey.mock``, the first mock observation of this run."""
     if "mock" in config["survey"]:
-        return [str(OUT / "survey" / "mock_observation.fits")]
+        if not MOCKS:
+            raise WorkflowError("survey.mock is set but the grid has no simulation with role 'mock'")
+        return [str(OUT / "survey" / "mocks" / next(iter(MOCKS)) / "catalogue.fits")]
     cat = config["survey"]["catalogue"]
     return [cat] if isinstance(cat, str) else list(cat)
 
 
-def mock_map_file():
-    """Maps of the first mock-observation simulation (the demo survey's truth)."""
-    mocks = [s for s in SIMULATIONS if s.role == "mock"]
-    if not mocks:
-        raise WorkflowError("survey.mock is set but the grid has no simulation with role 'mock'")
-    return map_file(mocks[0].cosmology.id, mocks[0].name)
+def mock_map_file(mock):
+    """Maps of a mock-observation simulation (``<cosmology>_<simulation>``)."""
+    sim = MOCKS[mock]
+    return map_file(sim.cosmology.id, sim.name)
 
 
 TEST_COSMOLOGIES = [c.id for c in GRID if c.n_sims.get("test")]
 NETWORKS = list(config.get("training", {}).get("networks", []))
-ANALYSES = [*NETWORKS, "power_spectrum"] if "inference" in config else []
+COMBINATIONS = {c["name"]: list(c["members"]) for c in config.get("inference", {}).get("combinations", [])}
+ANALYSES = [*NETWORKS, "power_spectrum", *COMBINATIONS] if "inference" in config else []
+
+
+def summaries_file(label):
+    """Summary-statistic model of an analysis (a single statistic or a combination)."""
+    if label in COMBINATIONS:
+        return str(OUT / "inference" / "combined" / label / "summaries.h5")
+    return str(OUT / "inference" / "summaries" / f"{label}.h5")
+
+
+def data_vector_file(label):
+    if label in COMBINATIONS:
+        return str(OUT / "inference" / "combined" / label / "data.h5")
+    return str(OUT / "inference" / "data" / f"{label}.h5")
 
 
 def test_map_files(cosmology):
@@ -163,12 +184,18 @@ def model_inputs(label):
     return [] if label == "power_spectrum" else [trained_model(label)]
 
 
-def mock_truth():
-    """(Omega_m, sigma8, A_IA) of the mock observation, or None for real data."""
-    if "mock" not in config.get("survey", {}):
+def mock_truth(mock=None):
+    """(Omega_m, sigma8, A_IA) of a mock observation (default: the survey's), None for real data."""
+    if "mock" not in config.get("survey", {}) or not MOCKS:
         return None
-    mock = next(s for s in SIMULATIONS if s.role == "mock").cosmology
-    return [mock.omega_m, mock.sigma8, 0.0]
+    cosmo = MOCKS[mock or next(iter(MOCKS))].cosmology
+    return [cosmo.omega_m, cosmo.sigma8, 0.0]
+
+
+def robustness_tables():
+    """Constraints of every single statistic on every mock observation (Fig. 7)."""
+    return [str(OUT / "inference" / "mocks" / m / "results" / label / "constraints.json")
+            for m in MOCKS for label in [*NETWORKS, "power_spectrum"]]
 
 
 def final_targets():
@@ -183,4 +210,6 @@ def final_targets():
         targets.append(str(OUT / "plots" / "fig11_training_loss.png"))
     if ANALYSES:
         targets += [str(OUT / "inference" / "constraints.md"), str(OUT / "plots" / "fig9_s8_whisker.png")]
+        if MOCKS and "mock" in config.get("survey", {}):
+            targets.append(str(OUT / "plots" / "fig7_robustness.png"))
     return targets

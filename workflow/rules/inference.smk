@@ -54,8 +54,8 @@ rule data_vector:
 
 rule constrain:
     input:
-        summaries=str(OUT / "inference" / "summaries" / "{label}.h5"),
-        data=str(OUT / "inference" / "data" / "{label}.h5"),
+        summaries=lambda wc: summaries_file(wc.label),
+        data=lambda wc: data_vector_file(wc.label),
     output:
         table=str(OUT / "inference" / "results" / "{label}" / "constraints.json"),
     params:
@@ -92,3 +92,75 @@ rule compare_constraints:
         str(ENVS / "inference.yaml")
     script:
         "../scripts/compare_constraints.py"
+
+
+if COMBINATIONS:
+
+    rule combine_statistics:
+        input:
+            summaries=lambda wc: [summaries_file(m) for m in COMBINATIONS[wc.combination]],
+            data=lambda wc: [data_vector_file(m) for m in COMBINATIONS[wc.combination]],
+        output:
+            summaries=str(OUT / "inference" / "combined" / "{combination}" / "summaries.h5"),
+            data=str(OUT / "inference" / "combined" / "{combination}" / "data.h5"),
+        log:
+            str(LOGS / "combine_statistics" / "{combination}.log"),
+        conda:
+            str(ENVS / "inference.yaml")
+        script:
+            "../scripts/combine_statistics.py"
+
+
+if MOCKS and "mock" in config["survey"]:
+
+    rule mock_data_vector:
+        input:
+            patch_maps=str(OUT / "survey" / "mocks" / "{mock}" / "patch_maps.h5"),
+            model=lambda wc: model_inputs(wc.label),
+        output:
+            str(OUT / "inference" / "mocks" / "{mock}" / "data" / "{label}.h5"),
+        log:
+            str(LOGS / "mock_data_vector" / "{mock}_{label}.log"),
+        conda:
+            lambda wc: str(ENVS / ("inference.yaml" if wc.label == "power_spectrum" else "training.yaml"))
+        script:
+            "../scripts/data_vector.py"
+
+    rule mock_constrain:
+        input:
+            summaries=lambda wc: summaries_file(wc.label),
+            data=str(OUT / "inference" / "mocks" / "{mock}" / "data" / "{label}.h5"),
+        output:
+            table=str(OUT / "inference" / "mocks" / "{mock}" / "results" / "{label}" / "constraints.json"),
+        params:
+            out_dir=lambda wc: str(OUT / "inference" / "mocks" / wc.mock / "results" / wc.label),
+            truth=lambda wc: mock_truth(wc.mock),
+            fixed_covariance=lambda wc: wc.label == "power_spectrum",
+            inference=config["inference"],
+        log:
+            str(LOGS / "mock_constrain" / "{mock}_{label}.log"),
+        resources:
+            mem_mb=4000,
+            runtime=60,
+        conda:
+            str(ENVS / "inference.yaml")
+        script:
+            "../scripts/constrain.py"
+
+    rule robustness_plot:
+        input:
+            robustness_tables(),
+        output:
+            plot=report(str(OUT / "plots" / "fig7_robustness.png"), category="Constraints",
+                        caption="../report/fig7.rst"),
+            json=str(OUT / "inference" / "mocks" / "robustness.json"),
+            markdown=str(OUT / "inference" / "mocks" / "robustness.md"),
+        params:
+            published=[],
+            truth=None,
+        log:
+            str(LOGS / "robustness_plot.log"),
+        conda:
+            str(ENVS / "inference.yaml")
+        script:
+            "../scripts/compare_constraints.py"

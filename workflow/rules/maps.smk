@@ -10,7 +10,6 @@ rule simulation_maps:
         str(OUT / "maps" / "{cosmology}" / "{simulation}.h5"),
     params:
         args=lambda wc: maps_params(wc.cosmology, wc.simulation),
-        python=lambda wc: PYTHON,
         base_dir=lambda wc: workflow.basedir,  # where the config's relative paths point
     log:
         str(LOGS / "simulation_maps" / "{cosmology}_{simulation}.log"),
@@ -26,7 +25,7 @@ rule simulation_maps:
     conda:
         str(ENVS / "maps.yaml")
     shell:
-        "{resources.mpi} -n {resources.tasks} {params.python} -m wlcnn.maps.mpi --params {params.args} "
+        "{resources.mpi} -n {resources.tasks} python -m wlcnn.maps.mpi --params {params.args} "
         "--manifest {input.manifest} --out {output} --base-dir {params.base_dir} --log {log}"
 
 

@@ -1,14 +1,15 @@
-# Survey: (demo) mock observation -> patch shear maps, masks, biases and noise ingredients
-# that training and the data vector need -> Fig. 1 plot.
+# Survey: mock observations (every simulation with role 'mock': systematics mocks, and the
+# demo's survey) -> patch shear maps, masks, biases and noise ingredients that training and the
+# data vector need -> Fig. 1 plot.
 
 if "mock" in config["survey"]:
 
     rule mock_observation:
         input:
-            maps=mock_map_file(),
+            maps=lambda wc: mock_map_file(wc.mock),
             nz=config["lensing"]["nz_files"],
         output:
-            survey_catalogues()[0],
+            str(OUT / "survey" / "mocks" / "{mock}" / "catalogue.fits"),
         params:
             survey=config["survey"],
             lensing=config["lensing"],
@@ -16,7 +17,7 @@ if "mock" in config["survey"]:
             seed=config["run"]["seed"],
             base_dir=lambda wc: workflow.basedir,  # where the config's relative paths point
         log:
-            str(LOGS / "mock_observation.log"),
+            str(LOGS / "mock_observation" / "{mock}.log"),
         resources:
             mem_mb=4000,
             runtime=20,
@@ -64,3 +65,27 @@ rule plot_survey_maps:
         str(ENVS / "survey.yaml")
     script:
         "../scripts/plot_survey_maps.py"
+
+
+if "mock" in config["survey"]:
+
+    rule mock_patch_maps:
+        input:
+            str(OUT / "survey" / "mocks" / "{mock}" / "catalogue.fits"),
+        output:
+            maps=str(OUT / "survey" / "mocks" / "{mock}" / "patch_maps.h5"),
+            table=str(OUT / "survey" / "mocks" / "{mock}" / "selection_table.md"),
+        params:
+            survey=config["survey"],
+            shells=SHELLS,
+            lensing=config["lensing"],
+            base_dir=lambda wc: workflow.basedir,
+        log:
+            str(LOGS / "mock_patch_maps" / "{mock}.log"),
+        resources:
+            mem_mb=8000,
+            runtime=60,
+        conda:
+            str(ENVS / "survey.yaml")
+        script:
+            "../scripts/survey_patch_maps.py"

@@ -13,6 +13,6 @@ rows = compare(
     out_markdown=snakemake.output.markdown,
     published=snakemake.params.published,
     truth_s8=truth_s8,
-    title="S8 from this run",
+    title="S8 from this run" if snakemake.rule == "compare_constraints" else "S8 on the mock observations",
 )
 log.info("%d analyses compared", len(rows))

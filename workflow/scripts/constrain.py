@@ -10,12 +10,15 @@ log = setup_rule_logging(snakemake.log[0])
 p = snakemake.params
 settings = InferenceSettings.from_config(snakemake.config)
 truth = p.truth
+# analyses of systematics mocks are labelled with the mock they observe (Fig. 7)
+mock = dict(snakemake.wildcards.items()).get("mock")
+label = f"{snakemake.wildcards.label} @ {mock}" if mock else snakemake.wildcards.label
 row = constrain(
     summaries=read_summaries(snakemake.input.summaries),
     data=read_data_vector(snakemake.input.data),
     settings=settings,
     out_dir=p.out_dir,
-    label=snakemake.wildcards.label,
+    label=label,
     truth=truth,
     # the power-spectrum baseline uses a fixed covariance from the test set near the mock (SPEC §8)
     fixed_covariance_near=truth[:2] if (p.fixed_covariance and truth) else None,
@@ -23,4 +26,4 @@ row = constrain(
     config_subset={"inference": p.inference},
 )
 assert Path(snakemake.output.table).is_file(), "constrain() did not write constraints.json"
-log.info("%s: %s", snakemake.wildcards.label, row)
+log.info("%s: %s", label, row)

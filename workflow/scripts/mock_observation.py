@@ -17,7 +17,7 @@ with h5py.File(snakemake.input.maps, "r") as fh:
     kappa = fh["kappa"][: settings.n_patches]
     kappa_ia = fh["kappa_ia"][: settings.n_patches]
     truth = {"cosmology_id": fh.attrs["cosmology_id"], "simulation": fh.attrs["simulation"]}
-seed = int(rng_for(p.seed, "mock_observation").integers(2**62))
+seed = int(rng_for(p.seed, "mock_observation", snakemake.wildcards.mock).integers(2**62))
 galaxies = write_mock_observation(
     snakemake.output[0],
     settings=settings,
