@@ -12,6 +12,12 @@ import h5py
 import numpy as np
 
 
+def datasets(group: h5py.Group) -> list[str]:
+    names: list[str] = []
+    group.visititems(lambda name, obj: names.append(name) if isinstance(obj, h5py.Dataset) else None)
+    return names
+
+
 def main(a: Path, b: Path) -> int:
     files = sorted(p.relative_to(a) for p in (a / "ingested").rglob("*.h5"))
     if not files:
@@ -33,8 +39,7 @@ def main(a: Path, b: Path) -> int:
         if not (b / rel).is_file():
             continue  # stages the other run did not reach
         with h5py.File(a / rel) as fa, h5py.File(b / rel) as fb:
-            names: list[str] = []
-            fa.visititems(lambda name, obj: names.append(name) if isinstance(obj, h5py.Dataset) else None)
+            names = datasets(fa)
             for name in names:
                 if not np.array_equal(fa[name][...], fb[name][...]):
                     print(f"{rel}: {name} differs between {a} and {b}", file=sys.stderr)

@@ -41,7 +41,8 @@ def summarise(config_path: str | Path, *, base_dir: str | Path = ".") -> str:
         "plots": sorted((out / "plots").glob("*.png")),
     }
     for name, files in stages.items():
-        lines.append(f"  {name}: {len(files)}" + (f" ({', '.join(f.name for f in files)})" if name == "plots" else ""))
+        listing = f" ({', '.join(f.name for f in files)})" if name == "plots" else ""
+        lines.append(f"  {name}: {len(files)}{listing}")
     table = out / "inference" / "constraints.md"
     if table.is_file():
         lines.append(f"  constraints ({table}):")
