@@ -1,6 +1,6 @@
 """Single-stage rebuilds (run after the demo): an edit reruns exactly the affected stages.
 
-1. A likelihood setting (inference.sampler.n_steps) changes: only the inference rules rerun.
+1. A likelihood setting (inference.sampler.n_steps) changes: only the likelihood rules rerun.
 2. An n(z) file changes: the maps and everything after them rerun; ingestion does not.
 Each case is a Snakemake dry run on the finished demo; nothing is modified for good.
 """
@@ -37,7 +37,8 @@ def main() -> int:
                                                                        "n_steps": 2000}}}, fh)
     jobs = rerun_jobs("config/demo.yaml", fh.name)
     os.unlink(fh.name)
-    allowed = {"constrain", "compare_constraints", "all"}
+    # the likelihood stage: the survey's analyses, the systematics mocks', and their plots
+    allowed = {"constrain", "mock_constrain", "compare_constraints", "robustness_plot", "all"}
     print(f"likelihood setting changed -> reruns {sorted(jobs)}")
     ok &= jobs <= allowed and "constrain" in jobs
     nz = REPO / cfg["lensing"]["nz_files"][0]
