@@ -183,6 +183,16 @@ def test_describe_for_wlcnn_inspect(simulation):
     assert "wlcnn.maps v1" in text and "c000/sim00" in text and "snapshot 1" in text
 
 
+def test_wlcnn_inspect_describes_map_files(simulation, capsys):
+    from wlcnn.cli import main
+
+    assert main(["inspect", str(simulation.out), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["format"] == "wlcnn.maps v1" and info["datasets"]["kappa"]["shape"] == [5, 4, 32, 32]
+    assert main(["inspect", str(simulation.out)]) == 0
+    assert "c000/sim00" in capsys.readouterr().out
+
+
 def test_bad_inputs_leave_no_file(tmp_path):
     manifest = _make_simulation(tmp_path / "sim", HEADER_Z)
     data = json.loads(manifest.read_text())
