@@ -10,12 +10,18 @@ __all__ = ["setup_rule_logging"]
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
-def setup_rule_logging(log_path: str | Path | None, *, level: int = logging.INFO) -> logging.Logger:
-    """Send the ``wlcnn`` loggers (and warnings) to ``log_path`` (or stderr when None)."""
+def setup_rule_logging(
+    log_path: str | Path | None, *, level: int = logging.INFO, append: bool = False
+) -> logging.Logger:
+    """Send the ``wlcnn`` loggers (and warnings) to ``log_path`` (or stderr when None).
+
+    ``append`` keeps what the file already holds: a resumed job (training after a time-limit
+    checkpoint) continues the log of the interrupted one.
+    """
     handler: logging.Handler
     if log_path:
         Path(log_path).parent.mkdir(parents=True, exist_ok=True)
-        handler = logging.FileHandler(log_path, mode="w")
+        handler = logging.FileHandler(log_path, mode="a" if append else "w")
     else:
         handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter(LOG_FORMAT))

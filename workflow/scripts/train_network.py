@@ -12,7 +12,7 @@ from wlcnn.training.distribute import make_distribution
 from wlcnn.training.forward import SurveyForwardModel
 from wlcnn.training.trainer import TrainingInterrupted, train_network
 
-log = setup_rule_logging(snakemake.log[0])
+log = setup_rule_logging(snakemake.log[0], append=True)  # resumed runs continue the log
 p = snakemake.params
 patch_maps = snakemake.input.patch_maps
 settings = SurveySettings.from_config(snakemake.config)

@@ -21,6 +21,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from wlcnn.logs import setup_rule_logging
+
 __all__ = ["main"]
 
 log = logging.getLogger("wlcnn.training")
@@ -29,7 +31,6 @@ log = logging.getLogger("wlcnn.training")
 EXIT_USAGE = 2
 #: Exit status after a checkpoint signal is 128 + the signal number (the shell's convention).
 SIGNAL_EXIT_BASE = 128
-_LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 def _train_parser() -> argparse.ArgumentParser:
@@ -104,21 +105,6 @@ def _plot_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _setup_logging(path: str | None) -> None:
-    handler: logging.Handler
-    if path:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        # Append: a resumed run continues the log of the interrupted one.
-        handler = logging.FileHandler(path, mode="a")
-    else:
-        handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter(_LOG_FORMAT))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(logging.INFO)
-    logging.captureWarnings(True)
-
-
 def _split_by_role(paths: Sequence[str]) -> tuple[list[str], list[str]]:
     from wlcnn.maps.mapfile import read_map_attrs
 
@@ -152,7 +138,7 @@ def _forward_model(args: argparse.Namespace, config: dict[str, Any]) -> Any:
 
 def _train(argv: Sequence[str]) -> int:
     args = _train_parser().parse_args(argv)
-    _setup_logging(args.log)
+    setup_rule_logging(args.log, append=True)  # a resumed run continues the interrupted log
     from wlcnn.config import ConfigError, load_config
 
     try:
