@@ -8,7 +8,7 @@ import numpy as np
 import pyccl
 import pytest
 
-from wlcnn.cosmology import make_cosmology
+from wlcnn.cosmology import comoving_distance, make_cosmology
 from wlcnn.lensing.born import ia_amplitude, shell_weights
 from wlcnn.lensing.nz import read_nz_bins
 from wlcnn.lensing.theory import (
@@ -92,12 +92,40 @@ def test_born_weighted_matter_power_reproduces_pyccl(cosmo, demo_nz, spectra):
     # (Σ_b q_b² ∫_shell P_δ(ℓ/χ)/χ²) converge to pyccl's continuous-kernel C_ℓ (GG, GI, II).
     edges = np.round(np.arange(0.0, Z_S + 1e-9, 0.02), 10)
     weights = shell_weights(cosmo=cosmo, z_edges=edges, nz=demo_nz, z_source_max=Z_S)
-    born = born_limber_spectra(cosmo=cosmo, weights=weights, ell=spectra.ell)
+    born = born_limber_spectra(cosmo=cosmo, weights=weights, ell=spectra.ell, shell_average="distance")
     np.testing.assert_allclose(born.gg, spectra.gg, rtol=0.015)
     diag = np.arange(4)
     np.testing.assert_allclose(born.gi[diag, diag], spectra.gi[diag, diag], rtol=0.015)
     np.testing.assert_allclose(born.ii[diag, diag], spectra.ii[diag, diag], rtol=0.015)
     np.testing.assert_allclose(born.auto(1.0), spectra.auto(1.0), rtol=0.015)
+
+
+def test_volume_averaged_shells_of_white_noise_give_the_poisson_count_noise(cosmo, demo_nz):
+    # Counts N/N̄ in a pixel frustum average δ with weight χ² dχ. For white 3D noise
+    # P(k) = 1/n̄ (a Poisson particle set) the Limber spectrum of such Born maps must be the exact
+    # count noise Σ_b c_b² / (n̄ V_b), V_b = (χ_f³ - χ_n³)/3 per sr, including the first shell
+    # that starts at the observer (where a uniform-in-χ average would diverge).
+    n_bar = 0.02  # particles per (Mpc/h)^3
+    edges = np.array([0.0, 0.1, 0.3, 0.6, 1.0, Z_S])
+    weights = shell_weights(cosmo=cosmo, z_edges=edges, nz=demo_nz, z_source_max=Z_S)
+    h = float(cosmo["h"])
+
+    class WhiteNoise:
+        def __call__(self, k, a):
+            return np.full_like(np.asarray(k, dtype=float), 1.0 / n_bar) / h**3  # Mpc^3
+
+    white = pyccl.Cosmology(Omega_c=cosmo["Omega_c"], Omega_b=cosmo["Omega_b"], h=h, n_s=cosmo["n_s"],
+                            sigma8=cosmo["sigma8"], transfer_function="eisenstein_hu")
+    white.get_nonlin_power = lambda *args, **kwargs: WhiteNoise()
+    ell = np.array([50.0, 500.0, 5000.0])
+    born = born_limber_spectra(cosmo=white, weights=weights, ell=ell, field="convergence")
+    chi = np.asarray(comoving_distance(cosmo, edges))
+    per_sr = n_bar * (chi[1:] ** 3 - chi[:-1] ** 3) / 3.0
+    coeff = weights.convergence_coefficients  # (3/2) Ωm W_b ΔD_b
+    expected = (coeff**2 / per_sr).sum(axis=1)
+    diag = np.arange(coeff.shape[0])
+    # the Limber prefactor (ℓ+2)(ℓ+1)ℓ(ℓ-1)/(ℓ+1/2)^4 -> 1 for convergence at high ℓ
+    np.testing.assert_allclose(born.gg[diag, diag][:, -1], expected, rtol=1e-3)
 
 
 def test_white_noise_has_flat_spectrum_sigma2_times_pixel_area():

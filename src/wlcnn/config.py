@@ -106,6 +106,29 @@ def _describe(error: jsonschema.ValidationError, schema: Mapping[str, Any]) -> l
     return [f"{where}: {error.message}"]
 
 
+def _lightcone_problems(cfg: Mapping[str, Any], source: str) -> list[str]:
+    """What a PkdGrav3 light-cone source (``shells.source: lightcone_*``) needs."""
+    problems: list[str] = []
+    shells, sims = cfg["shells"], cfg["simulations"]
+    if shells.get("mode", "pencil_beam") != "healpix":
+        problems.append(
+            f"shells.source: {source!r} requires shells.mode 'healpix' (a light cone is the sky of one "
+            f"observer, cut into patches at the patch centres), found {shells.get('mode', 'pencil_beam')!r}"
+        )
+    if sims["code"] != "pkdgrav3":
+        problems.append(f"shells.source: {source!r} reads PkdGrav3 light-cone files and requires "
+                        f"simulations.code 'pkdgrav3', found {sims['code']!r}")
+    for key in ("directory", "lightcone_pattern"):
+        if key not in sims:
+            problems.append(f"simulations.{key}: required when shells.source is {source!r}")
+    if shells.get("n_realisations", 1) != 1:
+        problems.append(
+            f"shells.n_realisations: must be 1 when shells.source is {source!r} (one light cone is one sky: "
+            f"12 patch_nside^2 patches; raise shells.patch_nside for more), found {shells['n_realisations']}"
+        )
+    return problems
+
+
 def _semantic_problems(cfg: Mapping[str, Any], *, base_dir: Path) -> list[str]:
     """Checks a JSON schema cannot express (orderings, lengths that must agree, files)."""
     problems: list[str] = []
@@ -125,11 +148,14 @@ def _semantic_problems(cfg: Mapping[str, Any], *, base_dir: Path) -> list[str]:
         problems.append(
             f"simulations.output_redshifts: expected strictly decreasing redshifts, found {z_out}"
         )
-    if sims["code"] != "mock_pm":
+    source = cfg.get("shells", {}).get("source", "snapshots")
+    if source != "snapshots":
+        problems.extend(_lightcone_problems(cfg, source))
+    elif sims["code"] != "mock_pm":
         for key in ("directory", "snapshot_pattern"):
             if key not in sims:
                 problems.append(f"simulations.{key}: required when simulations.code is {sims['code']!r}")
-    elif "mock_pm" not in sims:
+    if sims["code"] == "mock_pm" and "mock_pm" not in sims:
         problems.append("simulations.mock_pm: required when simulations.code is 'mock_pm'")
     if (z0 := sims["z_initial"]) <= float(np.max(output_redshifts(z_out))):
         problems.append(f"simulations.z_initial: {z0} must exceed the highest output redshift")

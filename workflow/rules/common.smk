@@ -11,7 +11,9 @@ from pathlib import Path
 
 from wlcnn.config import ConfigError, box_size_mpc_h, output_redshifts, validate_config
 from wlcnn.grid import read_grid, simulations
+from wlcnn.cosmology import make_cosmology
 from wlcnn.ingest import resolve_snapshot_files
+from wlcnn.maps.shells import check_shell_thickness, shells_from_redshifts
 
 if not config:
     configfile: "config/config.yaml"
@@ -34,7 +36,13 @@ N_SNAP = len(Z_OUT)
 SNAP_INDICES = range(N_SNAP)
 BOX = box_size_mpc_h(SIM_CFG, h=config["cosmology"]["fixed"]["h"])
 ENVS = Path(workflow.basedir) / "envs"
-SHELLS = config.get("shells", {})
+# Where the map jobs read their shells: ingested snapshots, or PkdGrav3 light-cone files
+# (shells.source: lightcone_healpix | lightcone_particles), which need no ingestion. These keys
+# concern the map jobs only (maps_params): SHELLS, the block other rules depend on, leaves them
+# out, so that a configuration spelling out the default `source: snapshots` reruns nothing.
+_MAPS_SOURCE_KEYS = ("source", "lightcone_edges")
+MAPS_SOURCE = config.get("shells", {}).get("source", "snapshots")
+SHELLS = {k: v for k, v in config.get("shells", {}).items() if k not in _MAPS_SOURCE_KEYS}
 # Shell rules run `python` from the environment that runs Snakemake (the project venv, however
 # Snakemake was started), or the rule's conda env with --sdm conda (which comes first on PATH),
 # and that environment's MPI launcher when it has one (the mpich wheel). Not a rule parameter:
@@ -43,6 +51,22 @@ os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.envir
 _VENV_MPIEXEC = Path(sys.executable).with_name("mpiexec")
 MPIEXEC = str(_VENV_MPIEXEC) if _VENV_MPIEXEC.exists() else (shutil.which("mpiexec") or "mpiexec")
 ROLE = {(s.cosmology.id, s.name): s.role for s in SIMULATIONS}
+
+# Shells cut from snapshots through periodic replicas must be thinner than the box (else the
+# same structures repeat along the line of sight): checked for the grid's lowest Ωm, whose
+# distances, and so shells, are the largest.
+if MAPS_SOURCE == "snapshots":
+    _widest = min(GRID, key=lambda c: c.omega_m)
+    try:
+        check_shell_thickness(
+            shells_from_redshifts(Z_OUT, cosmo=make_cosmology(omega_m=_widest.omega_m, sigma8=_widest.sigma8,
+                                                              radiation=False, **config["cosmology"]["fixed"]),
+                                  z_max=config["lensing"].get("z_source_max")),
+            box=BOX,
+            source=f"{_config_source} (simulations.output_redshifts, box_size; cosmology {_widest.id})",
+        )
+    except ValueError as exc:
+        raise WorkflowError(str(exc)) from None
 
 wildcard_constraints:
     cosmology=r"[A-Za-z0-9_-]+",
@@ -91,31 +115,72 @@ def map_file(cosmology, simulation):
     return str(OUT / "maps" / cosmology / f"{simulation}.h5")
 
 
+def lightcone_spec(cosmology, simulation):
+    """Where a simulation's light cone is and what reading it needs (light-cone sources)."""
+    from wlcnn.maps.lightcone import lightcone_spec_from_config
+
+    return lightcone_spec_from_config(config, cosmology_id=cosmology, simulation=simulation)
+
+
+def maps_inputs(wc):
+    """Input files of a map job: the ingestion manifest, or the raw light-cone files and step table."""
+    nz = config["lensing"]["nz_files"]
+    if MAPS_SOURCE == "snapshots":
+        return {"manifest": manifest(wc.cosmology, wc.simulation), "nz": nz}
+    from wlcnn.maps.lightcone import lightcone_files
+
+    spec = lightcone_spec(wc.cosmology, wc.simulation)
+    try:
+        files = [str(f) for f in lightcone_files(spec["prefix"], kind=spec["kind"])]
+    except FileNotFoundError:  # let Snakemake report the missing input, named by its pattern
+        files = [f"{spec['prefix']}.<step>.{spec['kind']}.<thread>"]
+    return {"lightcone": files, "step_redshifts": spec["step_redshifts"], "nz": nz}
+
+
 def maps_params(cosmology, simulation):
     """Shell-quoted JSON for ``python -m wlcnn.maps.mpi --params`` (what the map job depends on)."""
+    # Snapshot runs: exactly the parameters they had before light cones existed (no rerun).
+    shells = dict(SHELLS)
+    if MAPS_SOURCE != "snapshots":
+        shells.update({k: config["shells"][k] for k in _MAPS_SOURCE_KEYS if k in config["shells"]})
     params = {
-        "shells": SHELLS,
+        "shells": shells,
         # validation_* keys only affect the Fig. 4 check: they must not make the maps stale
         "lensing": {k: v for k, v in config["lensing"].items() if not k.startswith("validation_")},
         "seed": config["run"]["seed"],
         "role": ROLE[(cosmology, simulation)],
         "cosmology": cosmology_params(cosmology),
     }
+    if MAPS_SOURCE != "snapshots":
+        params["lightcone"] = lightcone_spec(cosmology, simulation)
     return shlex.quote(json.dumps(params, sort_keys=True))
+
+
+# The map job's command: the snapshot form is unchanged (a new command would rerun every map).
+MAPS_SHELL = (
+    "{resources.mpi} -n {resources.tasks} python -m wlcnn.maps.mpi --params {params.args} "
+    + ("--manifest {input.manifest} " if MAPS_SOURCE == "snapshots" else "--step-redshifts {input.step_redshifts} ")
+    + "--out {output} --base-dir {params.base_dir} --log {log}"
+)
 
 
 def maps_memory_mb(wildcards, attempt):
     from wlcnn.maps.simulation import estimate_memory_mb
 
     n_bins = len(config["lensing"]["nz_files"])
+    if MAPS_SOURCE != "snapshots":  # one sky, no particles in memory (light-cone files are streamed)
+        mb = estimate_memory_mb(n_particles=0, n_realisations=1, n_shells=N_SNAP, n_bins=n_bins,
+                                n_pix=SHELLS["n_pix"], mode="healpix", nside=SHELLS["nside"],
+                                patches_per_sky=12 * SHELLS["patch_nside"] ** 2)
+        return int(mb * attempt) + 500 + SHELLS["mpi_tasks"] * (24 * 12 * SHELLS["nside"] ** 2 >> 20)
     mb = estimate_memory_mb(n_particles=SIM_CFG["n_particles_1d"] ** 3, n_realisations=SHELLS["n_realisations"],
                             n_shells=N_SNAP, n_bins=n_bins, n_pix=SHELLS["n_pix"], ranks=SHELLS["mpi_tasks"])
     return int(mb * SHELLS["mpi_tasks"] * attempt) + 500
 
 
 def validation_map_files():
-    """Maps of every training simulation, for the Fig. 4 check (each against its own theory)."""
-    return [map_file(s.cosmology.id, s.name) for s in SIMULATIONS if s.role == "train"]
+    """Maps of every simulation, for the Fig. 4 check (each against its own theory)."""
+    return [map_file(s.cosmology.id, s.name) for s in SIMULATIONS]
 
 
 def all_map_files():
@@ -200,7 +265,7 @@ def robustness_tables():
 
 def final_targets():
     """Everything the implemented stages produce (the default target of the Snakefile)."""
-    targets = all_manifests()
+    targets = all_manifests() if MAPS_SOURCE == "snapshots" else []  # light cones need no ingestion
     if "lensing" in config and "shells" in config:
         targets += all_map_files()
         targets.append(str(OUT / "plots" / "fig4_power_spectrum_validation.png"))

@@ -1,11 +1,12 @@
 # Shell projection and Born maps: one MPI job per (cosmology, simulation), realisations split
 # over the ranks (output byte-identical for any number of ranks), then the Fig. 4 check.
+# shells.source picks the input: the ingestion manifest (snapshots), or the raw PkdGrav3
+# light-cone files (.hpb / .lcp) and the run's step table, with no ingestion.
 
 
 rule simulation_maps:
     input:
-        manifest=str(OUT / "ingested" / "{cosmology}" / "{simulation}" / "manifest.json"),
-        nz=config["lensing"]["nz_files"],
+        unpack(maps_inputs),
     output:
         str(OUT / "maps" / "{cosmology}" / "{simulation}.h5"),
     params:
@@ -25,8 +26,7 @@ rule simulation_maps:
     conda:
         str(ENVS / "maps.yaml")
     shell:
-        "{resources.mpi} -n {resources.tasks} python -m wlcnn.maps.mpi --params {params.args} "
-        "--manifest {input.manifest} --out {output} --base-dir {params.base_dir} --log {log}"
+        MAPS_SHELL
 
 
 rule maps_power_spectrum_validation:

@@ -38,7 +38,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -69,6 +69,7 @@ __all__ = [
 ]
 
 Field = Literal["convergence", "shear"]
+ShellAverage = Literal["volume", "distance"]
 
 #: c/H0 in Mpc/h.
 HUBBLE_DISTANCE_MPC_H = float(pyccl.physical_constants.CLIGHT_HMPC)
@@ -220,8 +221,60 @@ def lensing_spectra(
     return LensingSpectra(ell=ell_arr, gg=gg * factor, gi=gi * factor, ii=ii * factor, field=field)
 
 
+#: Slab projection: sin²u/u² is integrated over |u| <= _SLAB_U_MAX (the tail beyond holds
+#: < 2/(π U) of the weight, times P ratios < 1) on _SLAB_POINTS points (~10 per oscillation).
+_SLAB_U_MAX = 300.0
+_SLAB_POINTS = 2001
+
+
+def _slab_projection_factor(
+    pk: Any,
+    *,
+    cosmo: pyccl.Cosmology,
+    z_lo: float,
+    z_hi: float,
+    ell: np.ndarray,
+    k_min: float | None,
+    k_max: float | None,
+) -> np.ndarray:
+    """Exact / Limber projected power of a uniform slab of one shell's width, per ℓ.
+
+    With u = k_∥ Δχ / 2: (1/π) ∫ du sin²u/u² P(√(k⊥² + (2u/Δχ)²)) / P(k⊥), k⊥ = (ℓ + ½)/χ̄,
+    at the shell's mid redshift (P from ``pk``, h units handled as in the caller).
+    """
+    h = float(cosmo["h"])
+    chi_lo, chi_hi = np.asarray(comoving_distance(cosmo, np.array([z_lo, z_hi])), dtype=np.float64)
+    width = chi_hi - chi_lo
+    z_mid = 0.5 * (z_lo + z_hi)
+    chi_mid = float(comoving_distance(cosmo, np.array([z_mid]))[0])
+    u = np.linspace(0.0, _SLAB_U_MAX, _SLAB_POINTS)
+    kernel = np.sinc(u / np.pi) ** 2  # sin²u/u², even in u: integrate over u >= 0, twice
+    du = u[1] - u[0]
+    quad = np.full(u.size, du)
+    quad[[0, -1]] = 0.5 * du
+    k_perp = (ell + 0.5) / chi_mid  # h/Mpc
+    k = np.sqrt(k_perp[:, None] ** 2 + (2.0 * u[None, :] / width) ** 2)
+    power = pk(k.ravel() * h, 1.0 / (1.0 + z_mid)).reshape(k.shape)
+    if k_min is not None or k_max is not None:
+        power = np.where((k >= (k_min or 0.0)) & (k <= (k_max or np.inf)), power, 0.0)
+    limber = pk(k_perp * h, 1.0 / (1.0 + z_mid))
+    if k_min is not None or k_max is not None:
+        limber = np.where((k_perp >= (k_min or 0.0)) & (k_perp <= (k_max or np.inf)), limber, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        factor = (2.0 / np.pi) * (power * kernel[None, :]) @ quad / limber
+    return np.where(limber > 0, factor, 1.0)
+
+
 def born_limber_spectra(
-    *, cosmo: pyccl.Cosmology, weights: BornWeights, ell: npt.ArrayLike, field: Field = "convergence"
+    *,
+    cosmo: pyccl.Cosmology,
+    weights: BornWeights,
+    ell: npt.ArrayLike,
+    field: Field = "convergence",
+    shell_average: ShellAverage = "volume",
+    k_min: float | None = None,
+    k_max: float | None = None,
+    independent_shells: bool = False,
 ) -> LensingSpectra:
     r"""Limber spectra of Born maps built with ``weights``: an independent check of the weights.
 
@@ -248,11 +301,31 @@ def born_limber_spectra(
         Multipoles (>= 2).
     field
         Prefactor convention, as in :func:`lensing_spectra`.
+    shell_average
+        How δ_b averages the density along a ray through shell b. ``"volume"`` (default): as
+        counts N/N̄ in a pixel's frustum do, weighting each distance by χ² dχ, which moves a
+        thick shell's weight to its far side (for the demo's first shell, 0 < z < 0.1, this
+        changes C_ℓ by tens of per cent); ``"distance"``: uniform in χ, the continuous Born
+        integral's weighting. The two agree for thin shells.
+    k_min, k_max
+        If given (h/Mpc), leave out the power of modes with k < k_min or k > k_max: the part
+        of C_ℓ that a simulation resolving only k_min <= k <= k_max can reproduce (see
+        :func:`wlcnn.maps.validation.power_spectrum_validation`).
+    independent_shells
+        The maps' shells come from different snapshots, each randomly rotated and shifted, so
+        neighbouring shells are uncorrelated, unlike slabs of one continuous field. Limber's
+        per-shell term integrates the line-of-sight correlation across the shell edges; here
+        each shell's term is instead the exact projection of a slab of its width,
+        Δχ ∫ dk_∥/2π sinc²(k_∥Δχ/2) P(√(k⊥² + k_∥²)) (flat sky, at the shell's mean distance),
+        as a factor on its Limber term. It matters at low ℓ for thin distant shells (the demo's
+        at ℓ ≈ 100: 10-30 % less power) and tends to 1 where k⊥ Δχ >> 1.
 
     Returns
     -------
     LensingSpectra
     """
+    if shell_average not in ("volume", "distance"):
+        raise ValueError(f"shell_average must be 'volume' or 'distance', got {shell_average!r}")
     ell_arr = _check_ell(ell)
     background = FlatLCDMBackground.from_pyccl(cosmo)
     x, w = np.polynomial.legendre.leggauss(_LIMBER_ORDER)
@@ -265,9 +338,20 @@ def born_limber_spectra(
         chi = np.asarray(comoving_distance(cosmo, z))  # Mpc/h
         k = (ell_arr[None, :] + 0.5) / chi[:, None]  # h/Mpc, (q, n_ell)
         power = np.array([pk(k[i] * h, 1.0 / (1.0 + z[i])) for i in range(z.size)]) * h**3  # (Mpc/h)^3
+        if k_min is not None or k_max is not None:
+            kept = (k >= (k_min or 0.0)) & (k <= (k_max or np.inf))
+            power = np.where(kept, power, 0.0)
         d = chi / HUBBLE_DISTANCE_MPC_H
         integrand = power / (background.e_of_z(z) * d**2)[:, None] / HUBBLE_DISTANCE_MPC_H**3
+        if shell_average == "volume":
+            # δ_b = ∫ w δ dχ with w = 3χ²/(χ_f³ - χ_n³) instead of 1/Δχ: Limber weight (w Δχ)²
+            d_near, d_far = (np.asarray(comoving_distance(cosmo, np.array([lo, hi]))) / HUBBLE_DISTANCE_MPC_H)
+            volume_weight = 3.0 * d**2 * (d_far - d_near) / (d_far**3 - d_near**3)
+            integrand = integrand * (volume_weight**2)[:, None]
         shell_integrals[b] = half * (w @ integrand)
+        if independent_shells:
+            shell_integrals[b] *= _slab_projection_factor(pk, cosmo=cosmo, z_lo=lo, z_hi=hi, ell=ell_arr,
+                                                          k_min=k_min, k_max=k_max)
     q_g = weights.convergence_coefficients / weights.delta_d  # (3/2) Ωm W_b
     q_i = weights.ia_weights
     pref = _limber_prefactor(ell_arr, field)
@@ -486,6 +570,7 @@ def plot_power_spectrum_validation(
     theory_ia: npt.ArrayLike | None = None,
     ell_range: tuple[float, float] | None = None,
     tolerance: float = 0.15,
+    validated: npt.ArrayLike | None = None,
     title: str | None = None,
     path: str | Path | None = None,
 ) -> Figure:
@@ -512,6 +597,8 @@ def plot_power_spectrum_validation(
         Validated multipole range to shade, or None.
     tolerance
         Half-width of the band in the ratio panel.
+    validated
+        (n_bins, n_ell) booleans: points outside the validated entries are drawn hollow.
     title
         Figure title.
     path
@@ -541,6 +628,9 @@ def plot_power_spectrum_validation(
             raise ValueError("the IA arrays must have the shapes of the no-IA ones")
         sets.append(("$A_{IA}=1$", mean_ia, err_ia, th_ia, "C1"))
 
+    ok = np.ones(mean.shape, dtype=bool) if validated is None else np.asarray(validated, dtype=bool)
+    if ok.shape != mean.shape:
+        raise ValueError(f"validated must be {mean.shape}; got {ok.shape}")
     fig = Figure(figsize=(3.2 * n_bins, 5.0), constrained_layout=True)
     FigureCanvasAgg(fig)
     axes = fig.subplots(2, n_bins, sharex=True, squeeze=False, gridspec_kw={"height_ratios": [3, 1]})
@@ -549,11 +639,15 @@ def plot_power_spectrum_validation(
     for b in range(n_bins):
         top, bottom = axes[0, b], axes[1, b]
         for label, m, e, t, colour in sets:
-            top.errorbar(ell_s, scale_s * m[b], yerr=scale_s * e[b], fmt="o", ms=3, color=colour,
-                         label=f"maps, {label}")
-            top.plot(ell_t, scale_t * t[b], "-", color=colour, label=f"theory, {label}")
             t_at = np.interp(ell_s, ell_t, t[b])
-            bottom.errorbar(ell_s, m[b] / t_at - 1, yerr=e[b] / np.abs(t_at), fmt="o", ms=3, color=colour)
+            for kept, face in ((ok[b], colour), (~ok[b], "none")):
+                if not kept.any():
+                    continue
+                top.errorbar(ell_s[kept], (scale_s * m[b])[kept], yerr=(scale_s * e[b])[kept], fmt="o", ms=3,
+                             color=colour, mfc=face, label=f"maps, {label}" if face != "none" else None)
+                bottom.errorbar(ell_s[kept], (m[b] / t_at - 1)[kept], yerr=(e[b] / np.abs(t_at))[kept], fmt="o",
+                                ms=3, color=colour, mfc=face)
+            top.plot(ell_t, scale_t * t[b], "-", color=colour, label=f"theory, {label}")
         positive = all(np.all(s[1][b] > 0) and np.all(s[3][b] > 0) for s in sets)
         top.set_xscale("log")
         top.set_yscale("log" if positive else "linear")

@@ -10,6 +10,7 @@ One concept per module:
 - :mod:`wlcnn.maps.healpix_shells`: full-sky HEALPix count shells (``.hpb``, ``.lcp``, snapshots)
   and gnomonic patches cut from HEALPix maps.
 - :mod:`wlcnn.maps.simulation`: every realisation of one simulation, Born maps, the map file.
+- :mod:`wlcnn.maps.lightcone`: the same map file from a PkdGrav3 light cone (``.hpb`` / ``.lcp``).
 - :mod:`wlcnn.maps.mapfile`: the map file's layout, writer and description (``wlcnn inspect``).
 - :mod:`wlcnn.maps.mpi`: the MPI driver (``mpiexec -n K python -m wlcnn.maps.mpi ...``).
 
@@ -28,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers only
     from wlcnn.maps.gnomonic import PatchGeometry
+    from wlcnn.maps.lightcone import make_lightcone_maps
     from wlcnn.maps.mapfile import describe_map_file, format_description, is_map_file, read_map_attrs
     from wlcnn.maps.shells import Shell, shells_from_redshifts
     from wlcnn.maps.simulation import (
@@ -52,6 +54,7 @@ __all__ = [
     "estimate_memory_mb",
     "format_description",
     "is_map_file",
+    "make_lightcone_maps",
     "make_simulation_maps",
     "plan_maps",
     "project_realisations",
@@ -67,7 +70,7 @@ _HOME = {
     "describe_map_file": "mapfile", "format_description": "mapfile", "is_map_file": "mapfile",
     "read_map_attrs": "mapfile", "MapPlan": "simulation", "MapSettings": "simulation",
     "estimate_memory_mb": "simulation", "make_simulation_maps": "simulation", "plan_maps": "simulation",
-    "project_realisations": "simulation",
+    "project_realisations": "simulation", "make_lightcone_maps": "lightcone",
 }
 
 

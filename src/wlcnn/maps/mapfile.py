@@ -23,6 +23,12 @@ Layout (``format = "wlcnn.maps"``, ``format_version = 1``)::
     /healpix/patch_centres  float64 (patch, 2)  lon, lat in degrees (HEALPix mode)
     /healpix/kappa, /healpix/kappa_ia  float32 (sky, bin, npix)  full-sky RING maps (optional)
 
+Maps from a PkdGrav3 light cone (:mod:`wlcnn.maps.lightcone`) add the attributes ``source``
+(``lightcone_healpix`` or ``lightcone_particles``) and ``lightcone`` (JSON: file kind, run
+prefix, step table, first and last step, the steps of each shell, the files' nside); they have
+one sky, ``/shells/snapshot`` holds the PkdGrav3 step ending at each shell's near edge and the
+stored transforms are the identity. Without ``source`` the maps come from snapshots.
+
 Shells are ordered near to far. In HEALPix mode realisation ``k`` is patch ``k % P`` of
 full-sky realisation ``k // P`` (``P = patches_per_sky``): patches of one sky are correlated.
 
@@ -66,7 +72,7 @@ PIXEL_CONVENTION = (
     "x east (increasing longitude), y north."
 )
 #: Attributes holding JSON text.
-_JSON_ATTRS = ("cosmology", "seed_identity", "nz", "shells", "provenance")
+_JSON_ATTRS = ("cosmology", "seed_identity", "nz", "shells", "provenance", "lightcone")
 
 
 class MapFileError(ValueError):
@@ -253,7 +259,8 @@ def describe_map_file(path: str | Path, *, statistics: bool = True, max_stat_rea
         **{k: attrs.get(k) for k in ("mode", "role", "cosmology_id", "simulation", "cosmology", "box",
                                      "n_particles", "n_realisations", "n_bins", "n_shells", "n_pix",
                                      "patch_size_deg", "pixel_size_arcmin", "born", "base_seed",
-                                     "seed_identity", "nz_checksum", "nside", "patches_per_sky")},
+                                     "seed_identity", "nz_checksum", "nside", "patches_per_sky",
+                                     "source", "lightcone")},
         "shot_noise_cl_kappa": _as_list(attrs.get("shot_noise_cl_kappa")),
         "nz_files": [rec.get("path") for rec in attrs.get("nz") or []],
         "datasets": {},
@@ -296,7 +303,8 @@ def format_description(info: Mapping[str, Any]) -> str:
     cos = info.get("cosmology") or {}
     lines = [
         f"file:           {info['file']}",
-        f"format:         {info['format']}  mode={info.get('mode')}  role={info.get('role')}",
+        f"format:         {info['format']}  mode={info.get('mode')}  role={info.get('role')}"
+        + (f"  source={info['source']}" if info.get("source") else ""),
         f"simulation:     {info.get('cosmology_id')}/{info.get('simulation')}  box={info.get('box')} Mpc/h  "
         f"N={info.get('n_particles')}",
         "cosmology:      " + ", ".join(f"{k}={v:.6g}" for k, v in cos.items() if isinstance(v, int | float)),

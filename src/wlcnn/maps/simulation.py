@@ -27,7 +27,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,11 +56,14 @@ from wlcnn.provenance import file_record, provenance_record, utc_now
 __all__ = [
     "DEFAULT_KEEP_SHELLS",
     "DEFAULT_PATCH_NSIDE",
+    "LIGHTCONE_EDGES",
     "MODES",
+    "SOURCES",
     "MapPlan",
     "MapSettings",
     "RealisationMaps",
     "estimate_memory_mb",
+    "born_weights_for_shells",
     "make_simulation_maps",
     "plan_maps",
     "project_realisations",
@@ -70,6 +73,12 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 MODES = ("pencil_beam", "healpix")
+#: Where the shells come from: ingested snapshots (with replicas and random transforms), or the
+#: light-cone outputs of a PkdGrav3 run (:mod:`wlcnn.maps.lightcone`; HEALPix mode only).
+SOURCES = ("snapshots", "lightcone_healpix", "lightcone_particles")
+#: Light-cone sources: shell edges at the step ends nearest the requested output redshifts, or
+#: one shell per step.
+LIGHTCONE_EDGES = ("output_redshifts", "steps")
 #: Roles whose shell stacks are stored (κ can then be rebuilt for any bootstrap n(z), SPEC §7).
 DEFAULT_KEEP_SHELLS = ("test", "mock")
 #: HEALPix mode: patch centres at the pixel centres of this nside (48 patches, ~29 deg apart).
@@ -104,6 +113,12 @@ class MapSettings:
         Roles whose δ shell stacks are stored.
     particles_per_cell
         Mean occupation of the cell index (performance only).
+    source
+        ``"snapshots"`` or a PkdGrav3 light cone (``"lightcone_healpix"``: ``.hpb`` count maps,
+        ``"lightcone_particles"``: ``.lcp`` particles), see :mod:`wlcnn.maps.lightcone`.
+    lightcone_edges
+        Light-cone sources: ``"output_redshifts"`` (shell edges at the step ends nearest the
+        requested output redshifts) or ``"steps"`` (one shell per step).
     """
 
     mode: str = "pencil_beam"
@@ -115,6 +130,8 @@ class MapSettings:
     store_fullsky: bool = False
     keep_shells: tuple[str, ...] = DEFAULT_KEEP_SHELLS
     particles_per_cell: int = DEFAULT_PARTICLES_PER_CELL
+    source: str = "snapshots"
+    lightcone_edges: str = "output_redshifts"
 
     @classmethod
     def from_config(cls, shells: Mapping[str, Any]) -> MapSettings:
@@ -125,6 +142,14 @@ class MapSettings:
         settings = cls(**known)
         if settings.mode not in MODES:
             raise ValueError(f"shells.mode must be one of {MODES}, got {settings.mode!r}")
+        if settings.source not in SOURCES:
+            raise ValueError(f"shells.source must be one of {SOURCES}, got {settings.source!r}")
+        if settings.lightcone_edges not in LIGHTCONE_EDGES:
+            raise ValueError(f"shells.lightcone_edges must be one of {LIGHTCONE_EDGES}, "
+                             f"got {settings.lightcone_edges!r}")
+        if settings.source != "snapshots" and settings.mode != "healpix":
+            raise ValueError(f"shells.source {settings.source!r} needs shells.mode 'healpix' (a light cone "
+                             f"is a sky seen from one observer), got {settings.mode!r}")
         return settings
 
     @property
@@ -165,7 +190,12 @@ class MapPlan:
     nz_records
         Provenance records of the n(z) files (path, size, sha256).
     inputs
-        Provenance records of the manifest and of the snapshots (from the manifest).
+        Provenance records of the manifest and of the snapshots (from the manifest), or of the
+        light-cone files and the step-redshift table.
+    lightcone
+        :class:`wlcnn.maps.lightcone.LightconeInput` for a light-cone source (no snapshots:
+        ``snapshot_paths`` is empty, ``n_particles`` is the run's particle count and each
+        shell's ``snapshot`` the PkdGrav3 step ending at its near edge), else None.
     """
 
     cosmology_id: str
@@ -180,6 +210,7 @@ class MapPlan:
     weights: Any
     nz_records: tuple[dict[str, Any], ...]
     inputs: tuple[dict[str, Any], ...]
+    lightcone: Any = None
 
     @property
     def n_bins(self) -> int:
@@ -224,6 +255,50 @@ def _snapshot_redshift(path: Path) -> tuple[float, float, int]:
             raise ValueError(f"{path}: not a canonical snapshot (format {fh.attrs.get('format')!r})")
         n = int(fh["particles/pos"].shape[0]) if "particles/pos" in fh else int(fh.attrs["n_particles"])
         return float(fh.attrs["redshift"]), float(fh.attrs["box"]), n
+
+
+def born_weights_for_shells(
+    shells: Sequence[Shell],
+    *,
+    cosmo: pyccl.Cosmology,
+    lensing_config: Mapping[str, Any] | None,
+    base_dir: str | Path = ".",
+    z_source_default: float,
+) -> tuple[Any, tuple[dict[str, Any], ...]]:
+    """Born weights of the shells for the configured mean n(z), and the n(z) files' records.
+
+    Parameters
+    ----------
+    shells
+        Near to far.
+    cosmo
+        Background of the simulation (matter + Λ, as the N-body codes integrate).
+    lensing_config
+        The ``lensing:`` block; None or without ``nz_files``: no weights (shells only).
+    base_dir
+        Directory the n(z) paths are relative to.
+    z_source_default
+        ``z_source_max`` when the block does not set it (the highest shell edge).
+
+    Returns
+    -------
+    tuple
+        ``(weights or None, n(z) file records)``.
+    """
+    if not (lensing_config and lensing_config.get("nz_files")):
+        log.warning("no lensing.nz_files: writing shells only (no Born kappa / kappa_IA)")
+        return None, ()
+    from wlcnn.lensing.born import IA_C1_RHO_CRIT, shell_weights
+    from wlcnn.lensing.nz import load_nz_from_config
+
+    tables = load_nz_from_config(lensing_config, base_dir=base_dir)
+    nz_records = tuple(file_record(Path(base_dir) / p) for p in lensing_config["nz_files"])
+    weights = shell_weights(
+        cosmo=cosmo, z_edges=[[s.z_near, s.z_far] for s in shells], nz=tables,
+        z_source_max=float(lensing_config.get("z_source_max", z_source_default)),
+        ia_c1_rho_crit=float(lensing_config.get("ia_c1_rho_crit", IA_C1_RHO_CRIT)),
+    )
+    return weights, nz_records
 
 
 def plan_maps(
@@ -277,22 +352,13 @@ def plan_maps(
         paths.append(path)
         redshifts.append(z)
     settings = MapSettings.from_config(shells_config)
+    if settings.source != "snapshots":
+        raise ValueError(f"shells.source is {settings.source!r}: a light cone has no ingestion manifest "
+                         "(use wlcnn.maps.lightcone.plan_lightcone_maps)")
     cosmo = _shell_cosmology(cosmo_params)
     shells = tuple(shells_from_redshifts(redshifts, cosmo=cosmo))
-    weights, nz_records = None, ()
-    if lensing_config and lensing_config.get("nz_files"):
-        from wlcnn.lensing.born import IA_C1_RHO_CRIT, shell_weights
-        from wlcnn.lensing.nz import load_nz_from_config
-
-        tables = load_nz_from_config(lensing_config, base_dir=base_dir)
-        nz_records = tuple(file_record(Path(base_dir) / p) for p in lensing_config["nz_files"])
-        weights = shell_weights(
-            cosmo=cosmo, z_edges=[[s.z_near, s.z_far] for s in shells], nz=tables,
-            z_source_max=float(lensing_config.get("z_source_max", max(redshifts))),
-            ia_c1_rho_crit=float(lensing_config.get("ia_c1_rho_crit", IA_C1_RHO_CRIT)),
-        )
-    else:
-        log.warning("no lensing.nz_files: writing shells only (no Born kappa / kappa_IA)")
+    weights, nz_records = born_weights_for_shells(shells, cosmo=cosmo, lensing_config=lensing_config,
+                                                  base_dir=base_dir, z_source_default=max(redshifts))
     inputs = [file_record(manifest_path)]
     inputs += [e.get("output") or {"path": e["path"]} for e in manifest["snapshots"]]
     return MapPlan(
@@ -433,10 +499,49 @@ def _empty_maps(plan: MapPlan) -> RealisationMaps:
     )
 
 
+def _snapshot_overdensities(
+    plan: MapPlan, skies: np.ndarray, *, base_seed: int
+) -> Iterator[tuple[Shell, int, np.ndarray, int, np.ndarray, int]]:
+    """Full-sky δ of every (shell, sky) cut from the snapshots with replicas, shell by shell.
+
+    Yields ``(shell, sky position in skies, δ map, symmetry, shift, particles tested)``.
+    """
+    s = plan.settings
+    for shell in plan.shells:
+        pos, box = read_snapshot_positions(plan.snapshot_paths[shell.snapshot])
+        grid = ParticleGrid.build(pos, box=box, particles_per_cell=s.particles_per_cell)
+        del pos
+        for i, sky in enumerate(skies):
+            tr = _transform(plan, base_seed, shell, int(sky))
+            counts, n_tested = counts_from_snapshot(grid, r_near=shell.r_near, r_far=shell.r_far,
+                                                    nside=s.nside, transform=tr)
+            d_sky = healpix_overdensity(counts, mean_density=grid.mean_density, r_near=shell.r_near,
+                                        r_far=shell.r_far)
+            yield shell, i, d_sky, tr.symmetry, tr.shift, n_tested
+        log.info("healpix shell %d/%d z %.3f-%.3f: %d skies", shell.index + 1, plan.n_shells, shell.z_near,
+                 shell.z_far, skies.size)
+
+
+def _lightcone_overdensities(
+    plan: MapPlan, *, comm: Any = None
+) -> Iterator[tuple[Shell, int, np.ndarray, int, np.ndarray, int]]:
+    """The light cone's single sky: δ of every shell (as :func:`_snapshot_overdensities` yields)."""
+    from wlcnn.maps.lightcone import lightcone_overdensities
+
+    identity_shift = np.zeros(3, dtype=np.float64)
+    for shell, d_sky in lightcone_overdensities(plan, comm=comm):
+        yield shell, 0, d_sky, 0, identity_shift, 0
+
+
 def _project_healpix(
-    plan: MapPlan, skies: np.ndarray, *, base_seed: int, keep_shells: bool
+    plan: MapPlan, skies: np.ndarray, *, base_seed: int, keep_shells: bool, comm: Any = None
 ) -> RealisationMaps:
-    """HEALPix mode: full-sky shells per sky realisation, Born sums, patches cut at the centres."""
+    """HEALPix mode: full-sky shells per sky realisation, Born sums, patches cut at the centres.
+
+    Snapshots: every sky is a random transform of the replicated box. Light cones: the one sky
+    the run saw (``skies == [0]``; ``comm`` splits the shells' counting over the ranks, and only
+    rank 0 may call this).
+    """
     s = plan.settings
     geometry = s.geometry
     npix = hp.nside2npix(s.nside)
@@ -455,30 +560,25 @@ def _project_healpix(
     symmetry = np.empty((n_sky, n_sh), dtype=np.int16)
     shift = np.empty((n_sky, n_sh, 3), dtype=np.float64)
     tested = 0
-    for shell in plan.shells:
-        pos, box = read_snapshot_positions(plan.snapshot_paths[shell.snapshot])
-        grid = ParticleGrid.build(pos, box=box, particles_per_cell=s.particles_per_cell)
-        del pos
-        for i, sky in enumerate(skies):
-            tr = _transform(plan, base_seed, shell, int(sky))
-            counts, n_tested = counts_from_snapshot(grid, r_near=shell.r_near, r_far=shell.r_far,
-                                                    nside=s.nside, transform=tr)
-            tested += n_tested
-            d_sky = healpix_overdensity(counts, mean_density=grid.mean_density, r_near=shell.r_near,
-                                        r_far=shell.r_far)
-            symmetry[i, shell.index] = tr.symmetry
-            shift[i, shell.index] = tr.shift
-            if keep_shells:
-                for p, (lon, lat) in enumerate(centres):
-                    delta[i, p, shell.index] = patch_from_healpix(
-                        d_sky, geometry=geometry, centre_lon_deg=lon, centre_lat_deg=lat,
-                        oversample=oversample)
-            if acc is not None and coeff is not None:
-                for b in range(n_b):
-                    acc[i, 0, b] += coeff[0][b, shell.index] * d_sky
-                    acc[i, 1, b] += coeff[1][b, shell.index] * d_sky
-        log.info("healpix shell %d/%d z %.3f-%.3f: %d skies", shell.index + 1, n_sh, shell.z_near,
-                 shell.z_far, n_sky)
+    if plan.lightcone is not None:
+        if skies.tolist() != [0]:
+            raise ValueError(f"a light cone is one sky (realisation 0), asked for {skies.tolist()}")
+        source = _lightcone_overdensities(plan, comm=comm)
+    else:
+        source = _snapshot_overdensities(plan, skies, base_seed=base_seed)
+    for shell, i, d_sky, sym, shell_shift, n_tested in source:
+        tested += n_tested
+        symmetry[i, shell.index] = sym
+        shift[i, shell.index] = shell_shift
+        if keep_shells:
+            for p, (lon, lat) in enumerate(centres):
+                delta[i, p, shell.index] = patch_from_healpix(
+                    d_sky, geometry=geometry, centre_lon_deg=lon, centre_lat_deg=lat,
+                    oversample=oversample)
+        if acc is not None and coeff is not None:
+            for b in range(n_b):
+                acc[i, 0, b] += coeff[0][b, shell.index] * d_sky
+                acc[i, 1, b] += coeff[1][b, shell.index] * d_sky
     kappa = kappa_ia = full_k = full_ia = None
     if acc is not None:
         kappa = np.empty((n_sky, n_patch, n_b, s.n_pix, s.n_pix), dtype=np.float32)
@@ -577,18 +677,68 @@ def make_simulation_maps(
     pathlib.Path or None
         The map file on rank 0, None on the other ranks.
     """
-    from wlcnn.maps.mpi import gather_to_root, split_range
-
     started = utc_now()
-    rank = 0 if comm is None else comm.Get_rank()
-    size = 1 if comm is None else comm.Get_size()
     plan = plan_maps(manifest_path, cosmology=cosmology, shells_config=shells_config,
                      lensing_config=lensing_config, base_dir=base_dir)
+    return write_simulation_maps(plan, out_path=out_path, shells_config=shells_config,
+                                 lensing_config=lensing_config, role=role, base_seed=base_seed, comm=comm,
+                                 started=started)
+
+
+def write_simulation_maps(
+    plan: MapPlan,
+    *,
+    out_path: str | Path,
+    shells_config: Mapping[str, Any],
+    lensing_config: Mapping[str, Any] | None,
+    role: str,
+    base_seed: int,
+    comm: Any = None,
+    started: str | None = None,
+) -> Path | None:
+    """Project every realisation of a planned simulation and write its map file.
+
+    Snapshot plans (:func:`plan_maps`) split the realisations over the ranks; light-cone plans
+    (:func:`wlcnn.maps.lightcone.plan_lightcone_maps`) have one sky, and split the counting of
+    its shells over the ranks instead (integer count maps, summed on rank 0 in shell order), so
+    the file is byte-identical for any number of ranks either way.
+
+    Parameters
+    ----------
+    plan
+        The simulation's plan (identical on every rank).
+    out_path, shells_config, lensing_config, role, base_seed, comm
+        As for :func:`make_simulation_maps`.
+    started
+        Start time for the provenance record (None: now).
+
+    Returns
+    -------
+    pathlib.Path or None
+        The map file on rank 0, None on the other ranks.
+    """
+    from wlcnn.maps.mpi import gather_to_root, split_range
+
+    started = started or utc_now()
+    rank = 0 if comm is None else comm.Get_rank()
+    size = 1 if comm is None else comm.Get_size()
     s = plan.settings
     keep = role in s.keep_shells
-    mine = split_range(s.n_realisations, size, rank)
     t0 = time.perf_counter()
-    maps = project_realisations(plan, mine, base_seed=base_seed, keep_shells=keep)
+    if plan.lightcone is not None:
+        if rank != 0:  # count this rank's shells and send them to rank 0
+            from wlcnn.maps.lightcone import lightcone_overdensities
+
+            for _ in lightcone_overdensities(plan, comm=comm):
+                pass
+            return None
+        mine = range(1)
+        maps = _project_healpix(plan, np.zeros(1, dtype=np.int64), base_seed=base_seed, keep_shells=keep,
+                                comm=comm)
+        comm = None  # everything is on rank 0 now: write the blocks directly
+    else:
+        mine = split_range(s.n_realisations, size, rank)
+        maps = project_realisations(plan, mine, base_seed=base_seed, keep_shells=keep)
     elapsed = time.perf_counter() - t0
     log.info("rank %d/%d: realisations %d-%d in %.1f s (%.3g particles tested)", rank, size, mine.start,
              mine.stop - 1, elapsed, maps.tested)
@@ -628,6 +778,8 @@ def make_simulation_maps(
             plan.shells, mean_density=density, coefficients=plan.weights.ia_coefficients)
     if s.mode == "healpix":
         attrs.update(nside=s.nside, patches_per_sky=s.patches_per_sky, patch_nside=s.patch_nside)
+    if plan.lightcone is not None:
+        attrs.update(source=s.source, lightcone=plan.lightcone.describe())
     npix = hp.nside2npix(s.nside) if (s.mode == "healpix" and s.store_fullsky) else 0
     skies = s.n_realisations if s.mode == "healpix" else 0
     with MapFileWriter(out_path, attrs=attrs, n_realisations=plan.n_maps, n_bins=plan.n_bins,
