@@ -105,3 +105,15 @@ def test_invalid_yaml_names_the_file(tmp_path):
     path.write_text("run: [unclosed\n")
     with pytest.raises(ConfigError, match=r"broken\.yaml"):
         load_config(path)
+
+
+def test_shells_thicker_than_the_box_are_refused(demo):
+    # Replicas would repeat structures along the line of sight: the demo's old dz = 0.2 shells
+    # (449 Mpc/h at z 0.6-0.8 for Omega_m = 0.2) in a 256 Mpc/h box.
+    cfg = copy.deepcopy(demo)
+    cfg["simulations"]["output_redshifts"] = {"z_max": 1.4, "z_switch": 0.6, "dz_high": 0.2, "dz_low": 0.1}
+    (problem,) = _problems(cfg)
+    assert "thicker than the 256.0 Mpc/h box" in problem and "z 0.600-0.800: 449 Mpc/h" in problem
+    assert "z 1.200-1.400" in problem and "output_redshifts" in problem
+    cfg["simulations"]["box_size"] = 512  # a bigger box holds the same shells
+    validate_config(cfg, source="test.yaml", base_dir=REPO)

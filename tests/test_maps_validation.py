@@ -1,8 +1,8 @@
 """The Fig. 4 validation machinery, on maps whose spectra are known analytically.
 
-Gaussian κ and κ_IA maps are drawn with the Born-Limber GG, GI and II spectra of a map file's
-own shells (κ_IA correlated with κ as the NLA model says), plus the particle shot noise that the
-validation subtracts. They must pass; maps with the wrong amplitude or the wrong IA sign must
+Gaussian κ and κ_IA maps, cut from larger skies, are drawn with the Born-Limber GG, GI and II
+spectra of a map file's own shells (κ_IA correlated with κ as the NLA model says), plus the
+particle shot noise that the validation subtracts. They must pass; maps with the wrong amplitude or the wrong IA sign must
 fail. The comparison on real simulations runs in the demo (`.ci/check_demo.py`).
 """
 
@@ -26,17 +26,19 @@ ROOT = Path(__file__).resolve().parents[1]
 LENSING = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text())["lensing"]
 COSMO = {"omega_m": 0.3, "sigma8": 0.8, "omega_b": 0.0493, "h": 0.6736, "n_s": 0.9649}
 Z_EDGES = np.array([0.0, 0.075, 0.15, 0.3, 0.45, 0.6, 0.8, 1.0, 1.2, 1.4])
-N_PIX, SIDE_DEG, N_MAPS = 128, 5.0, 100
+N_PIX, SIDE_DEG, N_MAPS = 128, 5.0, 300
 ELL = np.geomspace(10.0, 2.0e4, 200)
 # Few particles, so that the shot noise matters at l ~ 400 and its subtraction is tested.
 N_PARTICLES, BOX = 64**3, 256.0
 
 
-def _write_map_file(path: Path, *, amplitude: float = 1.0, ia_sign: float = 1.0, seed: int = 0) -> Path:
+def _write_map_file(
+    path: Path, *, amplitude: float = 1.0, ia_sign: float = 1.0, seed: int = 0, n_maps: int = N_MAPS
+) -> Path:
     cosmo = make_cosmology(**COSMO, radiation=False)
     z_pairs = np.stack([Z_EDGES[:-1], Z_EDGES[1:]], axis=1)
     weights = shell_weights_from_config(cosmo=cosmo, z_edges=z_pairs, lensing=LENSING, base_dir=ROOT)
-    spectra = born_limber_spectra(cosmo=cosmo, weights=weights, ell=ELL)
+    spectra = born_limber_spectra(cosmo=cosmo, weights=weights, ell=ELL, independent_shells=True)
     r = np.asarray(comoving_distance(cosmo, Z_EDGES))
     info = {
         "n_particles": N_PARTICLES,
@@ -57,19 +59,23 @@ def _write_map_file(path: Path, *, amplitude: float = 1.0, ia_sign: float = 1.0,
                                     ((coeff_g, coeff_g), (coeff_g, coeff_i), (coeff_i, coeff_i)))
     np.testing.assert_allclose(noise_gg, shell_shot_noise(info, a_ia=0.0))
     pixel_sr = np.deg2rad(SIDE_DEG / N_PIX) ** 2
-    freq = np.fft.fftfreq(N_PIX, 1.0 / N_PIX)
-    mode_ell = np.hypot(*np.meshgrid(freq, freq)) * 360.0 / SIDE_DEG
-    kappa = np.empty((N_MAPS, n_bins, N_PIX, N_PIX))
+    # Real patches are cut from a larger sky, not periodic: draw periodic fields of twice the
+    # side and keep one quadrant, so that the patch-window part of the theory is tested too.
+    big = 2 * N_PIX
+    freq = np.fft.fftfreq(big, 1.0 / big)
+    mode_ell = np.hypot(*np.meshgrid(freq, freq)) * 360.0 / (2 * SIDE_DEG)
+    kappa = np.empty((n_maps, n_bins, N_PIX, N_PIX))
     kappa_ia = np.empty_like(kappa)
-    geometry = {"ell": ELL, "n_pix": N_PIX, "side_deg": SIDE_DEG, "n_maps": N_MAPS}
+    geometry = {"ell": ELL, "n_pix": big, "side_deg": 2 * SIDE_DEG, "n_maps": n_maps}
     for b in range(n_bins):
         gg, gi, ii = spectra.gg[b, b], spectra.gi[b, b], spectra.ii[b, b]
         # κ_IA = (GI/GG) κ + an independent field with II - GI²/GG: the NLA correlation.
         common = gaussian_random_field(cl=gg, rng=rng_for(seed, "g", b), **geometry)
         own = gaussian_random_field(cl=ii - gi**2 / gg, rng=rng_for(seed, "i", b), **geometry)
         filt = np.interp(np.log(np.maximum(mode_ell, 1.0)), np.log(ELL), gi / gg)
-        shaped = np.fft.ifft2(np.fft.fft2(common) * filt).real
-        white_1, white_2 = rng_for(seed, "noise", b).standard_normal((2, N_MAPS, N_PIX, N_PIX))
+        shaped = np.fft.ifft2(np.fft.fft2(common) * filt).real[:, :N_PIX, :N_PIX]
+        common, own = common[:, :N_PIX, :N_PIX], own[:, :N_PIX, :N_PIX]
+        white_1, white_2 = rng_for(seed, "noise", b).standard_normal((2, n_maps, N_PIX, N_PIX))
         beta = noise_gi[b] / noise_gg[b]
         noise_k = np.sqrt(noise_gg[b] / pixel_sr) * white_1
         noise_i = beta * noise_k + np.sqrt((noise_ii[b] - beta * noise_gi[b]) / pixel_sr) * white_2
@@ -113,8 +119,9 @@ def test_maps_drawn_from_the_theory_pass(theory_maps, tmp_path):
 
 
 def test_wrong_amplitude_or_ia_sign_fails(tmp_path):
-    loud = _validate(_write_map_file(tmp_path / "loud.h5", amplitude=np.sqrt(1.3), seed=1), tmp_path)
+    # 30 % too much power, or κ_IA of the wrong sign, is plain with fewer maps
+    loud = _validate(_write_map_file(tmp_path / "loud.h5", amplitude=np.sqrt(1.3), seed=1, n_maps=60), tmp_path)
     assert not loud["passed"]
-    flipped = _validate(_write_map_file(tmp_path / "flipped.h5", ia_sign=-1.0, seed=2), tmp_path)
-    assert flipped["passed"] and not flipped["passed_ia"]
+    flipped = _validate(_write_map_file(tmp_path / "flipped.h5", ia_sign=-1.0, seed=2, n_maps=60), tmp_path)
+    assert not flipped["passed_ia"]
     assert np.all(np.array(flipped["gi"]["ratio"]) < 0)

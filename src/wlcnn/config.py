@@ -182,10 +182,35 @@ def _semantic_problems(cfg: Mapping[str, Any], *, base_dir: Path) -> list[str]:
         from wlcnn.grid import GridError, read_grid  # local: grid imports this module
 
         try:
-            read_grid(grid_path, prior=prior)
+            grid = read_grid(grid_path, prior=prior)
         except GridError as exc:
             problems.append(f"cosmology.grid: {exc}")
+        else:
+            if source == "snapshots" and grid:
+                problems.extend(_shell_thickness_problems(cfg, grid))
     return problems
+
+
+def _shell_thickness_problems(cfg: Mapping[str, Any], grid: Any) -> list[str]:
+    """Shells cut from snapshots through periodic replicas must be thinner than the box.
+
+    Checked for the grid's lowest Ωm, whose distances, and so shells, are the largest.
+    """
+    from wlcnn.cosmology import make_cosmology  # local: pyccl is slow to import
+    from wlcnn.maps.shells import check_shell_thickness, shells_from_redshifts
+
+    sims = cfg["simulations"]
+    widest = min(grid, key=lambda c: c.omega_m)
+    fixed = cfg["cosmology"]["fixed"]
+    cosmo = make_cosmology(omega_m=widest.omega_m, sigma8=widest.sigma8, radiation=False, **fixed)
+    shells = shells_from_redshifts(output_redshifts(sims["output_redshifts"]), cosmo=cosmo,
+                                   z_max=cfg.get("lensing", {}).get("z_source_max"))
+    try:
+        check_shell_thickness(shells, box=box_size_mpc_h(sims, h=fixed["h"]),
+                              source=f"simulations.output_redshifts / box_size (cosmology {widest.id})")
+    except ValueError as exc:
+        return [str(exc)]
+    return []
 
 
 def validate_config(cfg: Any, *, source: str = "<config>", base_dir: str | Path = ".") -> None:

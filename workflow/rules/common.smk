@@ -11,9 +11,7 @@ from pathlib import Path
 
 from wlcnn.config import ConfigError, box_size_mpc_h, output_redshifts, validate_config
 from wlcnn.grid import read_grid, simulations
-from wlcnn.cosmology import make_cosmology
 from wlcnn.ingest import resolve_snapshot_files
-from wlcnn.maps.shells import check_shell_thickness, shells_from_redshifts
 
 if not config:
     configfile: "config/config.yaml"
@@ -51,22 +49,6 @@ os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.envir
 _VENV_MPIEXEC = Path(sys.executable).with_name("mpiexec")
 MPIEXEC = str(_VENV_MPIEXEC) if _VENV_MPIEXEC.exists() else (shutil.which("mpiexec") or "mpiexec")
 ROLE = {(s.cosmology.id, s.name): s.role for s in SIMULATIONS}
-
-# Shells cut from snapshots through periodic replicas must be thinner than the box (else the
-# same structures repeat along the line of sight): checked for the grid's lowest Ωm, whose
-# distances, and so shells, are the largest.
-if MAPS_SOURCE == "snapshots":
-    _widest = min(GRID, key=lambda c: c.omega_m)
-    try:
-        check_shell_thickness(
-            shells_from_redshifts(Z_OUT, cosmo=make_cosmology(omega_m=_widest.omega_m, sigma8=_widest.sigma8,
-                                                              radiation=False, **config["cosmology"]["fixed"]),
-                                  z_max=config["lensing"].get("z_source_max")),
-            box=BOX,
-            source=f"{_config_source} (simulations.output_redshifts, box_size; cosmology {_widest.id})",
-        )
-    except ValueError as exc:
-        raise WorkflowError(str(exc)) from None
 
 wildcard_constraints:
     cosmology=r"[A-Za-z0-9_-]+",

@@ -13,6 +13,7 @@ result = power_spectrum_validation(
     n_ell_bins=lensing["validation_n_ell_bins"],
     tolerance=lensing["validation_tolerance"],
     tolerance_ia=lensing.get("validation_tolerance_ia", 0.2),
+    k_min=lensing.get("validation_k_min"),
     k_max=lensing.get("validation_k_max"),
     resolved_fraction=lensing.get("validation_resolved_fraction", 0.9),
     plot_path=snakemake.output.plot,
@@ -21,10 +22,12 @@ result = power_spectrum_validation(
 for label in ("no_ia", "ia", "gi", "ii"):
     log.info("%s: max |sim/theory - 1| = %s over the validated entries", label, result[label]["max_deviation"])
 log.info(
-    "%d maps; validated up to l = %s per bin (>= %.0f%% of theory from k <= %.3f h/Mpc)",
+    "%d maps; validated l from %s to %s per bin (>= %.0f%% of theory from %.3f <= k <= %.3f h/Mpc)",
     result["n_maps"],
+    result["ell_min_validated"],
     result["ell_max_validated"],
     100 * result["resolved_fraction"],
+    result["k_min"],
     result["k_max"],
 )
 if not result["passed"]:

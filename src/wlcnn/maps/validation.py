@@ -3,10 +3,12 @@
 The mean flat-sky power spectrum of noise-free, unmasked κ maps (and of κ + κ_IA for A_IA = 1,
 and the κ × κ_IA and κ_IA × κ_IA spectra against the NLA GI and II terms) is compared per
 tomographic bin with the Limber spectrum of Born maps built from exactly the same shells
-(:func:`wlcnn.lensing.theory.born_limber_spectra`, pyccl halofit P(k), each shell's δ averaged
-over its volume as particle counts average it), averaged over the same DFT modes with the
-square-pixel window. The particle shot noise of the shells, known exactly from the shell
-volumes and the mean particle density, is subtracted from the measured spectra.
+(:func:`wlcnn.lensing.theory.born_limber_spectra`, pyccl halofit P(k)), with what makes the
+maps differ from a continuous Limber spectrum: each shell's δ is a volume average (as particle
+counts are), neighbouring shells are uncorrelated (independent random rotations and shifts),
+and the DFT of a 5° cut-out sees the spectrum through the patch's square window and the pixel
+window. The particle shot noise of the shells, known exactly from the shell volumes and the
+mean particle density, is subtracted from the measured spectra.
 
 Which multipoles a simulation can be held to is decided per tomographic bin from the theory
 itself: an (ℓ, bin) entry is validated where at least ``resolved_fraction`` of its theory C_ℓ
@@ -126,13 +128,14 @@ def _theory_for(
         }
         return {
             key: binned_theory(ell=_THEORY_ELL, cl=cl, side_deg=float(info["patch_size_deg"]),
-                               n_pix=int(info["n_pix"]), ell_edges=edges, pixel_window=True)
+                               n_pix=int(info["n_pix"]), ell_edges=edges, pixel_window=True,
+                               patch_window=True)
             for key, cl in curves.items()
         }
 
-    full = binned(born_limber_spectra(cosmo=cosmo, weights=weights, ell=_THEORY_ELL))
-    resolved = binned(born_limber_spectra(cosmo=cosmo, weights=weights, ell=_THEORY_ELL, k_min=k_min,
-                                          k_max=k_max))
+    full = binned(born_limber_spectra(cosmo=cosmo, weights=weights, ell=_THEORY_ELL, independent_shells=True))
+    resolved = binned(born_limber_spectra(cosmo=cosmo, weights=weights, ell=_THEORY_ELL, independent_shells=True,
+                                          k_min=k_min, k_max=k_max))
     return full, {key: resolved[key] / full[key] for key in full}
 
 
