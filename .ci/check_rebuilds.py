@@ -2,6 +2,8 @@
 
 1. A likelihood setting (inference.sampler.n_steps) changes: only the likelihood rules rerun.
 2. An n(z) file changes: the maps and everything after them rerun; ingestion does not.
+3. A Fig. 4 validation setting changes: only the validation reruns, no map or survey.
+4. A new list of snapshot redshifts: the simulations, their ingestion and everything after rerun.
 Each case is a Snakemake dry run on the finished demo; nothing is modified for good.
 """
 
@@ -53,6 +55,19 @@ def main() -> int:
     print(f"n(z) file changed -> reruns {sorted(jobs)}")
     ok &= "simulation_maps" in jobs and "constrain" in jobs
     ok &= not jobs & {"mock_simulation", "ingest_simulation"}
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as fh:
+        yaml.safe_dump({"lensing": {**cfg["lensing"], "validation_tolerance": 0.2}}, fh)
+    jobs = rerun_jobs("config/demo.yaml", fh.name)
+    os.unlink(fh.name)
+    print(f"validation setting changed -> reruns {sorted(jobs)}")
+    ok &= jobs == {"maps_power_spectrum_validation", "all"}
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as fh:
+        yaml.safe_dump({"simulations": {**cfg["simulations"], "output_redshifts": {
+            **cfg["simulations"]["output_redshifts"], "dz_low": 0.05}}}, fh)
+    jobs = rerun_jobs("config/demo.yaml", fh.name)
+    os.unlink(fh.name)
+    print(f"snapshot redshifts changed -> reruns {sorted(jobs)}")
+    ok &= {"mock_simulation", "ingest_simulation", "simulation_maps", "constrain"} <= jobs
     print("single-stage rebuilds: " + ("ok" if ok else "FAILED"))
     return 0 if ok else 1
 

@@ -49,6 +49,9 @@ os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.envir
 _VENV_MPIEXEC = Path(sys.executable).with_name("mpiexec")
 MPIEXEC = str(_VENV_MPIEXEC) if _VENV_MPIEXEC.exists() else (shutil.which("mpiexec") or "mpiexec")
 ROLE = {(s.cosmology.id, s.name): s.role for s in SIMULATIONS}
+# The lensing block as the stages that make maps and summaries see it: the validation_* keys only
+# affect the Fig. 4 check and must not make maps, surveys or summaries stale.
+LENSING = {k: v for k, v in config["lensing"].items() if not k.startswith("validation_")}
 
 wildcard_constraints:
     cosmology=r"[A-Za-z0-9_-]+",
@@ -108,7 +111,10 @@ def maps_inputs(wc):
     """Input files of a map job: the ingestion manifest, or the raw light-cone files and step table."""
     nz = config["lensing"]["nz_files"]
     if MAPS_SOURCE == "snapshots":
-        return {"manifest": manifest(wc.cosmology, wc.simulation), "nz": nz}
+        # every ingested snapshot, not only the manifest: Snakemake does not rerun a job for a
+        # missing output nobody asks for, so a new output redshift would otherwise go unnoticed
+        snapshots = [ingested_snapshot(wc.cosmology, wc.simulation, i) for i in SNAP_INDICES]
+        return {"manifest": manifest(wc.cosmology, wc.simulation), "snapshots": snapshots, "nz": nz}
     from wlcnn.maps.lightcone import lightcone_files
 
     spec = lightcone_spec(wc.cosmology, wc.simulation)
@@ -127,8 +133,7 @@ def maps_params(cosmology, simulation):
         shells.update({k: config["shells"][k] for k in _MAPS_SOURCE_KEYS if k in config["shells"]})
     params = {
         "shells": shells,
-        # validation_* keys only affect the Fig. 4 check: they must not make the maps stale
-        "lensing": {k: v for k, v in config["lensing"].items() if not k.startswith("validation_")},
+        "lensing": LENSING,
         "seed": config["run"]["seed"],
         "role": ROLE[(cosmology, simulation)],
         "cosmology": cosmology_params(cosmology),

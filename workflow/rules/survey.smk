@@ -12,7 +12,7 @@ if "mock" in config["survey"]:
             str(OUT / "survey" / "mocks" / "{mock}" / "catalogue.fits"),
         params:
             survey=config["survey"],
-            lensing=config["lensing"],
+            lensing=LENSING,
             shells=SHELLS,
             seed=config["run"]["seed"],
             base_dir=lambda wc: workflow.basedir,  # where the config's relative paths point
@@ -36,7 +36,7 @@ rule survey_patch_maps:
     params:
         survey=config["survey"],
         shells=SHELLS,
-        lensing=config["lensing"],
+        lensing=LENSING,
         base_dir=lambda wc: workflow.basedir,  # where the config's relative paths point
     log:
         str(LOGS / "survey_patch_maps.log"),
@@ -78,7 +78,7 @@ if "mock" in config["survey"]:
         params:
             survey=config["survey"],
             shells=SHELLS,
-            lensing=config["lensing"],
+            lensing=LENSING,
             base_dir=lambda wc: workflow.basedir,
         log:
             str(LOGS / "mock_patch_maps" / "{mock}.log"),
