@@ -14,7 +14,9 @@ for key in ("no_ia", "ia", "gi", "ii"):
     print(f"  {key:5s} max |sim/theory - 1| = {result[key]['max_deviation']}")
 problems = []
 if not result["passed"]:
-    problems.append(f"kappa spectra deviate by more than {result['tolerance']:.0%} (or a bin is never validated)")
+    problems.append(
+        f"kappa spectra deviate by more than {result['tolerance']:.0%} (or a bin is never validated)"
+    )
 if not result["passed_ia"]:
     problems.append(f"GI/II spectra deviate by more than {result['tolerance_ia']:.0%}")
 if problems:

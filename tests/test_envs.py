@@ -8,6 +8,7 @@ must be pinned in the rule's ``conda:`` environment, at versions that satisfy py
 import ast
 import importlib.metadata
 import json
+import os
 import re
 import subprocess
 import sys
@@ -127,3 +128,21 @@ def test_env_versions_satisfy_pyproject():
             assert req.specifier.contains(Version(version), prereleases=True), (
                 f"envs/{env.name}: {package}={version} outside pyproject's {req}"
             )
+
+
+def test_env_files_install_wlcnn_from_the_workflow_directory(tmp_path, monkeypatch):
+    # Snakemake copies an env file to .snakemake/conda/<hash>.yaml before `conda env create`, and
+    # conda hands the pip: entries to pip as a requirements file next to that copy, so a relative
+    # path would resolve inside .snakemake/. The entries use ${WLCNN_ROOT}, which pip expands and
+    # which the workflow exports as its own directory.
+    common = (REPO / "workflow" / "rules" / "common.smk").read_text()
+    assert 'os.environ["WLCNN_ROOT"] = str(Path(workflow.basedir).resolve())' in common
+    monkeypatch.setenv("WLCNN_ROOT", str(REPO))
+    monkeypatch.chdir(tmp_path)  # anywhere else: the copy's directory
+    for env in sorted((REPO / "envs").glob("*.yaml")):
+        pip = [d for d in yaml.safe_load(env.read_text())["dependencies"] if isinstance(d, dict)]
+        (line,) = pip[0]["pip"]
+        assert line.split()[:2] == ["--no-deps", "-e"], env.name
+        target = Path(os.path.expandvars(line.split()[2]))
+        assert target.is_absolute() and (target / "pyproject.toml").is_file(), (env.name, line)
+        assert 'name = "wlcnn"' in (target / "pyproject.toml").read_text()

@@ -2,8 +2,9 @@
 
 Gaussian κ and κ_IA maps, cut from larger skies, are drawn with the Born-Limber GG, GI and II
 spectra of a map file's own shells (κ_IA correlated with κ as the NLA model says), plus the
-particle shot noise that the validation subtracts. They must pass; maps with the wrong amplitude or the wrong IA sign must
-fail. The comparison on real simulations runs in the demo (`.ci/check_demo.py`).
+particle shot noise that the validation subtracts. They must pass; maps with the wrong
+amplitude or the wrong IA sign must fail. The comparison on real simulations runs after the
+demo (`.ci/check_validation.py`).
 """
 
 from __future__ import annotations
@@ -84,7 +85,8 @@ def _write_map_file(
     with h5py.File(path, "w") as fh:
         fh["kappa"] = kappa.astype(np.float32)
         fh["kappa_ia"] = kappa_ia.astype(np.float32)
-        for name, values in {"z_near": Z_EDGES[:-1], "z_far": Z_EDGES[1:], "r_near": r[:-1], "r_far": r[1:]}.items():
+        shells = {"z_near": Z_EDGES[:-1], "z_far": Z_EDGES[1:], "r_near": r[:-1], "r_far": r[1:]}
+        for name, values in shells.items():
             fh[f"shells/{name}"] = values
         fh["weights/born"] = weights.born_weights
         fh["weights/ia"] = weights.ia_weights
@@ -108,7 +110,8 @@ def _validate(path: Path, tmp_path: Path) -> dict:
 
 def test_maps_drawn_from_the_theory_pass(theory_maps, tmp_path):
     result = _validate(theory_maps, tmp_path)
-    assert result["passed"] and result["passed_ia"], {k: result[k]["max_deviation"] for k in ("no_ia", "gi", "ii")}
+    deviations = {k: result[k]["max_deviation"] for k in ("no_ia", "gi", "ii")}
+    assert result["passed"] and result["passed_ia"], deviations
     # the estimator is unbiased: mean ratios within a few standard errors of 1
     for key in ("no_ia", "ia", "gi", "ii"):
         ratio, err = np.array(result[key]["ratio"]), np.array(result[key]["ratio_err"])
@@ -120,7 +123,8 @@ def test_maps_drawn_from_the_theory_pass(theory_maps, tmp_path):
 
 def test_wrong_amplitude_or_ia_sign_fails(tmp_path):
     # 30 % too much power, or κ_IA of the wrong sign, is plain with fewer maps
-    loud = _validate(_write_map_file(tmp_path / "loud.h5", amplitude=np.sqrt(1.3), seed=1, n_maps=60), tmp_path)
+    loud_maps = _write_map_file(tmp_path / "loud.h5", amplitude=np.sqrt(1.3), seed=1, n_maps=60)
+    loud = _validate(loud_maps, tmp_path)
     assert not loud["passed"]
     flipped = _validate(_write_map_file(tmp_path / "flipped.h5", ia_sign=-1.0, seed=2, n_maps=60), tmp_path)
     assert not flipped["passed_ia"]

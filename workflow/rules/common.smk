@@ -46,6 +46,10 @@ SHELLS = {k: v for k, v in config.get("shells", {}).items() if k not in _MAPS_SO
 # and that environment's MPI launcher when it has one (the mpich wheel). Not a rule parameter:
 # how Snakemake was invoked must not make results look stale.
 os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+# With --sdm conda, Snakemake copies each envs/*.yaml into .snakemake/conda/ before `conda env
+# create`, so a relative pip path would point there: the env files install wlcnn from
+# ${WLCNN_ROOT} (pip expands environment variables in the requirements conda hands it).
+os.environ["WLCNN_ROOT"] = str(Path(workflow.basedir).resolve())
 _VENV_MPIEXEC = Path(sys.executable).with_name("mpiexec")
 MPIEXEC = str(_VENV_MPIEXEC) if _VENV_MPIEXEC.exists() else (shutil.which("mpiexec") or "mpiexec")
 ROLE = {(s.cosmology.id, s.name): s.role for s in SIMULATIONS}

@@ -688,10 +688,11 @@ def plot_power_spectrum_validation(
             for kept, face in ((ok[b], colour), (~ok[b], "white")):
                 if not kept.any():
                     continue
-                top.errorbar(ell_s[kept], (scale_s * m[b])[kept], yerr=(scale_s * e[b])[kept], fmt="o", ms=4.5,
-                             color=colour, mfc=face, label=f"maps, {label}" if face != "white" else None)
-                bottom.errorbar(ell_s[kept], (m[b] / t_at - 1)[kept], yerr=(e[b] / np.abs(t_at))[kept], fmt="o",
-                                ms=4.5, color=colour, mfc=face)
+                style = {"fmt": "o", "ms": 4.5, "color": colour, "mfc": face}
+                top.errorbar(ell_s[kept], (scale_s * m[b])[kept], yerr=(scale_s * e[b])[kept],
+                             label=f"maps, {label}" if face != "white" else None, **style)
+                bottom.errorbar(ell_s[kept], (m[b] / t_at - 1)[kept], yerr=(e[b] / np.abs(t_at))[kept],
+                                **style)
             top.plot(ell_t, scale_t * t[b], "-", color=colour, label=f"theory, {label}")
         positive = all(np.all(s[1][b] > 0) and np.all(s[3][b] > 0) for s in sets)
         top.set_xscale("log")

@@ -164,7 +164,8 @@ def check_shell_thickness(shells: Sequence[Shell], *, box: float, source: str = 
     thick = [sh for sh in shells if sh.r_far - sh.r_near > box]
     if thick:
         listed = "; ".join(
-            f"shell {sh.index} z {sh.z_near:.3f}-{sh.z_far:.3f}: {sh.r_far - sh.r_near:.0f} Mpc/h" for sh in thick
+            f"shell {sh.index} z {sh.z_near:.3f}-{sh.z_far:.3f}: {sh.r_far - sh.r_near:.0f} Mpc/h"
+            for sh in thick
         )
         raise ValueError(
             f"{source}: shells thicker than the {box:.1f} Mpc/h box would repeat the same structures "

@@ -35,7 +35,13 @@ from wlcnn.cosmology import make_cosmology
 from wlcnn.lensing.born import shell_weights_from_config
 from wlcnn.lensing.theory import binned_theory, born_limber_spectra, flat_sky_power_spectrum
 
-__all__ = ["largest_box_modes", "load_kappa_maps", "particle_nyquist", "power_spectrum_validation", "shell_shot_noise"]
+__all__ = [
+    "largest_box_modes",
+    "load_kappa_maps",
+    "particle_nyquist",
+    "power_spectrum_validation",
+    "shell_shot_noise",
+]
 
 #: Theory multipoles (log-spaced) from which the binned theory is averaged.
 _THEORY_ELL = np.geomspace(10.0, 2.0e4, 200)
@@ -134,8 +140,8 @@ def _theory_for(
         }
 
     full = binned(born_limber_spectra(cosmo=cosmo, weights=weights, ell=_THEORY_ELL, independent_shells=True))
-    resolved = binned(born_limber_spectra(cosmo=cosmo, weights=weights, ell=_THEORY_ELL, independent_shells=True,
-                                          k_min=k_min, k_max=k_max))
+    resolved = binned(born_limber_spectra(cosmo=cosmo, weights=weights, ell=_THEORY_ELL,
+                                          independent_shells=True, k_min=k_min, k_max=k_max))
     return full, {key: resolved[key] / full[key] for key in full}
 
 
@@ -195,6 +201,8 @@ def power_spectrum_validation(
     resolved_fraction
         An (ℓ, bin) entry is validated where at least this fraction of its theory comes from
         ``k_min <= k <= k_max``, in every file.
+    plot_path, json_path
+        Where to write the Fig. 4 plot and the JSON result (atomically); None to skip.
 
     Returns
     -------
