@@ -80,3 +80,25 @@ def test_missing_and_modified_outputs(lineage):
     assert status["snapshot_000"] == "missing"
     assert status["snapshot_000.h5"] == "stale"
     assert status["snapshot_001.h5"] == "modified"
+
+
+def test_rendered_plots_and_tables_lead_back_to_the_simulations(lineage, tmp_path):
+    # A plot or Markdown table cannot hold a record: its sidecar names the files it was drawn
+    # from, so the audit of a figure reaches the simulation files, and goes stale with them.
+    from wlcnn.provenance import write_rendered_sidecars
+
+    raw, outs, _ = lineage
+    plot, table = tmp_path / "fig.png", tmp_path / "table.md"
+    plot.write_bytes(b"\x89PNG not really")
+    table.write_text("| a |\n")
+    written = write_rendered_sidecars([plot, table, outs[0]], sources=[outs[0], outs[1]], step="render")
+    assert [p.name for p in written] == ["fig.png.prov.json", "table.md.prov.json"]  # HDF5 has its own
+    tree = audit(plot)
+    assert tree.ok and {"fig.png", "snapshot_000.h5", "snapshot_001"} <= set(_status(tree))
+    with open(raw[1], "r+b") as fh:
+        fh.seek(1000)
+        byte = fh.read(1)
+        fh.seek(1000)
+        fh.write(bytes([byte[0] ^ 0xFF]))
+    tree = audit(table)
+    assert not tree.ok and _status(tree)["table.md"] == "stale" and _status(tree)["snapshot_001"] == "modified"

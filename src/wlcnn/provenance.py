@@ -31,6 +31,7 @@ __all__ = [
     "provenance_record",
     "software_versions",
     "utc_now",
+    "write_rendered_sidecars",
     "write_sidecar",
 ]
 
@@ -153,3 +154,29 @@ def write_sidecar(path: str | Path, record: Mapping[str, Any]) -> Path:
     sidecar = Path(path).with_name(Path(path).name + ".prov.json")
     atomic_write_text(sidecar, json.dumps(dict(record), indent=1, default=str))
     return sidecar
+
+
+def write_rendered_sidecars(
+    outputs: Iterable[str | Path], *, sources: Iterable[str | Path], step: str, started: str | None = None
+) -> list[Path]:
+    """Provenance sidecars for files rendered from others (plots, Markdown tables, plain JSON).
+
+    Their record lists the ``sources`` (with checksums) as inputs; the sources carry the full
+    records, so ``wlcnn audit`` follows a plot back to the simulations. Outputs that hold a
+    record themselves (HDF5 ``provenance`` attribute, JSON ``provenance`` key) are skipped.
+
+    Returns
+    -------
+    list of Path
+        The sidecars written.
+    """
+    from wlcnn.audit import read_provenance  # local: audit imports this module
+
+    record = provenance_record(step=step, inputs=[file_record(p) for p in sources], config={},
+                               started=started or utc_now())
+    written = []
+    for path in outputs:
+        sidecar = Path(path).with_name(Path(path).name + ".prov.json")
+        if sidecar.exists() or read_provenance(path) is None:
+            written.append(write_sidecar(path, record))
+    return written

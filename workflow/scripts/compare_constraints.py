@@ -2,6 +2,7 @@
 
 from wlcnn.inference.analysis import compare
 from wlcnn.logs import setup_rule_logging
+from wlcnn.provenance import write_rendered_sidecars
 
 log = setup_rule_logging(snakemake.log[0])
 truth = snakemake.params.truth
@@ -16,3 +17,5 @@ rows = compare(
     title="S8 from this run" if snakemake.rule == "compare_constraints" else "S8 on the mock observations",
 )
 log.info("%d analyses compared", len(rows))
+# Plots and tables cannot hold a provenance record: a sidecar names what they were made from.
+write_rendered_sidecars(list(snakemake.output), sources=list(snakemake.input), step=snakemake.rule)

@@ -2,6 +2,7 @@
 
 from wlcnn.logs import setup_rule_logging
 from wlcnn.maps.validation import power_spectrum_validation
+from wlcnn.provenance import write_rendered_sidecars
 
 log = setup_rule_logging(snakemake.log[0])
 lensing = snakemake.params.lensing
@@ -20,7 +21,8 @@ result = power_spectrum_validation(
     json_path=snakemake.output.json,
 )
 for label in ("no_ia", "ia", "gi", "ii"):
-    log.info("%s: max |sim/theory - 1| = %s over the validated entries", label, result[label]["max_deviation"])
+    log.info("%s: max |sim/theory - 1| = %s over the validated entries", label,
+             result[label]["max_deviation"])
 log.info(
     "%d maps; validated l from %s to %s per bin (>= %.0f%% of theory from %.3f <= k <= %.3f h/Mpc)",
     result["n_maps"],
@@ -34,3 +36,5 @@ if not result["passed"]:
     log.warning("maps deviate from theory by more than %.0f%%", 100 * result["tolerance"])
 if not result["passed_ia"]:
     log.warning("IA maps deviate from the NLA GI/II theory by more than %.0f%%", 100 * result["tolerance_ia"])
+# Plots and tables cannot hold a provenance record: a sidecar names what they were made from.
+write_rendered_sidecars(list(snakemake.output), sources=list(snakemake.input), step=snakemake.rule)

@@ -37,7 +37,7 @@ from wlcnn.inference.sampling import (
     write_grid,
 )
 from wlcnn.inference.summaries import DataVector, Summaries
-from wlcnn.provenance import file_record, provenance_record, utc_now
+from wlcnn.provenance import file_record, provenance_record, utc_now, write_rendered_sidecars
 
 __all__ = [
     "DEFAULTS",
@@ -344,6 +344,12 @@ def _write_results(
         published=published,
         blinded=blinded,
         truth=None if shown_truth is None else float(s8(truth[0], truth[1])),
+    )
+    # the table and plots are rendered from the chain and grid, which hold the full record
+    write_rendered_sidecars(
+        [files["table_md"], files["contours"], files["s8_a_ia"], files["whisker"]],
+        sources=[files["chain"], files["grid"]],
+        step="inference.render",
     )
     return row
 

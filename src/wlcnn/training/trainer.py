@@ -57,7 +57,7 @@ from pathlib import Path
 from typing import Any
 
 from wlcnn.atomic import atomic_write_text
-from wlcnn.provenance import file_record, provenance_record, utc_now
+from wlcnn.provenance import file_record, provenance_record, utc_now, write_sidecar
 from wlcnn.seeding import rng_for
 from wlcnn.training.distribute import Distribution, distribution_of, make_distribution
 from wlcnn.training.forward import ForwardFn, StandInForwardModel
@@ -651,6 +651,10 @@ class _Trainer:
         history = self.out_dir / "history.csv"
         if history.exists():
             plot_loss_curves({self.preset: history}, self.out_dir / "loss.png")
+        # the same record beside each product, where `wlcnn audit` looks for it
+        for product in (model_path, history, self.out_dir / "loss.png"):
+            if product.exists():
+                write_sidecar(product, prov)
         log.info("exported %s", model_path)
         return model_path
 
