@@ -198,3 +198,12 @@ def test_mock_zb_follow_the_demo_nz_within_each_bin() -> None:
         assert sel.mean() == pytest.approx(expected, abs=3 * sel.std() / np.sqrt(sel.size) + 1e-4)
     uniform = generate_mock_galaxies(settings=settings, seed=1).z_b
     assert np.all((uniform > edges[0]) & (uniform <= edges[-1]))
+
+
+def test_mock_catalogues_carry_a_provenance_record_that_audit_reads(mock_files: dict) -> None:
+    from wlcnn.audit import audit, read_provenance
+
+    record = read_provenance(mock_files["obs"])
+    assert record["step"] == "survey_mock_observation" and record["extra"]["seed"] == 3
+    assert read_provenance(mock_files["cat"])["step"] == "survey_mock_catalogue"
+    assert audit(mock_files["obs"]).ok

@@ -164,3 +164,25 @@ def test_sigterm_saves_a_checkpoint_and_exits_143(maps: list[Path], tmp_path: Pa
     step = int(match.group(1))
     assert _latest_step(out / "checkpoints") == step
     assert read_history(out / "history.csv")[-1]["step"] == step
+
+
+def test_rerun_after_outputs_were_removed_restores_the_history(maps: list[Path], tmp_path: Path) -> None:
+    # `snakemake --forcerun train_network` deletes model.keras and history.csv but not the
+    # checkpoints: the rerun resumes at the last step and must still deliver both outputs.
+    kwargs = {
+        "train_files": maps[: len(COSMOLOGIES)],
+        "validation_files": maps[len(COSMOLOGIES) :],
+        "out_dir": tmp_path / "out",
+        "preset": "tiny",
+        "training_config": {**TRAINING, "n_steps": 2 * CHECKPOINT_EVERY},
+        "base_seed": SEED,
+        "n_patches": N_PATCHES,
+        "forward_model": StandInForwardModel(),
+    }
+    first = train_network(**kwargs)
+    rows = read_history(first.history_path)
+    first.model_path.unlink()
+    first.history_path.unlink()
+    again = train_network(**kwargs)
+    assert again.resumed_from == 2 * CHECKPOINT_EVERY and again.model_path.is_file()
+    assert read_history(again.history_path) == rows

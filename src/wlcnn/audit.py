@@ -1,9 +1,10 @@
 """Provenance audit: the lineage of a result file, with every recorded checksum verified.
 
 A file's provenance record (see :mod:`wlcnn.provenance`) is found in, by order of preference:
-the ``provenance`` attribute of an HDF5 file, the ``provenance`` key of a JSON file, or a
-sidecar ``<file>.prov.json``. :func:`audit` follows the recorded inputs recursively back to
-files that carry no record (the simulation outputs) and classifies every node:
+the ``provenance`` attribute of an HDF5 file, the ``PROVJSON`` card of a FITS catalogue, the
+``provenance`` key of a JSON file, or a sidecar ``<file>.prov.json``. :func:`audit` follows the
+recorded inputs recursively back to files that carry no record (the simulation outputs) and
+classifies every node:
 
 ``ok``          the file exists and its checksum equals the one its consumer recorded
 ``modified``    the file exists but its checksum changed since it was used
@@ -45,6 +46,11 @@ def read_provenance(path: str | Path) -> dict[str, Any] | None:
         with h5py.File(path, "r") as fh:
             text = fh.attrs.get("provenance")
         return json.loads(text) if text else None
+    if head.startswith(b"SIMPLE"):  # FITS: the record is the primary header's PROVJSON card
+        from astropy.io import fits
+
+        text = fits.getheader(path).get("PROVJSON")
+        return json.loads(text) if text else None
     if path.suffix == ".json":
         try:
             return json.loads(path.read_text()).get("provenance")
@@ -68,6 +74,14 @@ class AuditNode:
         yield self
         for child in self.inputs:
             yield from child.walk()
+
+    def unique(self) -> Iterator[AuditNode]:
+        """Yield every file of the tree once (shared ancestors appear under many consumers)."""
+        seen: set[Path] = set()
+        for node in self.walk():
+            if node.path not in seen:
+                seen.add(node.path)
+                yield node
 
     @property
     def ok(self) -> bool:
@@ -114,8 +128,11 @@ def audit(
     return node
 
 
-def format_tree(node: AuditNode, *, prefix: str = "", last: bool = True, root: bool = True) -> str:
-    """Text tree of an audit, one file per line."""
+def format_tree(
+    node: AuditNode, *, prefix: str = "", last: bool = True, root: bool = True, _listed: set | None = None
+) -> str:
+    """Text tree of an audit, one file per line; a shared ancestor's inputs are listed once."""
+    listed: set[Path] = set() if _listed is None else _listed
     branch = "" if root else ("└─ " if last else "├─ ")
     info = ""
     if node.record:
@@ -129,8 +146,12 @@ def format_tree(node: AuditNode, *, prefix: str = "", last: bool = True, root: b
     line = f"{prefix}{branch}{node.status.upper():10s} {node.path}{info}"
     if node.detail and node.status != "ok":
         line += f"  ({node.detail})"
+    if node.inputs and node.path in listed:
+        return line + f"  (its {len(node.inputs)} inputs are listed above)"
+    listed.add(node.path)
     lines = [line]
     child_prefix = prefix + ("" if root else ("   " if last else "│  "))
     for i, child in enumerate(node.inputs):
-        lines.append(format_tree(child, prefix=child_prefix, last=i == len(node.inputs) - 1, root=False))
+        lines.append(format_tree(child, prefix=child_prefix, last=i == len(node.inputs) - 1, root=False,
+                                 _listed=listed))
     return "\n".join(lines)

@@ -247,12 +247,12 @@ def _cmd_audit(args: argparse.Namespace) -> int:
         if args.json:
             print(
                 json.dumps(
-                    [{"path": str(n.path), "status": n.status, "detail": n.detail} for n in tree.walk()]
+                    [{"path": str(n.path), "status": n.status, "detail": n.detail} for n in tree.unique()]
                 )
             )
         else:
             print(format_tree(tree))
-        counts = {s: sum(n.status == s for n in tree.walk()) for s in ("ok", "unverified", *BAD)}
+        counts = {s: sum(n.status == s for n in tree.unique()) for s in ("ok", "unverified", *BAD)}
         print(f"{path}: " + ", ".join(f"{v} {k}" for k, v in counts.items() if v), file=sys.stderr)
         worst = max(worst, 0 if tree.ok else 1)
     return worst

@@ -34,6 +34,7 @@ try:
         forward_model=forward,
         strategy=dist.strategy,
         checkpoint_dir=p.checkpoints,
+        checksum="sha256",  # the model's provenance verifies the map files it learnt from
     )
 except TrainingInterrupted as exc:  # checkpoint written: rerun the rule to continue
     log.warning("%s", exc)

@@ -99,6 +99,7 @@ DEFAULT_N_PATCHES = 20
 _POLICIES = {"none": "float32", "float16": "mixed_float16", "bfloat16": "mixed_bfloat16"}
 _MODEL_FILE = "model.keras"
 _FINGERPRINT_FILE = "fingerprint.json"
+_HISTORY_BACKUP = "history.csv"  # copy of the loss history at the latest checkpoint
 
 
 class TrainingInterrupted(RuntimeError):
@@ -361,11 +362,29 @@ class _Trainer:
             self.checkpoint, str(directory), max_to_keep=self.s.keep_checkpoints
         )
 
+    def restore_history(self, start: int) -> None:
+        """Bring back history.csv from the checkpoint's copy when resuming without it.
+
+        Snakemake deletes a job's declared outputs (``history.csv``) before rerunning it, while
+        the checkpoints survive; a rerun resuming at step ``start`` then rebuilds the history up
+        to there from the copy saved with the checkpoint.
+        """
+        history, backup = self.out_dir / "history.csv", self.ckpt_dir / _HISTORY_BACKUP
+        if self.dist.is_chief and start > 0 and not history.exists() and backup.is_file():
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(history, backup.read_text())
+            log.info("restored the loss history up to step %d from %s", start, backup)
+
     def save(self, step: int) -> None:
         """Write a checkpoint of ``step`` (every worker calls this)."""
         self.step_var.assign(step)
         path = self.manager.save(checkpoint_number=step)
         if self.dist.is_chief:
+            # the loss history up to this checkpoint travels with it: Snakemake deletes a job's
+            # declared outputs (history.csv) before a rerun, the checkpoints are not among them
+            history = self.out_dir / "history.csv"
+            if history.exists():
+                atomic_write_text(self.ckpt_dir / _HISTORY_BACKUP, history.read_text())
             log.info("checkpoint %s", path)
 
     # ------------------------------------------------------------ step functions
@@ -781,6 +800,7 @@ def train_network(
         if dist.num_workers > 1:
             _barrier(dist.strategy)  # every worker has read the checkpoints before any are moved
         trainer.prepare_checkpoint_dir()
+        trainer.restore_history(start)
         log.info(
             "network %s (%d parameters), input patch %s, %d stage(s), %d steps, %d training and %d "
             "validation cosmologies",
