@@ -43,13 +43,15 @@ MAPS_SOURCE = config.get("shells", {}).get("source", "snapshots")
 SHELLS = {k: v for k, v in config.get("shells", {}).items() if k not in _MAPS_SOURCE_KEYS}
 # Shell rules run `python` from the environment that runs Snakemake (the project venv, however
 # Snakemake was started), or the rule's conda env with --sdm conda (which comes first on PATH),
-# and that environment's MPI launcher when it has one (the mpich wheel). Not a rule parameter:
-# how Snakemake was invoked must not make results look stale.
-os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+# and that environment's MPI launcher when it has one (the mpich wheel). Not a parameter of any
+# job, since how Snakemake was invoked must not make results look stale.
 # With --sdm conda, Snakemake copies each envs/*.yaml into .snakemake/conda/ before `conda env
 # create`, so a relative pip path would point there: the env files install wlcnn from
 # ${WLCNN_ROOT} (pip expands environment variables in the requirements conda hands it).
-os.environ["WLCNN_ROOT"] = str(Path(workflow.basedir).resolve())
+os.environ.update(
+    PATH=os.pathsep.join([str(Path(sys.executable).parent), os.getenv("PATH", "")]),
+    WLCNN_ROOT=str(Path(workflow.basedir).resolve()),
+)
 _VENV_MPIEXEC = Path(sys.executable).with_name("mpiexec")
 MPIEXEC = str(_VENV_MPIEXEC) if _VENV_MPIEXEC.exists() else (shutil.which("mpiexec") or "mpiexec")
 ROLE = {(s.cosmology.id, s.name): s.role for s in SIMULATIONS}
