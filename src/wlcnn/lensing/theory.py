@@ -227,6 +227,13 @@ _SLAB_U_MAX = 300.0
 _SLAB_POINTS = 2001
 
 
+def _within_k(power: np.ndarray, k: np.ndarray, k_min: float | None, k_max: float | None) -> np.ndarray:
+    """``power`` with the modes outside ``k_min <= k <= k_max`` set to zero (None: no bound)."""
+    if k_min is None and k_max is None:
+        return power
+    return np.where((k >= (k_min or 0.0)) & (k <= (k_max or np.inf)), power, 0.0)
+
+
 def _slab_projection_factor(
     pk: Any,
     *,
@@ -254,12 +261,8 @@ def _slab_projection_factor(
     quad[[0, -1]] = 0.5 * du
     k_perp = (ell + 0.5) / chi_mid  # h/Mpc
     k = np.sqrt(k_perp[:, None] ** 2 + (2.0 * u[None, :] / width) ** 2)
-    power = pk(k.ravel() * h, 1.0 / (1.0 + z_mid)).reshape(k.shape)
-    if k_min is not None or k_max is not None:
-        power = np.where((k >= (k_min or 0.0)) & (k <= (k_max or np.inf)), power, 0.0)
-    limber = pk(k_perp * h, 1.0 / (1.0 + z_mid))
-    if k_min is not None or k_max is not None:
-        limber = np.where((k_perp >= (k_min or 0.0)) & (k_perp <= (k_max or np.inf)), limber, 0.0)
+    power = _within_k(pk(k.ravel() * h, 1.0 / (1.0 + z_mid)).reshape(k.shape), k, k_min, k_max)
+    limber = _within_k(pk(k_perp * h, 1.0 / (1.0 + z_mid)), k_perp, k_min, k_max)
     with np.errstate(invalid="ignore", divide="ignore"):
         factor = (2.0 / np.pi) * (power * kernel[None, :]) @ quad / limber
     return np.where(limber > 0, factor, 1.0)
@@ -338,9 +341,7 @@ def born_limber_spectra(
         chi = np.asarray(comoving_distance(cosmo, z))  # Mpc/h
         k = (ell_arr[None, :] + 0.5) / chi[:, None]  # h/Mpc, (q, n_ell)
         power = np.array([pk(k[i] * h, 1.0 / (1.0 + z[i])) for i in range(z.size)]) * h**3  # (Mpc/h)^3
-        if k_min is not None or k_max is not None:
-            kept = (k >= (k_min or 0.0)) & (k <= (k_max or np.inf))
-            power = np.where(kept, power, 0.0)
+        power = _within_k(power, k, k_min, k_max)
         d = chi / HUBBLE_DISTANCE_MPC_H
         integrand = power / (background.e_of_z(z) * d**2)[:, None] / HUBBLE_DISTANCE_MPC_H**3
         if shell_average == "volume":
