@@ -29,6 +29,7 @@ __all__ = [
     "DEFAULT_CHUNK_SIZE",
     "FORMATS",
     "GENERIC_OPTIONS",
+    "RECOGNITION_ORDER",
     "ParticleChunk",
     "SnapshotHeader",
     "SnapshotReader",
@@ -50,6 +51,13 @@ FORMATS: dict[str, str] = {
     "pkd-lightcone": "wlcnn.io.pkd_lightcone:LightconeParticleReader",
     "pkd-healpix": "wlcnn.io.pkd_healpix:HealpixShellReader",
 }
+
+
+#: The order in which :func:`detect_format` asks the readers to *recognise* a file that no
+#: reader's strict ``sniff`` accepted: strongest evidence first (an 8-byte HDF5 signature,
+#: PKDGRAV3's ``.lcp``/``.hpb`` file names, tipsy's ndim = 3 and consistent counts), a single
+#: Gadget record marker last.
+RECOGNITION_ORDER = ("gadget-hdf5", "pkd-lightcone", "pkd-healpix", "tipsy", "gadget1")
 
 
 def reader_class(format: str) -> type[SnapshotReader]:
@@ -78,6 +86,12 @@ def _first_file(path: Path) -> Path:
 def detect_format(path: str | Path) -> str:
     """Detect the format of a snapshot or light-cone file from its content.
 
+    Two passes: first every reader's strict ``sniff`` (the file looks intact); then, in
+    :data:`RECOGNITION_ORDER`, every reader's ``recognise`` (magic numbers and structure
+    only), so that a damaged file of a recognisable format goes to its reader, which names
+    the damage (a bad marker, a truncation, mixed byte order, a missing group), instead of
+    being reported as an unknown format.
+
     Raises
     ------
     UnknownFormatError
@@ -86,6 +100,8 @@ def detect_format(path: str | Path) -> str:
     """
     path = Path(path)
     first = _first_file(path)
+    if first.is_dir():
+        raise UnknownFormatError(first, "path", "a snapshot or light-cone file", "a directory")
     seen: set[str] = set()
     for name, target in FORMATS.items():
         if target in seen:
@@ -95,6 +111,10 @@ def detect_format(path: str | Path) -> str:
         fmt = cls.sniff(first)
         if fmt:
             return fmt if isinstance(fmt, str) else name
+    for name in RECOGNITION_ORDER:
+        fmt = reader_class(name).recognise(first)
+        if fmt:
+            return fmt
     with open(first, "rb") as fh:
         head = fh.read(16)
     raise UnknownFormatError(

@@ -138,6 +138,18 @@ class SnapshotReader(abc.ABC):
         Returns the format name (e.g. ``"gadget2"``) or None. Must never raise on foreign files.
         """
 
+    @classmethod
+    def recognise(cls, path: Path) -> str | None:
+        """Tell whether ``path`` is in this format *even if it is damaged*.
+
+        Looks at magic numbers and structure only (never at the values or the file size), so
+        that a truncated or corrupted file is handed to this reader, which then reports what
+        is wrong, instead of being called "unknown format". :func:`wlcnn.io.detect_format`
+        asks it only after every reader's :meth:`sniff` declined. Must never raise; the
+        default is :meth:`sniff`.
+        """
+        return cls.sniff(path)
+
     @abc.abstractmethod
     def iter_chunks(self, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Iterator[ParticleChunk]:
         """Yield the particles in chunks of at most ``chunk_size``, in file order."""

@@ -18,6 +18,7 @@ __all__ = [
     "PositionRangeError",
     "RedshiftOrderError",
     "UnitError",
+    "HeaderValueError",
 ]
 
 
@@ -68,3 +69,7 @@ class RedshiftOrderError(SnapshotError):
 
 class UnitError(SnapshotError):
     """The configured length unit is implausible for the header's box size."""
+
+
+class HeaderValueError(SnapshotError):
+    """A header fact is impossible (NaN, out of range) or disagrees with the other header facts."""

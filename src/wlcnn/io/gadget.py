@@ -28,7 +28,7 @@ import math
 import os
 import re
 import struct
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Literal
@@ -36,6 +36,13 @@ from typing import Any, BinaryIO, Literal
 import numpy as np
 import numpy.typing as npt
 
+from wlcnn.io._header_checks import (
+    HeaderFields,
+    check_box,
+    check_header,
+    check_mass_table,
+    check_particle_mass,
+)
 from wlcnn.io.base import DEFAULT_CHUNK_SIZE, ParticleChunk, SnapshotHeader, SnapshotReader
 from wlcnn.io.errors import (
     ParticleCountError,
@@ -104,6 +111,17 @@ WRITE_CHUNK = 1 << 20
 MAX_NPART_PER_FILE = 2**31 - 1
 #: How far (in ulps) to look for a MassTable value that reads back exactly.
 MASS_ULP_SEARCH = 4
+
+#: The header fields as Gadget-2 names them (``io_header`` in its documentation).
+GADGET_BINARY_FIELDS = HeaderFields(
+    a="Header/Time",
+    redshift="Header/Redshift",
+    omega_m="Header/Omega0",
+    hubble="Header/HubbleParam",
+    box="Header/BoxSize",
+    n_particles=f"Header/NumPart_Total[{DM_TYPE}]",
+    particle_mass=f"Header/MassTable[{DM_TYPE}]",
+)
 
 _MULTIFILE_RE = re.compile(r"^(?P<base>.+)\.(?P<index>\d+)$")
 _BYTEORDER_NAMES = {"<": "little", ">": "big"}
@@ -342,6 +360,12 @@ def _sniff_bytes(head: bytes, *, strict: bool = True) -> tuple[str, str] | None:
             (closing,) = struct.unpack(f"{order}I", head[close : close + MARKER_BYTES])
             if closing == FMT2_LABEL_PAYLOAD:
                 return "gadget2", order
+    if not strict and len(head) >= HEADER_BYTES + 2 * MARKER_BYTES:
+        # A damaged opening marker with the header record's closing marker intact.
+        close = HEADER_BYTES + MARKER_BYTES
+        for order in ("<", ">"):
+            if struct.unpack(f"{order}I", head[close : close + MARKER_BYTES])[0] == HEADER_BYTES:
+                return "gadget1", order
     return None
 
 
@@ -375,6 +399,15 @@ def _read_exact(fh: BinaryIO, offset: int, buf: np.ndarray, *, path: Path, where
 
 def _unpack_u32(raw: bytes, order: str) -> int:
     return int(struct.unpack(f"{order}I", raw)[0])
+
+
+def _byte_order_hint(marker: int, expected: Collection[int], order: str) -> str:
+    """Say so when a wrong marker is an expected one in the other byte order (mixed byte order)."""
+    swapped = int.from_bytes(marker.to_bytes(MARKER_BYTES, "little"), "big")
+    if marker in expected or swapped not in expected:
+        return ""
+    other = _BYTEORDER_NAMES[">" if order == "<" else "<"]
+    return f" (= {swapped} read {other}-endian: the file mixes byte orders)"
 
 
 class GadgetBinaryReader(SnapshotReader):
@@ -441,6 +474,23 @@ class GadgetBinaryReader(SnapshotReader):
         files = self._snapshot_files(first, int(first_layout.header["num_files"]))
         layouts = [first_layout if f == first else self._read_header(f) for f in files]
         self._check_headers(layouts)
+        h0 = layouts[0].header
+        totals = self._totals(h0)
+        # Before the blocks are planned from the mass table and before the unit is resolved,
+        # so that a NaN or negative fact is named as such rather than failing later.
+        check_header(
+            files[0],
+            GADGET_BINARY_FIELDS,
+            a=float(h0["time"]),
+            redshift=float(h0["redshift"]),
+            omega_m=float(h0["omega0"]),
+            hubble=float(h0["hubble"]),
+            n_particles=totals[DM_TYPE],
+        )
+        check_box(files[0], GADGET_BINARY_FIELDS.box, float(h0["box"]), unit="in the file's length unit")
+        for t in range(N_TYPES):
+            if totals[t]:
+                check_mass_table(files[0], f"Header/MassTable[{t}]", float(h0["mass"][t]))
         for lay in layouts:
             self._scan_blocks(lay)
         self._layouts = layouts
@@ -456,7 +506,6 @@ class GadgetBinaryReader(SnapshotReader):
         self._id_bytes = id_widths.pop() if id_widths else ID_WIDTHS[0]
         self._float_bytes = float_widths.pop() if float_widths else FLOAT_WIDTHS[0]
 
-        h0 = layouts[0].header
         unit, self._length_divisor, box_mpc = _resolve_length_unit(
             float(h0["box"]), length_unit, path=files[0]
         )
@@ -469,8 +518,19 @@ class GadgetBinaryReader(SnapshotReader):
         self._velocity_factor = _velocity_factor(a)
         mass_file, mass_source = self._particle_mass(layouts, unequal_masses)
 
-        totals = self._totals(h0)
         skipped = {t: totals[t] for t in range(N_TYPES) if t != DM_TYPE and totals[t]}
+        # With gas or stars the dark-matter mass is (Omega_m - Omega_b) rho_crit L^3 / N and
+        # Omega_b is not in the header: the mass is only checked for dark-matter-only files.
+        if not skipped and totals[DM_TYPE]:
+            check_particle_mass(
+                files[0],
+                GADGET_BINARY_FIELDS.particle_mass if float(h0["mass"][DM_TYPE]) > 0 else "block MASS",
+                mass_file * MASS_UNIT_MSUN_H,
+                omega_m=float(h0["omega0"]),
+                box=box_mpc,
+                n_particles=totals[DM_TYPE],
+                fields=GADGET_BINARY_FIELDS,
+            )
         extra: dict[str, Any] = {
             "id_bytes": self._id_bytes,
             "byteorder": _BYTEORDER_NAMES[self._order],
@@ -504,6 +564,16 @@ class GadgetBinaryReader(SnapshotReader):
     def sniff(cls, path: Path) -> str | None:
         """Return ``"gadget1"`` or ``"gadget2"`` when ``path`` starts like a Gadget-2 file."""
         found = _sniff_file(Path(path))
+        return None if found is None else found[0]
+
+    @classmethod
+    def recognise(cls, path: Path) -> str | None:
+        """Like :meth:`sniff`, but one intact marker of the header record is enough.
+
+        A file whose first marker is 256 (or ``8`` + ``"HEAD"``), or whose header record ends
+        with the marker 256, in either byte order, is a Gadget file however damaged the rest.
+        """
+        found = _sniff_file(Path(path), strict=False)
         return None if found is None else found[0]
 
     @staticmethod
@@ -566,11 +636,12 @@ class GadgetBinaryReader(SnapshotReader):
         opening = _unpack_u32(raw[:MARKER_BYTES], self._order)
         closing = _unpack_u32(raw[-MARKER_BYTES:], self._order)
         if opening != HEADER_BYTES or closing != HEADER_BYTES:
+            hints = "".join(_byte_order_hint(m, (HEADER_BYTES,), self._order) for m in (opening, closing))
             raise RecordMarkerError(
                 path,
                 f"block HEAD markers at offsets {offset} and {offset + HEADER_BYTES + MARKER_BYTES}",
                 f"{HEADER_BYTES} and {HEADER_BYTES}",
-                f"{opening} and {closing}",
+                f"{opening} and {closing}{hints}",
             )
         header = np.frombuffer(raw[MARKER_BYTES:-MARKER_BYTES], dtype=gadget_header_dtype(self._order))[0]
         npart = tuple(int(n) for n in header["npart"])
@@ -747,7 +818,7 @@ class GadgetBinaryReader(SnapshotReader):
                 lay.path,
                 f"opening marker of block {name} at offset {offset}",
                 f"{expected} for {n_items} items from the header NumPart_ThisFile = {list(lay.npart)}",
-                f"{opening}",
+                f"{opening}{_byte_order_hint(opening, candidates, o)}",
             )
         width = candidates[opening]
         nbytes = width * n_items
@@ -768,7 +839,7 @@ class GadgetBinaryReader(SnapshotReader):
                 lay.path,
                 f"closing marker of block {name} at offset {end}",
                 f"{opening} (the opening marker at offset {offset})",
-                f"{closing}",
+                f"{closing}{_byte_order_hint(closing, (opening,), o)}",
             )
         return _Block(label=name, start=offset + MARKER_BYTES, nbytes=nbytes), width
 

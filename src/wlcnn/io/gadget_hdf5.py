@@ -21,12 +21,19 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from wlcnn.io._header_checks import (
+    HeaderFields,
+    check_box,
+    check_header,
+    check_mass_table,
+    check_particle_mass,
+)
 from wlcnn.io.base import DEFAULT_CHUNK_SIZE, ParticleChunk, SnapshotHeader, SnapshotReader
 from wlcnn.io.errors import ParticleCountError, SnapshotError, TruncatedFileError, UnitError
 from wlcnn.io.gadget import (
@@ -60,6 +67,17 @@ UNIT_MATCH_TOLERANCE = 1e-3
 UNIT_IN_KPC: dict[str, float] = {"kpc/h": 1.0, "Mpc/h": 1000.0}
 
 _PART = f"PartType{DM_TYPE}"
+#: The header fields as Gadget names them in HDF5 (Omega0 and HubbleParam move to
+#: /Parameters in GADGET-4 files; the reader substitutes the field it found).
+HDF5_FIELDS = HeaderFields(
+    a="/Header/Time",
+    redshift="/Header/Redshift",
+    omega_m="/Header/Omega0",
+    hubble="/Header/HubbleParam",
+    box="/Header/BoxSize",
+    n_particles=f"/Header/NumPart_Total[{DM_TYPE}]",
+    particle_mass=f"/Header/MassTable[{DM_TYPE}]",
+)
 _MULTIFILE_RE = re.compile(r"^(?P<base>.+)\.(?P<index>\d+)\.hdf5$")
 _TRUNCATED_RE = re.compile(r"eof = (?P<eof>\d+).*stored_eof = (?P<stored>\d+)")
 _REQUIRED_HEADER = ("NumPart_ThisFile", "NumPart_Total", "MassTable", "Time", "Redshift", "BoxSize")
@@ -156,12 +174,31 @@ class GadgetHDF5Reader(SnapshotReader):
         files = self._snapshot_files(first, first_info.num_files)
         infos = [first_info if f == first else self._read_header(f)[0] for f in files]
         self._check_headers(infos)
+        attrs = first_info.attrs
+        cosmology = {name: self._cosmology_value(attrs, params, name) for name in ("Omega0", "HubbleParam")}
+        omega_m, omega_m_field = cosmology["Omega0"]
+        hubble, hubble_field = cosmology["HubbleParam"]
+        fields = replace(HDF5_FIELDS, omega_m=omega_m_field, hubble=hubble_field)
+        # Before the datasets are looked up from the mass table and before the unit is resolved.
+        check_header(
+            first,
+            fields,
+            a=float(attrs["Time"]),
+            redshift=float(attrs["Redshift"]),
+            omega_m=omega_m,
+            hubble=hubble,
+            n_particles=first_info.totals[DM_TYPE],
+        )
+        check_box(first, fields.box, float(attrs["BoxSize"]), unit="in the file's length unit")
+        mass_table = np.asarray(attrs["MassTable"], dtype=np.float64).reshape(-1)
+        for t in range(N_TYPES):
+            if first_info.totals[t]:
+                check_mass_table(first, f"/Header/MassTable[{t}]", float(mass_table[t]))
         self._id_bytes = 4  # updated from the ParticleIDs dataset of any non-empty file
         for info in infos:
             self._check_datasets(info)
         self._files = infos
 
-        attrs = first_info.attrs
         unit_option = self._length_unit(first, params, attrs, length_unit)
         source = "configured" if unit_option == length_unit else "from UnitLength_in_cm"
         raw_box = float(attrs["BoxSize"])
@@ -174,14 +211,24 @@ class GadgetHDF5Reader(SnapshotReader):
         a = float(attrs["Time"])
         self._velocity_factor = _velocity_factor(a)
         mass_file, mass_source = self._particle_mass(infos, unequal_masses)
-
-        def cosmo(name: str) -> float | None:
-            for source in (attrs, params):
-                if name in source:
-                    return float(source[name])
-            return None
-
         totals = first_info.totals
+        # Only for dark-matter-only files: with baryons the dark-matter mass involves Omega_b,
+        # which the header does not store.
+        if (
+            omega_m is not None
+            and totals[DM_TYPE]
+            and not any(totals[t] for t in range(N_TYPES) if t != DM_TYPE)
+        ):
+            check_particle_mass(
+                first,
+                fields.particle_mass if mass_table[DM_TYPE] > 0 else f"/{_PART}/Masses",
+                mass_file * MASS_UNIT_MSUN_H,
+                omega_m=omega_m,
+                box=box_mpc,
+                n_particles=totals[DM_TYPE],
+                fields=fields,
+            )
+        omega_lambda, _ = self._cosmology_value(attrs, params, "OmegaLambda")
         extra: dict[str, Any] = {
             "id_bytes": self._id_bytes,
             "num_files": len(files),
@@ -201,9 +248,9 @@ class GadgetHDF5Reader(SnapshotReader):
             redshift=float(attrs["Redshift"]),
             box=box_mpc,
             particle_mass=mass_file * MASS_UNIT_MSUN_H,
-            omega_m=cosmo("Omega0"),
-            omega_lambda=cosmo("OmegaLambda"),
-            hubble=cosmo("HubbleParam"),
+            omega_m=omega_m,
+            omega_lambda=omega_lambda,
+            hubble=hubble,
             has_ids=True,
             has_velocities=True,
             extra=extra,
@@ -233,6 +280,18 @@ class GadgetHDF5Reader(SnapshotReader):
                 if isinstance(header, h5py.Group) and "NumPart_ThisFile" in header.attrs:
                     return cls.format
         except Exception:  # sniffing must never raise on a foreign file
+            return None
+        return None
+
+    @classmethod
+    def recognise(cls, path: Path) -> str | None:
+        """``"gadget-hdf5"`` for any HDF5 file, however damaged: the reader says what is missing."""
+        try:
+            with open(path, "rb") as fh:
+                signature = fh.read(len(HDF5_SIGNATURE))
+            if signature == HDF5_SIGNATURE or _h5py().is_hdf5(path):
+                return cls.format
+        except Exception:  # recognising must never raise on a foreign file
             return None
         return None
 
@@ -275,7 +334,13 @@ class GadgetHDF5Reader(SnapshotReader):
     def _read_header(path: Path, *, with_params: bool = False) -> tuple[_HFile, dict[str, Any]]:
         with _open(path) as f:
             if "Header" not in f:
-                raise SnapshotError(path, "/Header", "a Gadget header group", "nothing (missing)")
+                # Imported here: canonical imports h5py eagerly, which detection must not need.
+                from wlcnn.io.canonical import CANONICAL_FORMAT
+
+                found = "nothing (missing)"
+                if f.attrs.get("format") == CANONICAL_FORMAT:
+                    found += f": a {CANONICAL_FORMAT} file, already ingested (use it as is)"
+                raise SnapshotError(path, "/Header", "a Gadget header group", found)
             group = f["Header"]
             for name in _REQUIRED_HEADER:
                 _attr(group, name, path, "/Header")
@@ -357,6 +422,16 @@ class GadgetHDF5Reader(SnapshotReader):
                         f"shape {f[where].shape}",
                     )
             self._id_bytes = int(f[f"/{_PART}/ParticleIDs"].dtype.itemsize)
+
+    @staticmethod
+    def _cosmology_value(
+        attrs: dict[str, Any], params: dict[str, Any], name: str
+    ) -> tuple[float | None, str]:
+        """A cosmological parameter from /Header (Gadget-2) or /Parameters (GADGET-4), and its field."""
+        for source, where in ((attrs, "/Header"), (params, "/Parameters")):
+            if name in source:
+                return float(np.asarray(source[name]).reshape(-1)[0]), f"{where}/{name}"
+        return None, f"/Header/{name}"
 
     @staticmethod
     def _length_unit(

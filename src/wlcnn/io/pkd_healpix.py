@@ -267,6 +267,19 @@ class HealpixShellReader(SnapshotReader):
             return None
 
     @classmethod
+    def recognise(cls, path: Path) -> str | None:
+        """``"pkd-healpix"`` for any file named ``*.hpb`` / ``*.hpb.T``, whatever its size.
+
+        The files have no header, so the PKDGRAV3 name is the evidence; the reader then
+        reports a size that is not a whole number of records.
+        """
+        try:
+            path = Path(path)
+            return cls.format if _NAME.search(path.name) is not None and path.is_file() else None
+        except OSError:
+            return None
+
+    @classmethod
     def from_run(
         cls,
         directory: str | Path,

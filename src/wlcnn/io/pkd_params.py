@@ -19,7 +19,15 @@ from typing import Any
 
 import numpy as np
 
-from wlcnn.io.errors import ParticleCountError, SnapshotError
+# RHO_CRIT0 lives with the header checks (which need it) and is re-exported here.
+from wlcnn.io._header_checks import (
+    RHO_CRIT0,
+    SCALE_FACTOR_TOLERANCE,
+    check_box,
+    check_density_parameter,
+    check_particle_count,
+)
+from wlcnn.io.errors import HeaderValueError, ParticleCountError, SnapshotError
 
 __all__ = [
     "RHO_CRIT0",
@@ -34,11 +42,6 @@ __all__ = [
     "step_redshift_facts",
 ]
 
-#: Critical density today in (M_sun/h) / (Mpc/h)^3, i.e. 3 H0^2 / (8 pi G) with H0 = 100 h km/s/Mpc:
-#: 2.775 366 27e11 h^2 M_sun Mpc^-3 (Particle Data Group, "Astrophysical constants and
-#: parameters", Review of Particle Physics 2022).
-RHO_CRIT0 = 2.77536627e11
-
 #: Hubble constant in units of h km/s per Mpc.
 H0_KMS_PER_MPC_H = 100.0
 
@@ -49,6 +52,8 @@ H0_KMS_PER_MPC_H = 100.0
 #: by this factor.
 VELOCITY_UNIT_FACTOR = H0_KMS_PER_MPC_H / math.sqrt(8.0 * math.pi / 3.0)
 
+#: How errors name a step -> redshift table given as a mapping rather than a file.
+STEP_MAPPING_NAME = Path("step_redshifts")
 #: Columns of a two-column step table (``step z``).
 _TABLE_COLUMNS = 2
 #: Column holding the redshift in a PKDGRAV3 ``.log`` file (column 1 is the code time).
@@ -152,11 +157,19 @@ def read_par(path: str | Path) -> PkdParams:
     n_grid = _number(values, "nGrid")
     nside = _number(values, "nSideHealpix")
     out_name = values.get("achOutName")
+    box, hubble, omega_m = _number(values, "dBoxSize"), _number(values, "h"), _number(values, "dOmega0")
+    check_density_parameter(path, "dOmega0", omega_m)
+    check_density_parameter(path, "h", hubble)
+    check_box(path, "dBoxSize", box, unit="Mpc/h")
+    if n_grid is not None:
+        if not (math.isfinite(n_grid) and n_grid >= 1 and n_grid == int(n_grid)):
+            raise HeaderValueError(path, "nGrid", "a whole number >= 1 (particles per side)", repr(n_grid))
+        check_particle_count(path, "nGrid^3", int(n_grid) ** 3)
     return PkdParams(
         path=path,
-        box=_number(values, "dBoxSize"),
-        hubble=_number(values, "h"),
-        omega_m=_number(values, "dOmega0"),
+        box=box,
+        hubble=hubble,
+        omega_m=omega_m,
         omega_lambda=_number(values, "dLambda"),
         n_grid=None if n_grid is None else int(n_grid),
         nside_healpix=None if nside is None else int(nside),
@@ -183,18 +196,38 @@ def load_step_redshifts(source: str | Path | Mapping[int, float]) -> dict[int, f
         at the last step is clipped to 0).
     """
     if isinstance(source, Mapping):
-        return {int(k): max(float(v), 0.0) for k, v in source.items()}
+        return {
+            int(k): _checked_step_redshift(STEP_MAPPING_NAME, f"step {k}", float(v))
+            for k, v in source.items()
+        }
     path = Path(source)
     table = np.loadtxt(path, comments="#", ndmin=2)
     if table.shape[1] == _TABLE_COLUMNS:
         steps, z = table[:, 0], table[:, 1]
         if not np.allclose(steps, np.round(steps)):
             raise SnapshotError(path, "column 1", "integer step numbers", f"{steps[:3].tolist()} ...")
+        column = _TABLE_COLUMNS
     elif table.shape[1] > _TABLE_COLUMNS:
         steps, z = np.arange(table.shape[0]), table[:, _LOG_REDSHIFT_COLUMN]
+        column = _LOG_REDSHIFT_COLUMN + 1
     else:
         raise SnapshotError(path, "columns", "'step z' or a PKDGRAV3 .log", f"{table.shape[1]} column(s)")
-    return {int(s): max(float(zz), 0.0) for s, zz in zip(steps, z, strict=True)}
+    return {
+        int(s): _checked_step_redshift(path, f"row {row + 1}, column {column} (step {int(s)})", float(zz))
+        for row, (s, zz) in enumerate(zip(steps, z, strict=True))
+    }
+
+
+def _checked_step_redshift(path: Path, field: str, z: float) -> float:
+    """A step's redshift with round-off below 0 clipped; NaN or a real negative z is an error."""
+    # z >= -tol is a <= 1 + tol to first order: the same slack as for a header's scale factor.
+    if -SCALE_FACTOR_TOLERANCE <= z <= 0.0:  # the last step of a run to z = 0 prints -0.000000
+        return 0.0
+    if not (math.isfinite(z) and z > 0.0):
+        raise HeaderValueError(
+            path, field, f"a redshift z >= 0 (round-off down to -{SCALE_FACTOR_TOLERANCE:g})", repr(z)
+        )
+    return z
 
 
 def step_redshift_facts(step: int, table: Mapping[int, float] | None) -> tuple[float, float, dict[str, Any]]:

@@ -32,20 +32,29 @@ from __future__ import annotations
 import math
 import struct
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from wlcnn.io._header_checks import HeaderFields, check_header, check_particle_mass, check_scale_factor
 from wlcnn.io.base import DEFAULT_CHUNK_SIZE, ParticleChunk, SnapshotHeader, SnapshotReader
-from wlcnn.io.errors import ParticleCountError, PositionRangeError, SnapshotError, TruncatedFileError
-from wlcnn.io.pkd_params import RHO_CRIT0, VELOCITY_UNIT_FACTOR, read_par
+from wlcnn.io.errors import (
+    HeaderValueError,
+    ParticleCountError,
+    PositionRangeError,
+    SnapshotError,
+    TruncatedFileError,
+)
+from wlcnn.io.pkd_params import RHO_CRIT0, VELOCITY_UNIT_FACTOR, PkdParams, read_par
 
 __all__ = ["DARK_DTYPE", "GAS_DTYPE", "STAR_DTYPE", "TipsyReader"]
 
 #: ``double a; int nbodies, ndim, nsph, ndark, nstar`` without the trailing pad.
 _HEADER_STRUCT = struct.Struct(">diiiii")
+#: The same header read little-endian (only to recognise a file written in the wrong order).
+_HEADER_STRUCT_LITTLE = struct.Struct("<diiiii")
 #: Standard header: the struct above plus a 4-byte pad to align the particles on 8 bytes.
 HEADER_BYTES = 32
 #: The variant some writers use, without the pad.
@@ -73,6 +82,17 @@ SNIFF_A_MAX = 1.5
 #: casts them to float32 on output, so a position just below 0.5 may be written as exactly 0.5:
 #: that one value is accepted and wrapped to the lower edge.
 BOX_HALF = 0.5
+#: Where the header fields lie, as the error messages name them. Tipsy stores no Omega_m
+#: (the masses sum to it), no h and no box (both come from options or the run's .par file).
+TIPSY_FIELDS = HeaderFields(
+    a="offset 0 (header field a)",
+    redshift="offset 0 (header field a)",
+    omega_m="particle masses (their sum is Omega_m)",
+    hubble="h (option or .par file)",
+    box="box (option or .par file)",
+    n_particles="offset 20 (header field ndark)",
+    particle_mass="dark particle 0, field mass",
+)
 #: Relative tolerance of the equal-mass check (the masses are written as identical float32).
 MASS_RTOL = 1e-6
 
@@ -111,16 +131,20 @@ def _parse_layout(path: Path, fh: Any, size: int) -> _Layout:
         raise TruncatedFileError(path, "offset 0 (header)", f"a {HEADER_BYTES}-byte tipsy header",
                                  f"a {size}-byte file")
     a, nbodies, ndim, nsph, ndark, nstar = _HEADER_STRUCT.unpack_from(head)
-    if not (math.isfinite(a) and a > 0.0):
-        raise SnapshotError(path, "offset 0 (header field a)", "a finite scale factor a > 0", repr(a))
+    # ndim first: in a file of the wrong byte order every other field is garbage too.
     if ndim != NDIM:
-        raise SnapshotError(path, "offset 12 (header field ndim)", str(NDIM), str(ndim))
+        hint = ""
+        if _HEADER_STRUCT_LITTLE.unpack_from(head)[2] == NDIM:
+            hint = (f" ({NDIM} read little-endian: a native-order tipsy file, but PKDGRAV3's standard "
+                    "tipsy is big-endian)")
+        raise SnapshotError(path, "offset 12 (header field ndim)", f"{NDIM} (big-endian)", f"{ndim}{hint}")
     if min(nbodies, nsph, ndark, nstar) < 0 or nbodies != nsph + ndark + nstar:
         raise ParticleCountError(
             path, "offset 8 (header field nbodies)",
             f"nbodies = nsph + ndark + nstar = {nsph} + {ndark} + {nstar} = {nsph + ndark + nstar}",
             f"nbodies = {nbodies}",
         )
+    check_scale_factor(path, TIPSY_FIELDS.a, a)
     body = _Layout(a, nsph, ndark, nstar, 0).end
     if size == HEADER_BYTES + body:
         return _Layout(a, nsph, ndark, nstar, HEADER_BYTES)
@@ -184,6 +208,7 @@ class TipsyReader(SnapshotReader):
         params: str | Path | None = None,
     ) -> None:
         self.path = Path(path)
+        par = None
         if params is not None:
             par = read_par(params)
             box = par.box if box is None else box
@@ -207,6 +232,7 @@ class TipsyReader(SnapshotReader):
                    + layout.nstar * first_mass.get("star", 0.0))
         scale = 1.0 if self.box is None else self.box
         particle_mass = math.nan if self.box is None else self._dark_mass * RHO_CRIT0 * self.box**3
+        self._check_header_facts(omega_m=omega_m, hubble=hubble, particle_mass=particle_mass, par=par)
         self.header = SnapshotHeader(
             format=self.format,
             files=(self.path,),
@@ -233,6 +259,34 @@ class TipsyReader(SnapshotReader):
         self._vel_factor = layout.a * VELOCITY_UNIT_FACTOR * scale
         self._scale = scale
 
+    def _check_header_facts(
+        self, *, omega_m: float, hubble: float | None, particle_mass: float, par: PkdParams | None
+    ) -> None:
+        """Masses, Omega_m (their sum) and h; with a .par file, the mass against its dOmega0."""
+        layout = self._layout
+        fields = replace(
+            TIPSY_FIELDS,
+            particle_mass=f"offset {layout.dark_offset} (dark particle 0, field mass)",
+        )
+        if layout.ndark and not (math.isfinite(self._dark_mass) and self._dark_mass > 0.0):
+            raise HeaderValueError(
+                self.path, fields.particle_mass, "a finite mass > 0 (code units)", repr(self._dark_mass)
+            )
+        n_bodies = layout.nsph + layout.ndark + layout.nstar
+        check_header(self.path, fields, omega_m=omega_m if n_bodies else None, hubble=hubble)
+        # Only for dark-matter-only files, and only against an Omega_m stated elsewhere (the
+        # .par file): the header's own Omega_m *is* the mass sum.
+        if par is not None and par.omega_m is not None and self.box is not None and n_bodies == layout.ndark:
+            check_particle_mass(
+                self.path,
+                fields.particle_mass,
+                particle_mass,
+                omega_m=par.omega_m,
+                box=self.box,
+                n_particles=layout.ndark,
+                fields=replace(fields, omega_m=f"dOmega0 ({par.path.name})", box="dBoxSize"),
+            )
+
     @classmethod
     def sniff(cls, path: Path) -> str | None:
         """``"tipsy"`` if the header is plausible and the file size matches it exactly, else None."""
@@ -243,6 +297,24 @@ class TipsyReader(SnapshotReader):
         except (OSError, SnapshotError, struct.error):
             return None
         return cls.format if SNIFF_A_MIN <= layout.a <= SNIFF_A_MAX else None
+
+    @classmethod
+    def recognise(cls, path: Path) -> str | None:
+        """``"tipsy"`` for a header with ndim = 3 and consistent counts in either byte order.
+
+        Neither the scale factor nor the file size is looked at, so that the reader reports a
+        truncated file, an impossible a or the wrong byte order itself.
+        """
+        try:
+            with open(path, "rb") as fh:
+                head = fh.read(HEADER_BYTES_NOPAD)
+            for layout in (_HEADER_STRUCT, _HEADER_STRUCT_LITTLE):
+                _, nbodies, ndim, nsph, ndark, nstar = layout.unpack_from(head)
+                if ndim == NDIM and min(nsph, ndark, nstar) >= 0 and nbodies == nsph + ndark + nstar:
+                    return cls.format
+        except (OSError, struct.error):
+            return None
+        return None
 
     def _read_records(self, fh: Any, offset: int, index: int, count: int, dtype: np.dtype) -> np.ndarray:
         fh.seek(offset + index * dtype.itemsize)
