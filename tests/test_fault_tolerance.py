@@ -11,6 +11,7 @@ import h5py
 import numpy as np
 
 from wlcnn.io.gadget import write_gadget_snapshot
+from wlcnn.io.pkd_params import RHO_CRIT0
 
 N_SIDE = 64  # 262k particles: ingestion in chunks of 1000 takes long enough to be killed mid-write
 BOX = 100.0
@@ -29,7 +30,7 @@ def _snapshot(path):
         omega_m=0.3,
         omega_lambda=0.7,
         hubble=0.7,
-        particle_mass=1e11,
+        particle_mass=0.3 * RHO_CRIT0 * BOX**3 / n,  # readers check it against Omega0 and the box
     )
 
 

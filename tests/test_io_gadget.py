@@ -704,7 +704,7 @@ def test_positions_outside_box(tmp_path: Path) -> None:
         omega_m=0.3,
         omega_lambda=0.7,
         hubble=0.7,
-        particle_mass=1e10,
+        particle_mass=0.3 * RHO_CRIT_MSUN_H2_MPC3 * box**3 / n,  # readers check it against the header
     )
     out = write_gadget_snapshot(tmp_path / "bad", pos=pos, **kwargs)[0]
     reader = open_snapshot(out)  # the header is fine; the data are checked while streaming

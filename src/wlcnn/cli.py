@@ -114,13 +114,17 @@ def _fmt(x: Any, spec: str = ".6g") -> str:
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
+    from wlcnn.io.canonical import describe_canonical, is_canonical_file
     from wlcnn.maps.mapfile import describe_map_file, format_description, is_map_file
 
     if is_map_file(args.path):  # a map file of the maps stage, not a snapshot
         info = describe_map_file(args.path)
         print(json.dumps(info, default=str) if args.json else format_description(info))
         return 0
-    info = inspect_summary(args.path, format=args.format, **_reader_options(args))
+    if args.format == "auto" and is_canonical_file(args.path):  # already ingested by `wlcnn ingest`
+        info = describe_canonical(args.path)
+    else:
+        info = inspect_summary(args.path, format=args.format, **_reader_options(args))
     if args.json:
         print(json.dumps(info))
         return 0
@@ -128,7 +132,8 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     def vec(v: list[float] | None) -> str:
         return "n/a" if v is None else "[" + ", ".join(f"{c:.6g}" for c in v) + "]"
 
-    extra = ", ".join(f"{k}={v}" for k, v in info["extra"].items())
+    datasets = info["extra"].get("datasets", {})
+    extra = ", ".join(f"{k}={v}" for k, v in info["extra"].items() if k != "datasets")
     lines = [
         f"file:           {info['files'][0]}"
         + (f"  (+{len(info['files']) - 1} more)" if len(info["files"]) > 1 else ""),
@@ -141,6 +146,9 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
         f"h={_fmt(info['h'])}",
         f"positions:      min {vec(info['pos_min'])}  max {vec(info['pos_max'])}",
     ]
+    if datasets:  # a canonical file: list what it holds
+        lines.append("datasets:")
+        lines += [f"  /{name:24s} {dtype:8s} {tuple(shape)}" for name, (dtype, shape) in datasets.items()]
     print("\n".join(lines))
     return 0
 

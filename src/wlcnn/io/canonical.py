@@ -30,7 +30,7 @@ import h5py
 import numpy as np
 
 from wlcnn.atomic import atomic_path
-from wlcnn.io.base import SnapshotHeader, SnapshotReader
+from wlcnn.io.base import DEFAULT_CHUNK_SIZE, SnapshotHeader, SnapshotReader
 from wlcnn.io.errors import ParticleCountError, RedshiftOrderError, SnapshotError
 
 __all__ = [
@@ -41,6 +41,8 @@ __all__ = [
     "check_box",
     "check_cosmology",
     "check_redshift_series",
+    "describe_canonical",
+    "is_canonical_file",
     "read_canonical_header",
     "write_canonical",
 ]
@@ -51,6 +53,26 @@ UNITS = {"pos": "comoving Mpc/h", "vel": "peculiar km/s", "box": "Mpc/h", "parti
 #: Relative tolerance on Ωm and h between a file's header and the grid entry it is ingested as.
 COSMOLOGY_RTOL = 1e-3
 _H5_CHUNK_ROWS = 1 << 16  # HDF5 storage chunk: 768 kB of float32 positions
+#: Root attributes :func:`write_canonical` always writes (``sigma8``, ``omega_b``, ``n_s`` are optional).
+_REQUIRED_ATTRS = (
+    "format_version",
+    "redshift",
+    "a",
+    "box",
+    "particle_mass",
+    "n_particles",
+    "omega_m",
+    "omega_lambda",
+    "h",
+    "source_format",
+    "units",
+    "provenance",
+    "source_header",
+)
+#: Root attributes stored as JSON text.
+_JSON_ATTRS = ("units", "provenance", "source_header")
+#: HEALPix maps have 12 nside^2 pixels.
+HEALPIX_BASE_PIXELS = 12
 
 
 class CosmologyMismatchError(SnapshotError):
@@ -227,11 +249,136 @@ def _stream_particles(
 
 
 def read_canonical_header(path: str | Path) -> dict[str, Any]:
-    """Attributes of a canonical file (JSON fields decoded), checking its format tag."""
-    with h5py.File(path, "r") as fh:
-        attrs = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in fh.attrs.items()}
+    """Attributes of a canonical file (JSON fields decoded), checking its format tag and version.
+
+    Raises
+    ------
+    SnapshotError
+        Not a canonical file, a newer format version, or a missing or unreadable attribute.
+    """
+    try:
+        with h5py.File(path, "r") as fh:
+            attrs = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in fh.attrs.items()}
+    except OSError as exc:
+        raise SnapshotError(path, "HDF5 superblock", "a readable HDF5 file", str(exc)) from exc
     if attrs.get("format") != CANONICAL_FORMAT:
         raise SnapshotError(path, "attribute 'format'", repr(CANONICAL_FORMAT), repr(attrs.get("format")))
-    for key in ("units", "provenance", "source_header"):
-        attrs[key] = json.loads(attrs[key])
+    missing = [key for key in _REQUIRED_ATTRS if key not in attrs]
+    if missing:
+        raise SnapshotError(path, f"attribute {missing[0]!r}", "the attribute", "nothing (missing)")
+    version = attrs["format_version"]
+    if not isinstance(version, int | np.integer) or not 1 <= version <= CANONICAL_VERSION:
+        raise SnapshotError(
+            path, "attribute 'format_version'", f"an integer 1 ... {CANONICAL_VERSION}", repr(version)
+        )
+    for key in _JSON_ATTRS:
+        try:
+            attrs[key] = json.loads(attrs[key])
+        except (TypeError, ValueError) as exc:
+            raise SnapshotError(
+                path, f"attribute {key!r}", "a JSON text", f"{attrs[key]!r:.80} ({exc})"
+            ) from exc
     return attrs
+
+
+def is_canonical_file(path: str | Path) -> bool:
+    """True when ``path`` is an HDF5 file tagged ``format = "wlcnn.snapshot"`` (never raises)."""
+    try:
+        with h5py.File(path, "r") as fh:
+            return fh.attrs.get("format") == CANONICAL_FORMAT
+    except (OSError, ValueError):
+        return False
+
+
+def describe_canonical(path: str | Path, *, chunk_size: int = DEFAULT_CHUNK_SIZE) -> dict[str, Any]:
+    """Facts of a canonical file in the shape of ``wlcnn inspect``'s summary of a snapshot.
+
+    Streams the positions once (``chunk_size`` rows at a time) for their range, and checks the
+    datasets against ``n_particles``.
+
+    Returns
+    -------
+    dict
+        ``format`` (``"wlcnn.snapshot"``), ``n_particles``, ``a``, ``z``, ``box``,
+        ``particle_mass``, ``pos_min``, ``pos_max``, ``omega_m``, ``omega_lambda``, ``h``,
+        ``has_ids``, ``files`` and ``extra`` (``format_version``, ``source_format``, the
+        cosmology the file was filed under, ``nside`` for HEALPix shells, ``datasets``:
+        name -> ``[dtype, shape]``).
+
+    Raises
+    ------
+    SnapshotError
+        A damaged canonical file: missing attributes or datasets, shapes that disagree with
+        ``n_particles``.
+    """
+    path = Path(path)
+    attrs = read_canonical_header(path)
+    n = int(attrs["n_particles"])
+    pos_min = pos_max = None
+    extra: dict[str, Any] = {
+        "format_version": int(attrs["format_version"]),
+        "source_format": attrs["source_format"],
+        **{key: attrs[key] for key in ("sigma8", "omega_b", "n_s") if key in attrs},
+    }
+    with h5py.File(path, "r") as fh:
+        datasets: dict[str, list[Any]] = {}
+
+        def note_dataset(name: str, obj: h5py.HLObject) -> None:
+            if isinstance(obj, h5py.Dataset):
+                datasets[name] = [str(obj.dtype), list(obj.shape)]
+
+        fh.visititems(note_dataset)
+        if "particles/pos" in fh:
+            pos = fh["particles/pos"]
+            for name, shape in (
+                ("particles/pos", (n, 3)),
+                ("particles/ids", (n,)),
+                ("particles/vel", (n, 3)),
+            ):
+                if name in fh and fh[name].shape != shape:
+                    raise ParticleCountError(
+                        path, f"/{name}", f"shape {shape} (attribute n_particles = {n})", f"{fh[name].shape}"
+                    )
+            lo, hi = np.full(3, np.inf), np.full(3, -np.inf)
+            for start in range(0, n, chunk_size):
+                rows = pos[start : start + chunk_size]
+                lo, hi = np.minimum(lo, rows.min(axis=0)), np.maximum(hi, rows.max(axis=0))
+            if n:
+                pos_min, pos_max = lo.tolist(), hi.tolist()
+            has_ids = "particles/ids" in fh
+        elif "healpix/counts" in fh:
+            counts = fh["healpix/counts"][...]
+            nside = math.isqrt(counts.size // HEALPIX_BASE_PIXELS)
+            if counts.ndim != 1 or HEALPIX_BASE_PIXELS * nside**2 != counts.size or counts.sum() != n:
+                raise ParticleCountError(
+                    path,
+                    "/healpix/counts",
+                    f"12 nside^2 pixel counts summing to n_particles = {n}",
+                    f"shape {counts.shape}, sum {int(counts.sum())}",
+                )
+            extra["nside"] = nside
+            has_ids = False
+        else:
+            raise SnapshotError(path, "/particles/pos", "particles or /healpix/counts", "neither dataset")
+    extra["datasets"] = datasets
+
+    def number(key: str) -> float | None:
+        value = float(attrs[key])
+        return value if math.isfinite(value) else None
+
+    return {
+        "format": CANONICAL_FORMAT,
+        "n_particles": n,
+        "a": number("a"),
+        "z": number("redshift"),
+        "box": number("box"),
+        "particle_mass": number("particle_mass"),
+        "pos_min": pos_min,
+        "pos_max": pos_max,
+        "omega_m": number("omega_m"),
+        "omega_lambda": number("omega_lambda"),
+        "h": number("h"),
+        "has_ids": has_ids,
+        "files": [str(path)],
+        "extra": extra,
+    }
