@@ -1,7 +1,11 @@
 """Readers for the N-body outputs the pipeline ingests, and the canonical particle format.
 
 Use :func:`open_snapshot` for any supported file; it detects the format from the file's own
-bytes (never from its name alone) and returns a :class:`~wlcnn.io.base.SnapshotReader`.
+bytes (never from its name alone) and returns a :class:`~wlcnn.io.base.SnapshotReader`. A
+damaged file of a recognisable format goes to its reader, which names the damage; every reader
+checks its header facts (scale factor, redshift, Omega_m, h, box, counts, particle mass) with
+the shared checks of ``wlcnn.io._header_checks`` and raises
+:class:`~wlcnn.io.errors.HeaderValueError` naming file, field, expected and found.
 
 =================  ==========================================================  =============
 format name        what                                                        module

@@ -86,7 +86,7 @@ BOX_HALF = 0.5
 #: (the masses sum to it), no h and no box (both come from options or the run's .par file).
 TIPSY_FIELDS = HeaderFields(
     a="offset 0 (header field a)",
-    redshift="offset 0 (header field a)",
+    redshift="none (tipsy stores a only)",
     omega_m="particle masses (their sum is Omega_m)",
     hubble="h (option or .par file)",
     box="box (option or .par file)",
