@@ -112,7 +112,9 @@ def _describe(error: jsonschema.ValidationError, schema: Mapping[str, Any]) -> l
             found += f" (contains {', '.join(repr(c) for c in bad)})"
         return [f"{where}: expected {error.schema['description']}; {found}"]
     if kind == "oneOf" and error.context:
-        best = jsonschema.exceptions.best_match(error.context)
+        # The branch whose type the value has says more than "is not of type" of the others.
+        same_type = [e for e in error.context if e.validator != "type"]
+        best = jsonschema.exceptions.best_match(same_type or error.context)
         if best.validator in {"not", "pattern"}:
             return _describe(best, schema)
         return [f"{where}: does not match any allowed form ({best.message})"]
