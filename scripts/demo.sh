@@ -10,5 +10,7 @@ export PATH="$PWD/$VENV/bin:$PATH"
 if [ "$(id -u)" = 0 ]; then export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1; fi
 CORES=${WLCNN_CORES:-2}
 echo "[demo] snakemake --profile profiles/local --cores $CORES --configfile config/demo.yaml $*"
-snakemake --profile profiles/local --cores "$CORES" --configfile config/demo.yaml "$@"
+# Through the lock wrapper: a run killed with SIGKILL leaves a stale Snakemake lock, which it
+# clears (snakemake --unlock) when no run is live here; a second demo while one runs is refused.
+bash scripts/_snakemake_lock.sh --profile profiles/local --cores "$CORES" --configfile config/demo.yaml "$@"
 python -m wlcnn.summary config/demo.yaml

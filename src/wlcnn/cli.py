@@ -234,7 +234,7 @@ def _cmd_config(args: argparse.Namespace) -> int:
     from wlcnn.config import load_config, output_redshifts
     from wlcnn.grid import read_grid, simulations
 
-    cfg = load_config(args.config, base_dir=args.base_dir)
+    cfg = load_config(args.config, base_dir=args.base_dir, check_files=True)
     grid = read_grid(Path(args.base_dir) / cfg["cosmology"]["grid"])
     z = output_redshifts(cfg["simulations"]["output_redshifts"])
     sims = simulations(grid)

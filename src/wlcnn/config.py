@@ -17,6 +17,9 @@ from __future__ import annotations
 
 import difflib
 import itertools
+import math
+import re
+import string
 from collections.abc import Mapping
 from functools import cache
 from importlib import resources
@@ -100,8 +103,20 @@ def _describe(error: jsonschema.ValidationError, schema: Mapping[str, Any]) -> l
     if kind in {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"}:
         bound = {"minimum": ">=", "maximum": "<=", "exclusiveMinimum": ">", "exclusiveMaximum": "<"}[kind]
         return [f"{where}: {error.instance!r} out of range; allowed: {bound} {error.validator_value}"]
+    if kind in {"not", "pattern"} and "description" in error.schema:
+        # Path checks (no shell metacharacters): say what a path may hold and which characters
+        # of the value are not allowed, instead of the raw regular expression.
+        found = f"found {error.instance!r}"
+        if kind == "not" and isinstance(error.instance, str):
+            bad = sorted(set(re.findall(error.validator_value["pattern"], error.instance)))
+            found += f" (contains {', '.join(repr(c) for c in bad)})"
+        return [f"{where}: expected {error.schema['description']}; {found}"]
     if kind == "oneOf" and error.context:
-        best = jsonschema.exceptions.best_match(error.context)
+        # The branch whose type the value has says more than "is not of type" of the others.
+        same_type = [e for e in error.context if e.validator != "type"]
+        best = jsonschema.exceptions.best_match(same_type or error.context)
+        if best.validator in {"not", "pattern"}:
+            return _describe(best, schema)
         return [f"{where}: does not match any allowed form ({best.message})"]
     return [f"{where}: {error.message}"]
 
@@ -138,16 +153,11 @@ def _semantic_problems(cfg: Mapping[str, Any], *, base_dir: Path) -> list[str]:
             problems.append(f"cosmology.prior.{name}: expected [low, high] with low < high, found {[lo, hi]}")
     sims = cfg["simulations"]
     z_out = sims["output_redshifts"]
-    if isinstance(z_out, Mapping):
-        if z_out["z_switch"] > z_out["z_max"]:
-            problems.append(
-                f"simulations.output_redshifts: z_switch ({z_out['z_switch']}) must be <= "
-                f"z_max ({z_out['z_max']})"
-            )
-    elif any(b >= a for a, b in itertools.pairwise(z_out)):
-        problems.append(
-            f"simulations.output_redshifts: expected strictly decreasing redshifts, found {z_out}"
-        )
+    # Checks below that compute the snapshot redshifts run only on a usable list: the problem is
+    # reported once, never as a traceback of the code that trips over it.
+    z_problems = _output_redshift_problems(z_out)
+    problems.extend(z_problems)
+    problems.extend(_placeholder_problems(cfg))
     source = cfg.get("shells", {}).get("source", "snapshots")
     if source != "snapshots":
         problems.extend(_lightcone_problems(cfg, source))
@@ -157,7 +167,7 @@ def _semantic_problems(cfg: Mapping[str, Any], *, base_dir: Path) -> list[str]:
                 problems.append(f"simulations.{key}: required when simulations.code is {sims['code']!r}")
     if sims["code"] == "mock_pm" and "mock_pm" not in sims:
         problems.append("simulations.mock_pm: required when simulations.code is 'mock_pm'")
-    if (z0 := sims["z_initial"]) <= float(np.max(output_redshifts(z_out))):
+    if not z_problems and (z0 := sims["z_initial"]) <= float(np.max(output_redshifts(z_out))):
         problems.append(f"simulations.z_initial: {z0} must exceed the highest output redshift")
     survey = cfg.get("survey", {})
     if "zb_edges" in survey:
@@ -176,8 +186,8 @@ def _semantic_problems(cfg: Mapping[str, Any], *, base_dir: Path) -> list[str]:
 
         problems.extend(survey_config_problems(cfg))
     grid_path = base_dir / cfg["cosmology"]["grid"]
-    if not grid_path.is_file():
-        problems.append(f"cosmology.grid: file {grid_path} does not exist")
+    if missing := _missing_file("cosmology.grid", grid_path):
+        problems.append(missing)
     else:
         from wlcnn.grid import GridError, read_grid  # local: grid imports this module
 
@@ -186,8 +196,88 @@ def _semantic_problems(cfg: Mapping[str, Any], *, base_dir: Path) -> list[str]:
         except GridError as exc:
             problems.append(f"cosmology.grid: {exc}")
         else:
-            if source == "snapshots" and grid:
+            if source == "snapshots" and grid and not z_problems:
                 problems.extend(_shell_thickness_problems(cfg, grid))
+    return problems
+
+
+def _output_redshift_problems(z_out: Mapping[str, float] | list[float]) -> list[str]:
+    """What makes ``simulations.output_redshifts`` unusable (the schema has checked the types)."""
+    key = "simulations.output_redshifts"
+    values = list(z_out.values()) if isinstance(z_out, Mapping) else list(z_out)
+    if not all(math.isfinite(v) for v in values):
+        return [f"{key}: expected finite redshifts, found {z_out}"]
+    if isinstance(z_out, Mapping):
+        if z_out["z_switch"] > z_out["z_max"]:
+            return [
+                f"{key}: expected z_switch <= z_max, found z_switch = {z_out['z_switch']} > "
+                f"z_max = {z_out['z_max']}"
+            ]
+        return []
+    if any(b >= a for a, b in itertools.pairwise(z_out)):
+        return [f"{key}: expected strictly decreasing redshifts, found {z_out}"]
+    return []
+
+
+#: Placeholders the code fills into each path pattern (``str.format`` keywords).
+_PATTERN_FIELDS = {
+    "simulations.snapshot_pattern": {"cosmology", "simulation", "snapshot"},
+    "simulations.lightcone_pattern": {"cosmology", "simulation"},
+    "simulations.lightcone_steps_pattern": {"cosmology", "simulation"},
+    "lensing.nz_bootstrap_pattern": {"bin", "realisation"},
+}
+
+
+def _placeholder_problems(cfg: Mapping[str, Any]) -> list[str]:
+    """Path patterns may only name the placeholders the code fills in (else a KeyError later)."""
+    problems: list[str] = []
+    for key, allowed in _PATTERN_FIELDS.items():
+        block, name = key.split(".")
+        pattern = cfg.get(block, {}).get(name)
+        if pattern is None:
+            continue
+        # The schema has checked the brace syntax, so the pattern parses.
+        used = {field for _, field, _, _ in string.Formatter().parse(pattern) if field is not None}
+        if unknown := sorted(used - allowed):
+            problems.append(
+                f"{key}: expected placeholders among {sorted(allowed)}, found {unknown} in {pattern!r}"
+            )
+    return problems
+
+
+def _missing_file(key: str, path: Path) -> str | None:
+    """The problem with an input file the configuration names, or None if it is a file."""
+    if path.is_file():
+        return None
+    if path.is_dir():
+        return f"{key}: expected a file, found a directory: {path}"
+    return f"{key}: expected an existing file, {path} does not exist"
+
+
+def _missing_file_problems(cfg: Mapping[str, Any], *, base_dir: Path) -> list[str]:
+    """Input files the configuration names that are not there (n(z) tables, survey catalogue).
+
+    The bootstrap n(z) files (``lensing.nz_bootstrap_pattern``) are not required: no workflow
+    stage reads them yet, and a paper-scale run has thousands.
+    """
+    problems: list[str] = []
+    lensing = cfg.get("lensing", {})
+    nz_files = lensing.get("nz_files", [])
+    for i, path in enumerate(nz_files):
+        if missing := _missing_file(f"lensing.nz_files[{i}]", base_dir / path):
+            problems.append(missing)
+    survey = cfg.get("survey", {})
+    # With survey.mock the workflow writes (and reads) its own mock catalogue instead.
+    if "catalogue" in survey and "mock" not in survey:
+        catalogue = survey["catalogue"]
+        keys_paths = (
+            [("survey.catalogue", catalogue)]
+            if isinstance(catalogue, str)
+            else [(f"survey.catalogue[{i}]", p) for i, p in enumerate(catalogue)]
+        )
+        for key, path in keys_paths:
+            if missing := _missing_file(key, base_dir / path):
+                problems.append(missing)
     return problems
 
 
@@ -213,7 +303,9 @@ def _shell_thickness_problems(cfg: Mapping[str, Any], grid: Any) -> list[str]:
     return []
 
 
-def validate_config(cfg: Any, *, source: str = "<config>", base_dir: str | Path = ".") -> None:
+def validate_config(
+    cfg: Any, *, source: str = "<config>", base_dir: str | Path = ".", check_files: bool = False
+) -> None:
     """Validate a configuration mapping; raise :class:`ConfigError` listing every problem.
 
     Parameters
@@ -224,6 +316,11 @@ def validate_config(cfg: Any, *, source: str = "<config>", base_dir: str | Path 
         Name used in the error message (the YAML file).
     base_dir
         Directory relative to which file paths in the configuration are resolved.
+    check_files
+        Also require the input files the configuration names (n(z) tables, survey catalogue
+        unless ``survey.mock``) to exist; the grid table is always read.
+        ``wlcnn config`` and the workflow check them; the library default does not, so that
+        a template such as ``config/config.yaml`` can be read before its data are in place.
     """
     schema = load_schema()
     validator = jsonschema.Draft202012Validator(schema)
@@ -232,18 +329,20 @@ def validate_config(cfg: Any, *, source: str = "<config>", base_dir: str | Path 
         problems.extend(_describe(error, schema))
     if not problems:
         problems = _semantic_problems(cfg, base_dir=Path(base_dir))
+        if check_files:
+            problems.extend(_missing_file_problems(cfg, base_dir=Path(base_dir)))
     if problems:
         raise ConfigError(source, problems)
 
 
-def load_config(path: str | Path, *, base_dir: str | Path = ".") -> dict[str, Any]:
+def load_config(path: str | Path, *, base_dir: str | Path = ".", check_files: bool = False) -> dict[str, Any]:
     """Read a YAML configuration file and validate it (see :func:`validate_config`)."""
     path = Path(path)
     try:
         cfg = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
         raise ConfigError(str(path), [f"not valid YAML: {exc}"]) from exc
-    validate_config(cfg, source=str(path), base_dir=base_dir)
+    validate_config(cfg, source=str(path), base_dir=base_dir, check_files=check_files)
     return cfg
 
 

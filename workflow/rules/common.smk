@@ -4,7 +4,6 @@
 
 import json
 import os
-import shlex
 import shutil
 import sys
 from pathlib import Path
@@ -18,7 +17,7 @@ if not config:
 
 _config_source = ", ".join(str(p) for p in (workflow.overwrite_configfiles or [])) or "config/config.yaml"
 try:
-    validate_config(config, source=_config_source, base_dir=workflow.basedir)
+    validate_config(config, source=_config_source, base_dir=workflow.basedir, check_files=True)
 except ConfigError as exc:
     raise WorkflowError(str(exc)) from None
 
@@ -132,7 +131,7 @@ def maps_inputs(wc):
 
 
 def maps_params(cosmology, simulation):
-    """Shell-quoted JSON for ``python -m wlcnn.maps.mpi --params`` (what the map job depends on)."""
+    """JSON for ``python -m wlcnn.maps.mpi --params`` (what the map job depends on; MAPS_SHELL quotes it)."""
     # Snapshot runs: exactly the parameters they had before light cones existed (no rerun).
     shells = dict(SHELLS)
     if MAPS_SOURCE != "snapshots":
@@ -146,14 +145,16 @@ def maps_params(cosmology, simulation):
     }
     if MAPS_SOURCE != "snapshots":
         params["lightcone"] = lightcone_spec(cosmology, simulation)
-    return shlex.quote(json.dumps(params, sort_keys=True))
+    return json.dumps(params, sort_keys=True)
 
 
-# The map job's command: the snapshot form is unchanged (a new command would rerun every map).
+# The map job's command. Every interpolated value is shell-quoted ({x:q}): paths come from the
+# configuration, and a value such as "results/x$(cmd)y" must reach the program as text, never
+# run (the schema refuses shell metacharacters in paths too; this is the second line of defence).
 MAPS_SHELL = (
-    "{resources.mpi} -n {resources.tasks} python -m wlcnn.maps.mpi --params {params.args} "
-    + ("--manifest {input.manifest} " if MAPS_SOURCE == "snapshots" else "--step-redshifts {input.step_redshifts} ")
-    + "--out {output} --base-dir {params.base_dir} --log {log}"
+    "{resources.mpi:q} -n {resources.tasks:q} python -m wlcnn.maps.mpi --params {params.args:q} "
+    + ("--manifest {input.manifest:q} " if MAPS_SOURCE == "snapshots" else "--step-redshifts {input.step_redshifts:q} ")
+    + "--out {output:q} --base-dir {params.base_dir:q} --log {log:q}"
 )
 
 
