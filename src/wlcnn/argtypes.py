@@ -21,10 +21,19 @@ from __future__ import annotations
 import argparse
 import math
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
-__all__ = ["integer", "number_list", "number_pair", "real"]
+__all__ = [
+    "existing_file",
+    "integer",
+    "number_list",
+    "number_pair",
+    "output_directory",
+    "output_file",
+    "real",
+]
 
 #: Separator of ``lo:hi:n`` ranges and of comma lists.
 RANGE_SEPARATOR = ":"
@@ -157,3 +166,33 @@ def number_pair(
 
     parse.__name__ = "number pair"
     return parse
+
+
+def existing_file(text: str) -> str:
+    """A path to an existing file (not a directory)."""
+    path = Path(text)
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"expected a file, found the directory {text!r}")
+    if not path.exists():
+        raise argparse.ArgumentTypeError(f"expected an existing file, found no such file {text!r}")
+    return text
+
+
+def output_file(text: str) -> str:
+    """A path a file can be written to: not a directory, and not below a file."""
+    path = Path(text)
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"expected a file name, found the directory {text!r}")
+    if path.parent.exists() and not path.parent.is_dir():
+        raise argparse.ArgumentTypeError(
+            f"expected {str(path.parent)!r} to be a directory, found a file (in {text!r})"
+        )
+    return text
+
+
+def output_directory(text: str) -> str:
+    """A directory to write into (created if missing), not an existing file."""
+    path = Path(text)
+    if path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(f"expected a directory, found the file {text!r}")
+    return text
