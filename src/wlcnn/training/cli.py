@@ -228,6 +228,11 @@ def _plot(argv: Sequence[str]) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m wlcnn.training``; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] == "plot":
-        return _plot(argv[1:])
-    return _train(argv)
+    try:
+        if argv and argv[0] == "plot":
+            return _plot(argv[1:])
+        return _train(argv)
+    except SystemExit as exc:  # argparse's bad-argument exit (2) and --help (0), as a status
+        if isinstance(exc.code, int):
+            return exc.code
+        raise
