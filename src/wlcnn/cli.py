@@ -18,7 +18,15 @@ from typing import Any
 
 import numpy as np
 
+from wlcnn.argtypes import integer, number_list, number_pair, real
+
 __all__ = ["main"]
+
+#: Ωm must lie in (0, 1); σ8, Σ8, h and the box side must be positive.
+_OMEGA_M = real(minimum=0.0, maximum=1.0, open_low=True, open_high=True)
+_POSITIVE = real(minimum=0.0, open_low=True)
+#: Default particles per streamed chunk of ``wlcnn ingest``.
+DEFAULT_INGEST_CHUNK = 1 << 20
 
 UNITS_HELP = """\
 units: positions comoving Mpc/h (snapshots: in [0, box); light-cone particles: relative to the
@@ -56,7 +64,7 @@ def _add_reader_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--box",
-        type=float,
+        type=real(minimum=0.0, open_low=True),
         default=None,
         metavar="MPC_H",
         help="box side in Mpc/h for formats without it in the header (tipsy, light-cone)",
@@ -153,34 +161,47 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ingest_pairs(args: argparse.Namespace) -> list[tuple[str, str]]:
+    """``SOURCE OUTPUT [SOURCE OUTPUT ...]`` as pairs; exit status 2 for an odd count."""
+    paths = list(args.paths)
+    if len(paths) % 2:
+        args.parser.error(
+            f"SOURCE OUTPUT: expected pairs of paths (an even number), found {len(paths)} path(s): {paths}"
+        )
+    return list(zip(paths[::2], paths[1::2], strict=True))
+
+
+def _check_source(source: str) -> None:
+    from wlcnn.atomic import OutputPathError
+
+    if Path(source).is_dir():
+        raise OutputPathError(source, "SOURCE", "a snapshot file or multi-file base name", "a directory")
+
+
 def _cmd_ingest(args: argparse.Namespace) -> int:
+    from wlcnn.atomic import atomic_paths, check_output_paths
     from wlcnn.io import open_snapshot
     from wlcnn.io.canonical import write_canonical
     from wlcnn.provenance import file_record, provenance_record, utc_now
 
     started = utc_now()
     options = _reader_options(args)
-    reader = open_snapshot(args.source, format=args.format, **options)
-    h = reader.header
-    cosmology = {
-        k: v
-        for k, v in {
-            "omega_m": args.omega_m if args.omega_m is not None else h.omega_m,
-            "h": args.hubble if args.hubble is not None else h.hubble,
-            "sigma8": args.sigma8,
-        }.items()
-        if v is not None
-    }
-    missing = {"omega_m", "h"} - set(cosmology)
-    if missing:
-        raise SystemExit(
-            f"wlcnn ingest: {args.source}: the file does not store {sorted(missing)}; "
-            f"pass --omega-m / --hubble"
-        )
-    inputs = [file_record(f) for f in h.files]
-    prov = provenance_record(
-        step="ingest", inputs=inputs, config={"cosmology": cosmology, **options}, started=started
+    pairs = _ingest_pairs(args)
+    for source, _ in pairs:
+        _check_source(source)
+    # every header is read (and checked) before anything is written
+    readers = [open_snapshot(source, format=args.format, **options) for source, _ in pairs]
+    outputs = [output for _, output in pairs]
+    check_output_paths(
+        outputs,
+        inputs=[f for reader in readers for f in reader.header.files],
+        where="OUTPUT",
+        parents_must_exist=True,
     )
+    cosmologies = [
+        _ingest_cosmology(args, reader.header, source)
+        for reader, (source, _) in zip(readers, pairs, strict=True)
+    ]
 
     def progress(done: int, total: int) -> None:
         if not args.quiet:
@@ -190,38 +211,81 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
 
-    write_canonical(
-        reader,
-        args.output,
-        cosmology=cosmology,
-        chunk_size=args.chunk_size,
-        keep_velocities=args.keep_velocities,
-        provenance=prov,
-        progress=progress,
-    )
+    # a series is staged: nothing appears under a final name unless every snapshot was written
+    with atomic_paths(outputs, suffix=".h5") as staged:
+        for reader, cosmology, tmp in zip(readers, cosmologies, staged, strict=True):
+            inputs = [file_record(f) for f in reader.header.files]
+            prov = provenance_record(
+                step="ingest", inputs=inputs, config={"cosmology": cosmology, **options}, started=started
+            )
+            write_canonical(
+                reader,
+                tmp,
+                cosmology=cosmology,
+                chunk_size=args.chunk_size,
+                keep_velocities=args.keep_velocities,
+                provenance=prov,
+                progress=progress,
+            )
     if not args.quiet:
-        print(f"\nwrote {args.output}: {h.format}, N={h.n_particles:,}, z={h.redshift:.6f}", file=sys.stderr)
+        for reader, output in zip(readers, outputs, strict=True):
+            h = reader.header
+            print(f"\nwrote {output}: {h.format}, N={h.n_particles:,}, z={h.redshift:.6f}", file=sys.stderr)
     return 0
 
 
-def _parse_range(text: str) -> np.ndarray:
-    """``lo:hi:n`` -> n values from lo to hi, or a comma list."""
-    if ":" in text:
-        lo, hi, n = text.split(":")
-        return np.linspace(float(lo), float(hi), int(n))
-    return np.array([float(x) for x in text.split(",")])
+def _ingest_cosmology(args: argparse.Namespace, header: Any, source: str) -> dict[str, float]:
+    """Ωm and h from the options or the file's header, and σ8 if given."""
+    cosmology = {
+        k: v
+        for k, v in {
+            "omega_m": args.omega_m if args.omega_m is not None else header.omega_m,
+            "h": args.hubble if args.hubble is not None else header.hubble,
+            "sigma8": args.sigma8,
+        }.items()
+        if v is not None
+    }
+    missing = {"omega_m", "h"} - set(cosmology)
+    if missing:
+        raise SystemExit(
+            f"wlcnn ingest: {source}: the file does not store {sorted(missing)}; pass --omega-m / --hubble"
+        )
+    return cosmology
+
+
+def _check_prior_range(name: str, bounds: Sequence[float]) -> None:
+    from wlcnn.grid import GridError
+
+    lo, hi = bounds
+    if not lo < hi:
+        raise GridError(f"{name}: expected LO < HI, found {lo:g} {hi:g}")
 
 
 def _cmd_grid(args: argparse.Namespace) -> int:
-    from wlcnn.atomic import atomic_write_text
-    from wlcnn.grid import format_grid, sigma8_line_grid
+    from wlcnn.atomic import atomic_write_text, check_output_paths
+    from wlcnn.grid import GridError, format_grid, sigma8_line_grid
 
+    _check_prior_range("--prior-omega-m", args.prior_omega_m)
+    _check_prior_range("--prior-sigma8", args.prior_sigma8)
+    om_lo, om_hi = args.prior_omega_m
+    outside = [om for om in args.omega_m if not om_lo <= om <= om_hi]
+    if outside:
+        raise GridError(
+            f"--omega-m: expected values inside the prior --prior-omega-m [{om_lo:g}, {om_hi:g}], "
+            f"found {', '.join(f'{om:g}' for om in outside)}"
+        )
+    if args.output:
+        check_output_paths([args.output], where="--output", parents_must_exist=True)
     prior = {"omega_m": args.prior_omega_m, "sigma8": args.prior_sigma8}
-    points = sigma8_line_grid(
-        sigma8_lines=_parse_range(args.sigma8_lines), omega_m=_parse_range(args.omega_m), prior=prior
-    )
-    mocks = [tuple(float(x) for x in m.split(",")) for m in args.mock]
-    text = format_grid(points, n_train=args.n_train, n_test=args.n_test, mocks=mocks)  # type: ignore[arg-type]
+    points = sigma8_line_grid(sigma8_lines=args.sigma8_lines, omega_m=args.omega_m, prior=prior)
+    if not points:
+        raise GridError(
+            f"--sigma8-lines, --omega-m: expected points inside the prior box omega_m "
+            f"{list(args.prior_omega_m)}, sigma8 {list(args.prior_sigma8)}, found none "
+            f"(every sigma8 = Sigma8 (0.3/omega_m)^0.6 falls outside)"
+        )
+    mocks = list(args.mock)
+    text = format_grid(points, n_train=args.n_train, n_test=args.n_test, mocks=mocks)
     if args.output:
         atomic_write_text(args.output, text)
         print(f"wrote {args.output}: {len(points)} cosmologies + {len(mocks)} mock(s)", file=sys.stderr)
@@ -297,18 +361,30 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=UNITS_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("source", help="snapshot file or multi-file base name")
-    p.add_argument("output", help="canonical HDF5 file to write")
+    p.add_argument(
+        "paths",
+        nargs="+",
+        metavar="SOURCE OUTPUT",
+        help="snapshot file or multi-file base name, and the canonical HDF5 file to write; "
+        "several pairs ingest a series, written only if every snapshot succeeds",
+    )
     _add_reader_args(p)
     p.add_argument(
-        "--omega-m", type=float, default=None, help="Omega_m (required if the file does not store it)"
+        "--omega-m", type=_OMEGA_M, default=None, help="Omega_m (required if the file does not store it)"
     )
-    p.add_argument("--hubble", type=float, default=None, help="h (required if the file does not store it)")
-    p.add_argument("--sigma8", type=float, default=None, help="sigma8 to record (files never store it)")
-    p.add_argument("--chunk-size", type=int, default=1 << 20, help="particles per chunk (default 1048576)")
+    p.add_argument(
+        "--hubble", type=_POSITIVE, default=None, help="h (required if the file does not store it)"
+    )
+    p.add_argument("--sigma8", type=_POSITIVE, default=None, help="sigma8 to record (files never store it)")
+    p.add_argument(
+        "--chunk-size",
+        type=integer(minimum=1),
+        default=DEFAULT_INGEST_CHUNK,
+        help=f"particles per chunk (default {DEFAULT_INGEST_CHUNK})",
+    )
     p.add_argument("--keep-velocities", action="store_true", help="also store peculiar velocities (km/s)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
-    p.set_defaults(func=_cmd_ingest)
+    p.set_defaults(func=_cmd_ingest, parser=p)
 
     p = sub.add_parser(
         "audit",
@@ -330,14 +406,36 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="example (the KiDS-450 default): wlcnn grid --sigma8-lines 0.5:1.0:8 "
         "--omega-m 0.1:0.5:8 --n-train 10 --n-test 2 --mock 0.25,0.849 -o config/grids/kids450.csv",
     )
-    p.add_argument("--sigma8-lines", required=True, help="Sigma8 values: 'lo:hi:n' or 'a,b,c'")
-    p.add_argument("--omega-m", required=True, help="Omega_m values on each line: 'lo:hi:n' or 'a,b,c'")
-    p.add_argument("--prior-omega-m", type=float, nargs=2, default=[0.1, 0.5], metavar=("LO", "HI"))
-    p.add_argument("--prior-sigma8", type=float, nargs=2, default=[0.4, 1.4], metavar=("LO", "HI"))
-    p.add_argument("--n-train", type=int, default=10, help="training simulations per cosmology (default 10)")
-    p.add_argument("--n-test", type=int, default=2, help="test simulations per cosmology (default 2)")
     p.add_argument(
-        "--mock", action="append", default=[], metavar="OM,S8", help="add a mock-observation cosmology"
+        "--sigma8-lines",
+        required=True,
+        type=number_list(minimum=0.0, open_low=True),
+        help="Sigma8 values: 'lo:hi:n' or 'a,b,c'",
+    )
+    p.add_argument(
+        "--omega-m",
+        required=True,
+        type=number_list(minimum=0.0, maximum=1.0, open_low=True, open_high=True),
+        help="Omega_m values on each line, inside --prior-omega-m: 'lo:hi:n' or 'a,b,c'",
+    )
+    p.add_argument("--prior-omega-m", type=_OMEGA_M, nargs=2, default=[0.1, 0.5], metavar=("LO", "HI"))
+    p.add_argument("--prior-sigma8", type=_POSITIVE, nargs=2, default=[0.4, 1.4], metavar=("LO", "HI"))
+    p.add_argument(
+        "--n-train",
+        type=integer(minimum=1),
+        default=10,
+        help="training simulations per cosmology (default 10)",
+    )
+    p.add_argument(
+        "--n-test", type=integer(minimum=0), default=2, help="test simulations per cosmology (default 2)"
+    )
+    p.add_argument(
+        "--mock",
+        action="append",
+        default=[],
+        type=number_pair(first=_OMEGA_M, second=_POSITIVE, names=("OM", "S8")),
+        metavar="OM,S8",
+        help="add a mock-observation cosmology",
     )
     p.add_argument("-o", "--output", help="CSV file to write (default: stdout)")
     p.set_defaults(func=_cmd_grid)
@@ -355,6 +453,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``wlcnn`` console script."""
+    from wlcnn.atomic import OutputPathError
     from wlcnn.config import ConfigError
     from wlcnn.grid import GridError
     from wlcnn.io.errors import SnapshotError
@@ -366,7 +465,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         return int(args.func(args) or 0)
-    except (SnapshotError, ConfigError, GridError, FileNotFoundError) as exc:
+    except (SnapshotError, ConfigError, GridError, OutputPathError, FileNotFoundError) as exc:
         print(f"wlcnn {args.command}: error: {exc}", file=sys.stderr)
         return 2
 

@@ -42,6 +42,7 @@ from typing import Any
 
 import numpy as np
 
+from wlcnn.argtypes import existing_file, output_directory, output_file, real
 from wlcnn.config import load_config
 from wlcnn.grid import read_grid
 
@@ -289,7 +290,10 @@ def _parser() -> argparse.ArgumentParser:
 
     def common(p: argparse.ArgumentParser, *, config_required: bool = True) -> None:
         p.add_argument(
-            "--config", required=config_required, help="configuration file (e.g. config/demo.yaml)"
+            "--config",
+            required=config_required,
+            type=existing_file,
+            help="configuration file (e.g. config/demo.yaml)",
         )
         p.add_argument("--base-dir", default=".", help="directory the configuration's paths are relative to")
 
@@ -303,7 +307,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--cosmologies", nargs="*", help="grid ids (default: every cosmology with test simulations)"
     )
-    p.add_argument("--out", required=True, help="output HDF5")
+    p.add_argument("--out", required=True, type=output_file, help="output HDF5")
     p.set_defaults(func=_cmd_summaries)
 
     p = sub.add_parser("data", help="data vector of the observed survey")
@@ -311,32 +315,32 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--label", required=True)
     p.add_argument("--predictor", required=True, help="'power_spectrum' or package.module:factory")
     p.add_argument("--observation", required=True, help="package.module:factory of the observed inputs")
-    p.add_argument("--out", required=True)
+    p.add_argument("--out", required=True, type=output_file)
     p.set_defaults(func=_cmd_data)
 
     p = sub.add_parser("merge", help="join per-cosmology summaries of one label")
-    p.add_argument("--summaries", nargs="+", required=True)
-    p.add_argument("--out", required=True)
+    p.add_argument("--summaries", nargs="+", required=True, type=existing_file)
+    p.add_argument("--out", required=True, type=output_file)
     p.set_defaults(func=_cmd_merge)
 
     p = sub.add_parser("combine", help="concatenate networks / stages into one data vector")
     p.add_argument("--label", required=True)
-    p.add_argument("--summaries", nargs="+", required=True)
-    p.add_argument("--out", required=True)
-    p.add_argument("--data", nargs="*", help="data vectors, in the order of --summaries")
-    p.add_argument("--data-out")
+    p.add_argument("--summaries", nargs="+", required=True, type=existing_file)
+    p.add_argument("--out", required=True, type=output_file)
+    p.add_argument("--data", nargs="*", type=existing_file, help="data vectors, in the order of --summaries")
+    p.add_argument("--data-out", type=output_file)
     p.set_defaults(func=_cmd_combine)
 
     p = sub.add_parser("constrain", help="likelihood, sampling, table and plots of one analysis")
     common(p)
-    p.add_argument("--summaries", required=True)
-    p.add_argument("--data", required=True)
+    p.add_argument("--summaries", required=True, type=existing_file)
+    p.add_argument("--data", required=True, type=existing_file)
     p.add_argument("--label", required=True)
-    p.add_argument("--out", required=True, help="results directory")
+    p.add_argument("--out", required=True, type=output_directory, help="results directory")
     p.add_argument(
         "--truth-cosmology", help="grid id of a mock observation's cosmology (marked; coverage flags)"
     )
-    p.add_argument("--truth-a-ia", type=float, default=0.0, help="A_IA of the mock (default 0)")
+    p.add_argument("--truth-a-ia", type=real(), default=0.0, help="A_IA of the mock (default 0)")
     p.add_argument(
         "--fixed-covariance-near",
         metavar="ID",
@@ -351,10 +355,10 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("compare", help="table and S8 whisker plot of several analyses (Figs. 7, 9)")
     common(p, config_required=False)
-    p.add_argument("--tables", nargs="+", required=True, help="constraints.json files")
-    p.add_argument("--out-plot", required=True)
-    p.add_argument("--out-json", required=True)
-    p.add_argument("--out-md", required=True)
+    p.add_argument("--tables", nargs="+", required=True, type=existing_file, help="constraints.json files")
+    p.add_argument("--out-plot", required=True, type=output_file)
+    p.add_argument("--out-json", required=True, type=output_file)
+    p.add_argument("--out-md", required=True, type=output_file)
     p.add_argument("--published", action="store_true", help="add inference.published_s8 of --config")
     p.add_argument("--truth-cosmology", help="grid id whose S8 is marked")
     p.add_argument("--title", default="")

@@ -36,6 +36,7 @@ from typing import Any, BinaryIO, Literal
 import numpy as np
 import numpy.typing as npt
 
+from wlcnn.atomic import atomic_path
 from wlcnn.io._header_checks import (
     HeaderFields,
     check_box,
@@ -1007,10 +1008,9 @@ def _write_one_file(
     id_dtype: np.dtype,
 ) -> None:
     """Write particles ``lo:hi`` to ``target`` via a temporary file renamed into place."""
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     n = hi - lo
     f4 = np.dtype(f"{order}f4")
-    try:
+    with atomic_path(target) as tmp:  # the file is closed (and synced) before the rename
         with open(tmp, "wb") as fh:
             marker = _record(fh, order, snap_format, "HEAD", HEADER_BYTES)
             fh.write(header.tobytes())
@@ -1033,10 +1033,6 @@ def _write_one_file(
                 fh.write(marker)
             fh.flush()
             os.fsync(fh.fileno())  # the data must be on disk before the rename makes it visible
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def write_gadget_snapshot(

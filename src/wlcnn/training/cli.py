@@ -15,12 +15,14 @@ continue), and 2 for bad arguments or configuration.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from wlcnn.argtypes import existing_file, integer, output_directory, output_file, real
 from wlcnn.logs import setup_rule_logging
 
 __all__ = ["main"]
@@ -46,6 +48,7 @@ def _train_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--config",
         required=True,
+        type=existing_file,
         help="pipeline configuration YAML (validated; uses training:, run.seed, survey.n_patches)",
     )
     p.add_argument("--network", required=True, choices=sorted(PRESETS), help="network preset")
@@ -53,6 +56,7 @@ def _train_parser() -> argparse.ArgumentParser:
         "--maps",
         nargs="+",
         required=True,
+        type=existing_file,
         metavar="FILE",
         help="map files (HDF5 /kappa, /kappa_ia); role=train ones train, role=test ones validate",
     )
@@ -60,20 +64,32 @@ def _train_parser() -> argparse.ArgumentParser:
         "--validation-maps",
         nargs="*",
         default=None,
+        type=existing_file,
         metavar="FILE",
         help="validation map files (default: the --maps files with role=test)",
     )
-    p.add_argument("--out", required=True, help="output directory (model.keras, history.csv, ...)")
-    p.add_argument("--checkpoint-dir", default=None, help="checkpoint directory (default OUT/checkpoints)")
+    p.add_argument(
+        "--out", required=True, type=output_directory, help="output directory (model.keras, history.csv, ...)"
+    )
+    p.add_argument(
+        "--checkpoint-dir",
+        default=None,
+        type=output_directory,
+        help="checkpoint directory (default OUT/checkpoints)",
+    )
     p.add_argument(
         "--patch-maps",
         default=None,
+        type=existing_file,
         metavar="FILE",
         help="survey patch-maps file: use the survey forward model (masks, noise, m-bias, smoothing); "
         "without it a stand-in (kappa + A_IA kappa_IA + white noise) is used",
     )
     p.add_argument(
-        "--stand-in-noise", type=float, default=0.01, help="stand-in forward model noise sigma (kappa)"
+        "--stand-in-noise",
+        type=real(minimum=0.0),
+        default=0.01,
+        help="stand-in forward model noise sigma (kappa)",
     )
     p.add_argument(
         "--strategy",
@@ -82,11 +98,17 @@ def _train_parser() -> argparse.ArgumentParser:
         help="distribution strategy (auto: TF_CONFIG / SLURM step / GPUs)",
     )
     p.add_argument(
-        "--logical-cpus", type=int, default=0, help="split the CPU into N devices (MirroredStrategy tests)"
+        "--logical-cpus",
+        type=integer(minimum=0),
+        default=0,
+        help="split the CPU into N devices (MirroredStrategy tests)",
     )
-    p.add_argument("--steps", type=int, default=None, help="override training.n_steps")
+    p.add_argument("--steps", type=integer(minimum=1), default=None, help="override training.n_steps")
     p.add_argument(
-        "--checksum", default="none", help="checksum of input files in the provenance (none, sha256)"
+        "--checksum",
+        default="none",
+        choices=["none", *sorted(hashlib.algorithms_guaranteed)],
+        help="checksum of input files in the provenance (none, sha256)",
     )
     p.add_argument("--log", default=None, help="log file (appended; default stderr)")
     return p
@@ -100,8 +122,10 @@ def _plot_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--history", nargs="+", required=True, metavar="NAME=CSV", help="history files of networks"
     )
-    p.add_argument("--out", required=True, help="output image (PNG, PDF, ...)")
-    p.add_argument("--smooth", type=int, default=5, help="running mean of the training loss, in rows")
+    p.add_argument("--out", required=True, type=output_file, help="output image (PNG, PDF, ...)")
+    p.add_argument(
+        "--smooth", type=integer(minimum=1), default=5, help="running mean of the training loss, in rows"
+    )
     return p
 
 
@@ -204,6 +228,11 @@ def _plot(argv: Sequence[str]) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m wlcnn.training``; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] == "plot":
-        return _plot(argv[1:])
-    return _train(argv)
+    try:
+        if argv and argv[0] == "plot":
+            return _plot(argv[1:])
+        return _train(argv)
+    except SystemExit as exc:  # argparse's bad-argument exit (2) and --help (0), as a status
+        if isinstance(exc.code, int):
+            return exc.code
+        raise

@@ -56,7 +56,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from wlcnn.atomic import atomic_write_text
+from wlcnn.atomic import atomic_path, atomic_write_text
 from wlcnn.provenance import file_record, provenance_record, utc_now, write_sidecar
 from wlcnn.seeding import rng_for
 from wlcnn.training.distribute import Distribution, distribution_of, make_distribution
@@ -618,9 +618,9 @@ class _Trainer:
         from wlcnn.training.plots import plot_loss_curves
 
         model_path = self.out_dir / _MODEL_FILE
-        tmp = self.out_dir / f".{_MODEL_FILE}.partial.keras"
-        self.model.save(tmp)
-        os.replace(tmp, model_path)
+        # Keras insists on the '.keras' ending, so the temporary keeps it last
+        with atomic_path(model_path, suffix=".keras", suffix_last=True) as tmp:
+            self.model.save(tmp)
         config = {
             "network": self.spec.__dict__,
             "preset": self.preset,
