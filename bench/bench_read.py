@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from wlcnn.cosmology import critical_density_msun_h_mpc3
 from wlcnn.io import open_snapshot
 from wlcnn.io.gadget import write_gadget_snapshot
 
@@ -93,7 +94,7 @@ def make_synthetic(directory: Path, n1d: int) -> Path:
         omega_m=0.3,
         omega_lambda=0.7,
         hubble=0.7,
-        particle_mass=1e11,
+        particle_mass=0.3 * critical_density_msun_h_mpc3() * SYNTH_BOX**3 / n1d**3,  # what the readers check
     )
     return path
 

@@ -20,6 +20,7 @@ import wlcnn.atomic as atomic
 import wlcnn.ingest as ingest
 from wlcnn.atomic import TEMP_TAG, atomic_path, atomic_write_text, is_temporary
 from wlcnn.cli import main
+from wlcnn.cosmology import critical_density_msun_h_mpc3
 from wlcnn.io.gadget import write_gadget_snapshot
 
 EXIT_USAGE = 2
@@ -252,7 +253,8 @@ def _big_snapshot(path: Path, seed: int) -> None:
         omega_m=0.3,
         omega_lambda=0.7,
         hubble=0.7,
-        particle_mass=1e11,
+        # consistent with the header (the readers check Omega0 * rho_crit * L^3 / N)
+        particle_mass=0.3 * critical_density_msun_h_mpc3() * BOX**3 / n,
     )
 
 
