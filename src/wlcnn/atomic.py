@@ -47,6 +47,9 @@ def atomic_path(path: str | Path, *, suffix: str = "") -> Iterator[Path]:
     os.chmod(tmp, _DEFAULT_MODE & ~_current_umask())
     try:
         yield tmp
+        from wlcnn.provenance import seal_product  # local: provenance imports this module
+
+        seal_product(tmp)  # every product's record gets its content digest, whoever wrote it
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
