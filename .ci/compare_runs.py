@@ -42,7 +42,7 @@ def main(a: Path, b: Path) -> int:
         return 1
     print(
         f"{len(ingested)} ingested snapshots and {len(products) - len(ingested)} other HDF5 products "
-        f"identical in {a} and {b} ({len(total.provenance)} provenance-only differences: times, host, job ids)"
+        f"identical in {a} and {b} ({len(total.provenance)} provenance-only differences: times, hosts, ...)"
     )
     return 0
 

@@ -288,7 +288,7 @@ class _Audit:
                     f"the file itself ({recorded['path']})",
                 )
             if resolved in self.stack:
-                loop = [*self.stack[self.stack.index(resolved) :], path, resolved]
+                loop = [*self.stack[self.stack.index(resolved) :], resolved]  # the stack ends with path
                 cycle = " -> ".join(map(str, loop))
                 raise ProvenanceError(holder, f"{where}.path", "an acyclic lineage", f"a cycle: {cycle}")
             if not _within(resolved, self.roots):
