@@ -178,8 +178,14 @@ def _diff_hdf5(a: Path, b: Path, rel: str, report: DiffReport) -> None:
         fh.visititems(lambda name, obj: found.__setitem__("/" + name, obj))
         return found
 
+    def opened(path: Path) -> Any:
+        try:
+            return h5py.File(path, "r")
+        except OSError as exc:
+            raise DiffInputError(path, "HDF5 structure", "a readable HDF5 file", str(exc)) from None
+
     try:
-        with h5py.File(a, "r") as fa, h5py.File(b, "r") as fb:
+        with opened(a) as fa, opened(b) as fb:
             oa, ob = objects(fa), objects(fb)
             for name in sorted(set(oa) | set(ob)):
                 if name not in ob or name not in oa:
@@ -211,8 +217,8 @@ def _diff_hdf5(a: Path, b: Path, rel: str, report: DiffReport) -> None:
                         report.content.append(
                             Difference(rel, place, f"{_show(x.attrs[key])} != {_show(y.attrs[key])}")
                         )
-    except OSError as exc:
-        raise DiffInputError(rel, "HDF5 structure", "two readable HDF5 files", str(exc)) from None
+    except OSError as exc:  # a dataset or attribute that cannot be read
+        raise DiffInputError(f"{a} | {b}", "HDF5 data", "readable datasets", str(exc)) from None
 
 
 def _load_json(path: Path) -> Any:
@@ -242,8 +248,14 @@ def _diff_json(a: Path, b: Path, rel: str, report: DiffReport, *, sidecar: bool)
 def _diff_fits(a: Path, b: Path, rel: str, report: DiffReport) -> None:
     from astropy.io import fits
 
+    def opened(path: Path) -> Any:
+        try:
+            return fits.open(path, memmap=False)
+        except (OSError, ValueError) as exc:
+            raise DiffInputError(path, "FITS structure", "a readable FITS file", str(exc)) from None
+
     try:
-        with fits.open(a, memmap=False) as ha, fits.open(b, memmap=False) as hb:
+        with opened(a) as ha, opened(b) as hb:
             if len(ha) != len(hb):
                 report.content.append(Difference(rel, "HDUs", f"{len(ha)} != {len(hb)}"))
                 return
@@ -263,8 +275,8 @@ def _diff_fits(a: Path, b: Path, rel: str, report: DiffReport) -> None:
                 where=FITS_PROVENANCE_CARD,
             ):
                 report.provenance.append(Difference(rel, where, detail))
-    except OSError as exc:
-        raise DiffInputError(rel, "FITS structure", "two readable FITS files", str(exc)) from None
+    except (OSError, ValueError) as exc:  # data that cannot be read
+        raise DiffInputError(f"{a} | {b}", "FITS data", "readable HDUs", str(exc)) from None
 
 
 def _diff_bytes(a: Path, b: Path, rel: str, report: DiffReport) -> None:
@@ -337,12 +349,12 @@ def diff_paths(a: str | Path, b: str | Path, *, exclude: Sequence[str] = ()) -> 
         _diff_files(a, b, a.name if a.name == b.name else f"{a.name} | {b.name}", report)
         return report
     if a.is_dir() != b.is_dir():
-        odd = b if a.is_dir() else a
+        # B is named: A sets what kind of argument is expected
         raise DiffInputError(
-            odd,
+            b,
             "path",
             "a directory like the other argument" if a.is_dir() else "a file like the other argument",
-            "a file" if odd.is_file() else "a directory",
+            "a file" if b.is_file() else "a directory",
         )
     files_a, files_b = _files_under(a, exclude), _files_under(b, exclude)
     for rel in sorted(files_a | files_b):
