@@ -131,9 +131,9 @@ def test_bad_input_is_exit_2_and_named(tmp_path: Path, capsys: pytest.CaptureFix
     before = _listing(tmp_path)
     assert main(["diff", str(present), str(tmp_path / "absent.h5")]) == 2
     err = capsys.readouterr().err
+    absent = tmp_path / "absent.h5"
     assert (
-        err
-        == f"wlcnn diff: error: {tmp_path / 'absent.h5'}: path: expected an existing file or directory, found nothing\n"
+        err == f"wlcnn diff: error: {absent}: path: expected an existing file or directory, found nothing\n"
     )
     assert main(["diff", str(present), str(tmp_path)]) == 2
     assert "expected a file like the other argument, found a directory" in capsys.readouterr().err
