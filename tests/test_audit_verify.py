@@ -338,3 +338,24 @@ def test_root_option_admits_a_tree(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert main(["audit", str(product)]) == 1
     assert main(["audit", "--root", str(tmp_path / "elsewhere"), str(product)]) == 0
     assert audit(product, roots=[run, elsewhere.parent]).inputs[0].status == "ok"
+
+
+def test_flipped_byte_in_fits_catalogue_is_modified(tmp_path: Path) -> None:
+    """FITS catalogues keep their record in PROVJSON; the seal covers the table's bytes."""
+    from astropy.io import fits
+
+    from wlcnn.atomic import atomic_path
+
+    path = tmp_path / "catalogue.fits"
+    primary = fits.PrimaryHDU()
+    record = provenance_record(step="catalogue", inputs=[], config={}, started=utc_now())
+    primary.header["PROVJSON"] = json.dumps(record)
+    table = fits.BinTableHDU.from_columns([fits.Column(name="E1", format="E", array=np.arange(64.0))])
+    with atomic_path(path) as tmp:
+        fits.HDUList([primary, table]).writeto(tmp)
+    assert json.loads(fits.getheader(path)["PROVJSON"])[SEAL_KEY]["scope"] == "fits"
+    assert _root_status(path) == ("ok", "")
+    with fits.open(path) as hdus:
+        data_offset = hdus[1].fileinfo()["datLoc"]
+    _flip_byte(path, data_offset + 4)
+    assert _root_status(path)[0] == "modified"
