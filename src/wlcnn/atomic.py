@@ -25,6 +25,8 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from wlcnn.records import seal_product
+
 __all__ = [
     "TEMP_TAG",
     "OutputPathError",
@@ -239,6 +241,7 @@ def atomic_paths(
             temporaries.append(_make_temporary(target, suffix=suffix, suffix_last=suffix_last))
         yield list(temporaries)
         for tmp in temporaries:
+            seal_product(tmp)  # every product's record gets its content digest, whoever wrote it
             _fsync(tmp)
         for tmp, target in zip(temporaries, targets, strict=True):
             os.replace(tmp, target)

@@ -1,62 +1,66 @@
 """Provenance audit: the lineage of a result file, with every recorded checksum verified.
 
 A file's provenance record (see :mod:`wlcnn.provenance`) is found in, by order of preference:
-the ``provenance`` attribute of an HDF5 file, the ``PROVJSON`` card of a FITS catalogue, the
-``provenance`` key of a JSON file, or a sidecar ``<file>.prov.json``. :func:`audit` follows the
+a sidecar ``<file>.prov.json``, the ``provenance`` attribute of an HDF5 file, the ``PROVJSON``
+card of a FITS catalogue, or the ``provenance`` key of a JSON file. :func:`audit` follows the
 recorded inputs recursively back to files that carry no record (the simulation outputs) and
 classifies every node:
 
-``ok``          the file exists and its checksum equals the one its consumer recorded
-``modified``    the file exists but its checksum changed since it was used
-``missing``     the file is gone
+``ok``          the file exists, its checksum equals the one its consumer recorded, and its
+                content and record match the seal its producer wrote
+``modified``    the file exists but its checksum changed since it was used, or its content or
+                its record no longer matches its producer's seal
+``missing``     the file is gone (or is not a regular file)
+``outside``     the record names a file outside the audited trees: reported, never read
 ``stale``       the file itself is intact but something upstream of it is modified or missing
 ``unverified``  the consumer recorded no checksum (``ingest.checksum: none``)
+
+A record that is not JSON, not an object, lists inputs without a path, or makes the lineage
+cyclic (a file among its own ancestors) raises :class:`ProvenanceError` naming the file.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
+import os
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from wlcnn.provenance import file_checksum
+from wlcnn.records import (
+    SEAL_KEY,
+    SIDECAR_SUFFIX,
+    ProvenanceError,
+    content_digest,
+    file_checksum,
+    read_provenance,
+    read_record,
+    record_digest,
+    shorten,
+)
 
-__all__ = ["AuditNode", "audit", "format_tree", "read_provenance"]
+__all__ = ["AuditNode", "ProvenanceError", "audit", "default_roots", "format_tree", "read_provenance"]
 
-SIDECAR_SUFFIX = ".prov.json"
-_HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
-BAD = ("modified", "missing", "stale")
+BAD = ("modified", "missing", "stale", "outside")
+#: Checksum algorithms a consumer may have recorded for an input, by order of preference.
+CHECKSUM_ALGORITHMS = ("sha256", "md5", "blake2b")
+#: Longest lineage followed; a deeper one is reported instead of exhausting the stack.
+MAX_LINEAGE_DEPTH = 200
+#: Characters of a digest shown in details.
+_DIGEST_SHOWN = 12
 
 
-def read_provenance(path: str | Path) -> dict[str, Any] | None:
-    """The provenance record of ``path`` (None when it has none)."""
-    path = Path(path)
-    sidecar = path.with_name(path.name + SIDECAR_SUFFIX)
-    if sidecar.is_file():
-        return json.loads(sidecar.read_text())
-    if not path.is_file():
-        return None
-    with open(path, "rb") as fh:
-        head = fh.read(8)
-    if head == _HDF5_MAGIC:
-        import h5py
+def default_roots(paths: Sequence[str | Path]) -> list[Path]:
+    """The trees an audit reads by default.
 
-        with h5py.File(path, "r") as fh:
-            text = fh.attrs.get("provenance")
-        return json.loads(text) if text else None
-    if head.startswith(b"SIMPLE"):  # FITS: the record is the primary header's PROVJSON card
-        from astropy.io import fits
-
-        text = fits.getheader(path).get("PROVJSON")
-        return json.loads(text) if text else None
-    if path.suffix == ".json":
-        try:
-            return json.loads(path.read_text()).get("provenance")
-        except (json.JSONDecodeError, AttributeError):
-            return None
-    return None
+    The working directory, and for each audited file the directory above its own (so that a
+    result's sibling stage folders are covered).
+    """
+    roots = [Path.cwd().resolve()]
+    for path in paths:
+        parent = Path(path).resolve().parent
+        roots.append(parent.parent if parent.parent != parent else parent)
+    return roots
 
 
 @dataclass
@@ -85,47 +89,170 @@ class AuditNode:
 
     @property
     def ok(self) -> bool:
-        """True when nothing in the tree is modified, missing or stale."""
+        """True when nothing in the tree is modified, missing, stale or outside the audited trees."""
         return all(node.status not in BAD for node in self.walk())
 
 
-def _check(recorded: dict[str, Any]) -> tuple[str, str]:
-    path = Path(recorded["path"])
+def _check(path: Path, recorded: Mapping[str, Any], *, holder: Path, where: str) -> tuple[str, str]:
+    """Compare a file with what its consumer recorded about it."""
     if not path.is_file():
-        return "missing", "file not found"
-    for algorithm in ("sha256", "md5", "blake2b"):
+        return "missing", "not a regular file" if path.exists() else "file not found"
+    for algorithm in CHECKSUM_ALGORITHMS:
         if algorithm in recorded:
+            expected = recorded[algorithm]
+            if not isinstance(expected, str):
+                raise ProvenanceError(
+                    holder, f"{where}.{algorithm}", "a hex digest string", shorten(repr(expected))
+                )
             actual = file_checksum(path, algorithm=algorithm)
-            if actual != recorded[algorithm]:
-                return "modified", f"{algorithm} {actual[:12]}… != recorded {recorded[algorithm][:12]}…"
-            return "ok", f"{algorithm} {actual[:12]}…"
-    if path.stat().st_size != recorded.get("size", path.stat().st_size):
-        return "modified", f"size {path.stat().st_size} != recorded {recorded['size']}"
+            if actual != expected:
+                return "modified", (
+                    f"{algorithm} {actual[:_DIGEST_SHOWN]}… != recorded {expected[:_DIGEST_SHOWN]}…"
+                )
+            return "ok", f"{algorithm} {actual[:_DIGEST_SHOWN]}…"
+    size = path.stat().st_size
+    if "size" in recorded and recorded["size"] != size:
+        return "modified", f"size {size} != recorded {recorded['size']}"
     return "unverified", "no checksum recorded"
 
 
-def audit(
-    path: str | Path, *, _recorded: dict[str, Any] | None = None, _seen: dict | None = None
-) -> AuditNode:
-    """Audit ``path`` and, recursively, everything it was made from."""
-    path = Path(path).resolve()
-    seen = {} if _seen is None else _seen
-    if _recorded is None:
-        status, detail = ("ok", "") if path.is_file() else ("missing", "file not found")
-    else:
-        status, detail = _check(_recorded)
-    record = read_provenance(path) if status != "missing" else None
-    node = AuditNode(path=path, status=status, detail=detail, record=record)
-    if record:
-        key = str(path)
-        if key in seen:  # shared ancestors are verified once
-            node.inputs = seen[key]
+def _check_seal(path: Path, record: Mapping[str, Any], source: str) -> tuple[str, str] | None:
+    """Compare a product and its record with the seal its producer wrote (None: no seal)."""
+    seal = record.get(SEAL_KEY)
+    if seal is None:
+        return None  # a record written before seals existed
+    holder = path.with_name(path.name + SIDECAR_SUFFIX) if source == "sidecar" else path
+    if not isinstance(seal, dict) or not isinstance(seal.get("record"), str):
+        raise ProvenanceError(holder, SEAL_KEY, "an object with a 'record' digest", shorten(repr(seal)))
+    if record_digest(record) != seal["record"]:
+        return "modified", f"provenance record edited after it was written ({holder.name})"
+    sealed_content = seal.get("content")
+    if sealed_content is None:
+        return None
+    scope = "file" if source == "sidecar" else seal.get("scope", "file")
+    try:
+        actual = content_digest(path, scope=scope)
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        return "modified", f"content unreadable ({shorten(str(exc))})"
+    if actual != sealed_content:
+        return "modified", (
+            f"content sha256 {actual[:_DIGEST_SHOWN]}… != sealed by its producer "
+            f"{str(sealed_content)[:_DIGEST_SHOWN]}…"
+        )
+    return None
+
+
+def _within(path: Path, roots: Sequence[Path]) -> bool:
+    return any(path == root or root in path.parents for root in roots)
+
+
+@dataclass
+class _Audit:
+    """State of one audit: verified files, the current lineage (for cycles), the allowed trees."""
+
+    roots: list[Path]
+    seen: dict[Path, AuditNode] = field(default_factory=dict)
+    stack: list[Path] = field(default_factory=list)
+
+    def inputs_of(self, path: Path, record: Mapping[str, Any], source: str) -> list[AuditNode]:
+        holder = path.with_name(path.name + SIDECAR_SUFFIX) if source == "sidecar" else path
+        inputs = record.get("inputs", [])
+        if not isinstance(inputs, list):
+            raise ProvenanceError(holder, "inputs", "a list of file records", f"a {type(inputs).__name__}")
+        if len(self.stack) >= MAX_LINEAGE_DEPTH:
+            raise ProvenanceError(
+                holder, "inputs", f"a lineage at most {MAX_LINEAGE_DEPTH} files deep", "a deeper one"
+            )
+        nodes = []
+        for i, recorded in enumerate(inputs):
+            where = f"inputs[{i}]"
+            if not isinstance(recorded, dict) or not isinstance(recorded.get("path"), str):
+                named_path = recorded.get("path") if isinstance(recorded, dict) else recorded
+                raise ProvenanceError(
+                    holder, f"{where}.path", "a file path string", shorten(repr(named_path))
+                )
+            named = Path(recorded["path"])
+            # Relative paths are relative to the record's own file, never to the working directory.
+            child = Path(os.path.normpath(named if named.is_absolute() else holder.parent / named))
+            resolved = child.resolve()
+            if resolved == path:
+                raise ProvenanceError(
+                    holder,
+                    f"{where}.path",
+                    "a file other than the one it describes",
+                    f"the file itself ({recorded['path']})",
+                )
+            if resolved in self.stack:
+                loop = [*self.stack[self.stack.index(resolved) :], resolved]  # the stack ends with path
+                cycle = " -> ".join(map(str, loop))
+                raise ProvenanceError(holder, f"{where}.path", "an acyclic lineage", f"a cycle: {cycle}")
+            if not _within(resolved, self.roots):
+                nodes.append(
+                    AuditNode(
+                        path=resolved,
+                        status="outside",
+                        detail=(
+                            f"recorded as {recorded['path']!r}, outside the audited trees "
+                            f"({', '.join(map(str, self.roots))}); not read (add it with --root DIR)"
+                        ),
+                    )
+                )
+                continue
+            nodes.append(self.node(resolved, recorded, holder=holder, where=where))
+        return nodes
+
+    def node(
+        self, path: Path, recorded: Mapping[str, Any] | None, *, holder: Path | None = None, where: str = ""
+    ) -> AuditNode:
+        if recorded is None:
+            status, detail = ("ok", "") if path.is_file() else ("missing", "file not found")
         else:
-            node.inputs = [audit(rec["path"], _recorded=rec, _seen=seen) for rec in record.get("inputs", [])]
-            seen[key] = node.inputs
+            status, detail = _check(path, recorded, holder=holder or path, where=where)
+        if status == "missing":
+            return AuditNode(path=path, status=status, detail=detail)
+        record, source = read_record(path)
+        node = AuditNode(path=path, status=status, detail=detail, record=record or None)
+        if not record:
+            return node
+        if path in self.seen:  # shared ancestors are verified once
+            done = self.seen[path]
+            node.inputs = done.inputs
+            if done.status == "modified" and node.status != "modified":
+                node.status, node.detail = done.status, done.detail
+        else:
+            verdict = _check_seal(path, record, source or "")
+            if verdict is not None and node.status != "modified":
+                node.status, node.detail = verdict
+            self.stack.append(path)
+            try:
+                node.inputs = self.inputs_of(path, record, source or "")
+            finally:
+                self.stack.pop()
+            self.seen[path] = node
         if node.status in {"ok", "unverified"} and any(c.status in BAD for c in node.inputs):
-            node.status, node.detail = "stale", "an input changed or disappeared since this file was made"
-    return node
+            node.status, node.detail = "stale", "an input changed, disappeared or was not read"
+        return node
+
+
+def audit(path: str | Path, *, roots: Sequence[str | Path] | None = None) -> AuditNode:
+    """Audit ``path`` and, recursively, everything it was made from.
+
+    Parameters
+    ----------
+    path
+        The result file.
+    roots
+        Directories whose trees the audit may read; a recorded input elsewhere is reported as
+        ``outside`` and not read. None: :func:`default_roots` of ``path``.
+
+    Raises
+    ------
+    ProvenanceError
+        A record on the way is not JSON, not an object, malformed, self-referencing or cyclic.
+    """
+    path = Path(path).resolve()
+    trees = [Path(r).resolve() for r in roots] if roots is not None else default_roots([path])
+    return _Audit(roots=trees).node(path, None)
 
 
 def format_tree(
@@ -135,9 +262,9 @@ def format_tree(
     listed: set[Path] = set() if _listed is None else _listed
     branch = "" if root else ("└─ " if last else "├─ ")
     info = ""
-    if node.record:
-        code = node.record.get("code", {})
-        commit = (code.get("commit") or "?")[:10] + ("+dirty" if code.get("dirty") else "")
+    if node.record and "step" in node.record:
+        code = node.record.get("code") if isinstance(node.record.get("code"), dict) else {}
+        commit = str(code.get("commit") or "?")[:10] + ("+dirty" if code.get("dirty") else "")
         step, finished = node.record.get("step"), node.record.get("finished", "")
         info = f"  [{step} {finished} wlcnn {code.get('wlcnn')} {commit}"
         if node.record.get("slurm_job_id"):
@@ -152,6 +279,9 @@ def format_tree(
     lines = [line]
     child_prefix = prefix + ("" if root else ("   " if last else "│  "))
     for i, child in enumerate(node.inputs):
-        lines.append(format_tree(child, prefix=child_prefix, last=i == len(node.inputs) - 1, root=False,
-                                 _listed=listed))
+        lines.append(
+            format_tree(
+                child, prefix=child_prefix, last=i == len(node.inputs) - 1, root=False, _listed=listed
+            )
+        )
     return "\n".join(lines)

@@ -311,11 +311,17 @@ def _cmd_config(args: argparse.Namespace) -> int:
 
 
 def _cmd_audit(args: argparse.Namespace) -> int:
-    from wlcnn.audit import BAD, audit, format_tree
+    from wlcnn.audit import BAD, ProvenanceError, audit, default_roots, format_tree
 
+    roots = [*default_roots(args.paths), *(Path(r).resolve() for r in args.root)]
     worst = 0
     for path in args.paths:
-        tree = audit(path)
+        try:
+            tree = audit(path, roots=roots)
+        except ProvenanceError as exc:  # a bad record is bad input: named, never a traceback
+            print(f"wlcnn audit: error: {exc}", file=sys.stderr)
+            worst = 2
+            continue
         if args.json:
             print(
                 json.dumps(
@@ -328,6 +334,30 @@ def _cmd_audit(args: argparse.Namespace) -> int:
         print(f"{path}: " + ", ".join(f"{v} {k}" for k, v in counts.items() if v), file=sys.stderr)
         worst = max(worst, 0 if tree.ok else 1)
     return worst
+
+
+def _cmd_diff(args: argparse.Namespace) -> int:
+    from wlcnn.diff import DiffInputError, diff_paths, format_report
+
+    try:
+        report = diff_paths(args.a, args.b, exclude=args.exclude)
+    except DiffInputError as exc:
+        print(f"wlcnn diff: error: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "identical": report.identical,
+                    "files": report.files,
+                    "content": [vars(d) for d in report.content],
+                    "provenance": [vars(d) for d in report.provenance],
+                }
+            )
+        )
+    else:
+        print(format_report(report, a=args.a, b=args.b))
+    return 0 if report.identical else 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -390,13 +420,52 @@ def build_parser() -> argparse.ArgumentParser:
         "audit",
         help="print the lineage of a result file and verify every recorded checksum",
         description="Follow the provenance records of PATH back to the simulation files, verify every "
-        "recorded checksum, and report anything missing, modified or stale. Exit status 1 if so.",
-        epilog="statuses: ok, modified (checksum changed), missing, stale (an ancestor changed), "
-        "unverified (no checksum recorded)",
+        "recorded checksum and each file's own seal (content and record digests written by its "
+        "producer), and report anything missing, modified, stale or outside the audited trees. "
+        "Exit status 1 if so, 2 if a provenance record is not JSON, malformed or cyclic.",
+        epilog="statuses: ok, modified (checksum or seal does not match), missing, stale (an ancestor "
+        "changed), outside (recorded input outside the audited trees: not read), unverified (no "
+        "checksum recorded)",
     )
     p.add_argument("paths", nargs="+", metavar="PATH", help="result file(s): HDF5, JSON, plot with sidecar")
     p.add_argument("--json", action="store_true", help="one JSON list of {path, status, detail} per PATH")
+    p.add_argument(
+        "--root",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="also read recorded inputs under DIR (repeatable; default trees: the working directory "
+        "and the directory above each PATH's own); inputs elsewhere are reported OUTSIDE, not read",
+    )
     p.set_defaults(func=_cmd_audit)
+
+    p = sub.add_parser(
+        "diff",
+        help="compare the content of two results, provenance apart",
+        description="Compare A and B (two files, or two run directories file by file) by content: HDF5 "
+        "datasets (dtype, shape, bytes) and attributes, parsed JSON, FITS cards and data, any other file "
+        "byte for byte. Provenance records (HDF5 'provenance' attribute, JSON 'provenance' key, FITS "
+        "PROVJSON card, .prov.json sidecars) hold times and hosts that differ between reruns: their "
+        "differences are listed separately and do not count.",
+        epilog="exit status: 0 identical content (provenance may differ), 1 contents differ, 2 bad input.\n"
+        "example: wlcnn diff results/demo results/demo-rerun --exclude 'logs/*' --exclude 'benchmarks/*'",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("a", metavar="A", help="file or directory")
+    p.add_argument("b", metavar="B", help="file or directory of the same kind")
+    p.add_argument(
+        "--exclude",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="leave out relative paths matching GLOB when comparing directories (repeatable)",
+    )
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON object {identical, files, content, provenance} instead of text",
+    )
+    p.set_defaults(func=_cmd_diff)
 
     p = sub.add_parser(
         "grid",

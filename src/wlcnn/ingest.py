@@ -115,6 +115,9 @@ def ingest_simulation(
                     config_subset=config_subset,
                 )
             )
+    # checksums of the final files: the staged ones are sealed (their record rewritten) on rename
+    for entry, out in zip(entries, outputs, strict=True):
+        entry["output"] = file_record(out, checksum=checksum)
     outputs_prov = provenance_record(
         step="ingest_simulation",
         inputs=[e["output"] for e in entries],
@@ -172,8 +175,6 @@ def _ingest_one(
         nbytes / max(dt, 1e-9) / 1e6,
         time.perf_counter() - t_all,
     )
-    # the staged file becomes ``out`` by a rename: same bytes, recorded under the final name
-    output = {**file_record(tmp, checksum=checksum), "path": str(Path(out).resolve())}
     return {
         "index": index,
         "path": str(Path(out).resolve()),
@@ -181,5 +182,4 @@ def _ingest_one(
         "a": reader.header.a,
         "n_particles": reader.header.n_particles,
         "source": inputs,
-        "output": output,
     }

@@ -5,12 +5,14 @@ record of its inputs with checksums, the configuration subset that affects it, t
 version and git state, key dependency versions, host, SLURM job id and start/end times. The
 record format (a JSON object, ``schema`` = :data:`PROVENANCE_SCHEMA`) is what ``wlcnn audit``
 walks back to the simulation files.
+
+Every record is *sealed* when its product is written; where records live, how they are read
+and what the seal covers is :mod:`wlcnn.records` (whose names are re-exported here).
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import importlib.metadata as _metadata
 import json
 import os
@@ -22,13 +24,37 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from wlcnn.atomic import atomic_write_text
+from wlcnn.records import (
+    PROVENANCE_ATTRIBUTE,
+    SEAL_ALGORITHM,
+    SEAL_KEY,
+    SIDECAR_SUFFIX,
+    canonical_json,
+    content_digest,
+    file_checksum,
+    read_provenance,
+    record_digest,
+    seal_product,
+    seal_record,
+)
+
 __all__ = [
     "KEY_PACKAGES",
+    "PROVENANCE_ATTRIBUTE",
     "PROVENANCE_SCHEMA",
+    "SEAL_ALGORITHM",
+    "SEAL_KEY",
+    "SIDECAR_SUFFIX",
+    "canonical_json",
+    "content_digest",
     "file_checksum",
     "file_record",
     "git_state",
     "provenance_record",
+    "record_digest",
+    "seal_product",
+    "seal_record",
     "software_versions",
     "utc_now",
     "write_rendered_sidecars",
@@ -51,21 +77,11 @@ KEY_PACKAGES = (
     "emcee",
     "getdist",
 )
-_HASH_BLOCK = 8 << 20  # 8 MiB reads: near disk speed, small memory
 
 
 def utc_now() -> str:
     """Current UTC time, ISO 8601 with seconds."""
     return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
-
-
-def file_checksum(path: str | Path, *, algorithm: str = "sha256") -> str:
-    """Hex digest of a file, read in blocks."""
-    digest = hashlib.new(algorithm)
-    with open(path, "rb") as fh:
-        while block := fh.read(_HASH_BLOCK):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def file_record(path: str | Path, *, checksum: str = "sha256") -> dict[str, Any]:
@@ -148,11 +164,16 @@ def provenance_record(
 
 
 def write_sidecar(path: str | Path, record: Mapping[str, Any]) -> Path:
-    """Write ``record`` beside ``path`` as ``<path>.prov.json`` (for files that cannot hold it)."""
-    from wlcnn.atomic import atomic_write_text
+    """Write ``record`` beside ``path`` as ``<path>.prov.json`` (for files that cannot hold it).
 
-    sidecar = Path(path).with_name(Path(path).name + ".prov.json")
-    atomic_write_text(sidecar, json.dumps(dict(record), indent=1, default=str))
+    The record is sealed with the SHA-256 of ``path`` (when it exists) and of the record itself,
+    so that ``wlcnn audit`` detects an edited file or an edited sidecar.
+    """
+    path = Path(path)
+    sidecar = path.with_name(path.name + SIDECAR_SUFFIX)
+    content = file_checksum(path, algorithm=SEAL_ALGORITHM) if path.is_file() else None
+    sealed = seal_record(record, scope="file", content=content)
+    atomic_write_text(sidecar, json.dumps(sealed, indent=1, default=str))
     return sidecar
 
 
@@ -170,13 +191,12 @@ def write_rendered_sidecars(
     list of Path
         The sidecars written.
     """
-    from wlcnn.audit import read_provenance  # local: audit imports this module
-
-    record = provenance_record(step=step, inputs=[file_record(p) for p in sources], config={},
-                               started=started or utc_now())
+    record = provenance_record(
+        step=step, inputs=[file_record(p) for p in sources], config={}, started=started or utc_now()
+    )
     written = []
     for path in outputs:
-        sidecar = Path(path).with_name(Path(path).name + ".prov.json")
+        sidecar = Path(path).with_name(Path(path).name + SIDECAR_SUFFIX)
         if sidecar.exists() or read_provenance(path) is None:
             written.append(write_sidecar(path, record))
     return written
