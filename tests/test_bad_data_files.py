@@ -133,6 +133,61 @@ def test_undamaged_catalogue_still_builds_maps(tmp_path: Path) -> None:
     assert maps.mask.any() and (tmp_path / "patch_maps.h5").is_file()
 
 
+def _drop_dataset(name: str) -> Callable[[Path], None]:
+    def damage(path: Path) -> None:
+        with h5py.File(path, "r+") as fh:
+            del fh[name]
+
+    return damage
+
+
+def _set_root_attr(name: str, value: str) -> Callable[[Path], None]:
+    def damage(path: Path) -> None:
+        with h5py.File(path, "r+") as fh:
+            fh.attrs[name] = value
+
+    return damage
+
+
+PATCH_MAPS_CASES = {
+    "patch maps truncated": (lambda p: _truncate(p), "file", "a complete HDF5 file", "truncated"),
+    "patch maps without noise": (
+        _drop_dataset("noise/pixel_index"),
+        "noise/pixel_index",
+        "this dataset",
+        "no such dataset",
+    ),
+    "patch maps of another format": (
+        _set_root_attr("format", "wlcnn.maps"),
+        "format",
+        "'wlcnn.survey_maps' version 1",
+        "'wlcnn.maps' version 1",
+    ),
+    "patch maps with a broken table": (
+        _set_root_attr("selection_table", "{"),
+        "selection_table",
+        "JSON text",
+        "Expecting property name",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(PATCH_MAPS_CASES), ids=list(PATCH_MAPS_CASES))
+def test_damaged_patch_maps_are_named(case: str, tmp_path: Path) -> None:
+    from wlcnn.survey.shear_maps import read_patch_maps
+
+    damage, field, expected, found = PATCH_MAPS_CASES[case]
+    catalogue = _write_fits(tmp_path / "catalogue.fits", _grid_catalogue(np.random.default_rng(11)))
+    maps = tmp_path / "patch_maps.h5"
+    build_patch_maps([catalogue], settings=_settings(), out_path=maps)
+    damage(maps)
+    before = _entries(tmp_path)
+    with pytest.raises(MapFileContentError) as info:
+        read_patch_maps(maps)
+    _assert_message(str(info.value), path=maps, field=field, expected=expected, found=found)
+    assert _entries(tmp_path) == before
+
+
 # --------------------------------------------------------------------------------------------
 # Test-set map files
 # --------------------------------------------------------------------------------------------

@@ -45,6 +45,7 @@ import h5py
 import numpy as np
 
 from wlcnn.atomic import atomic_path
+from wlcnn.maps.mapfile import MapFileContentError
 from wlcnn.provenance import file_record, provenance_record, utc_now
 from wlcnn.survey.catalogue import Catalogue, CatalogueError, DropCounts, iter_validated_chunks
 from wlcnn.survey.patches import SelectionTable, assign_patches, tomographic_bin
@@ -65,6 +66,24 @@ log = logging.getLogger(__name__)
 
 MAPS_FORMAT = "wlcnn.survey_maps"
 MAPS_FORMAT_VERSION = 1
+#: Root attributes and datasets :func:`read_patch_maps` needs (checked, so that a damaged file
+#: is named instead of failing with a bare KeyError).
+_PATCH_MAPS_ATTRS = ("selection_table", "provenance", "patch_centres", "patch_size_deg", "zb_edges")
+_PATCH_MAPS_DATASETS = (
+    "maps/gamma",
+    "maps/mask",
+    "maps/counts",
+    "maps/weight_sum",
+    "bias/additive",
+    "bias/multiplicative",
+    "bias/additive_data",
+    "bias/multiplicative_data",
+    "table/per_bin_in_bin",
+    "table/per_patch_bin_kept",
+    "noise/pixel_index",
+    "noise/weighted_modulus",
+    "noise/inverse_weight_sum",
+)
 CONVENTIONS = (
     "maps (..., y, x); x towards increasing RA, y towards increasing Dec (gnomonic, degrees); "
     "shear component axis: 0 = gamma1, 1 = gamma2 in the map frame; bin b: "
@@ -409,17 +428,37 @@ def read_patch_maps(path: str | Path) -> PatchMaps:
 
     Raises
     ------
-    ValueError
-        If the file is not a survey-maps file of this version.
+    MapFileContentError
+        If the file is missing, truncated, not a survey-maps file of this version, or lacks a
+        dataset or attribute (the message names file, field, expected and found).
     """
-    with h5py.File(path, "r") as fh:
+    path = Path(path)
+    if not path.is_file():
+        raise MapFileContentError(path, "file", "an existing survey patch-maps file", "no such file")
+    try:
+        fh = h5py.File(path, "r")
+    except OSError as exc:
+        raise MapFileContentError(path, "file", "a complete HDF5 file (truncated?)", str(exc)) from None
+    with fh:
         attrs = dict(fh.attrs)
         if attrs.get("format") != MAPS_FORMAT or int(attrs.get("format_version", -1)) != MAPS_FORMAT_VERSION:
-            raise ValueError(
-                f"{path}: expected a {MAPS_FORMAT} v{MAPS_FORMAT_VERSION} file, found "
-                f"format={attrs.get('format')!r} version={attrs.get('format_version')!r}"
+            raise MapFileContentError(
+                path,
+                "format, format_version",
+                f"{MAPS_FORMAT!r} version {MAPS_FORMAT_VERSION}",
+                f"{attrs.get('format')!r} version {attrs.get('format_version')}",
             )
-        table_info = json.loads(attrs["selection_table"])
+        for name in _PATCH_MAPS_ATTRS:
+            if name not in attrs:
+                raise MapFileContentError(path, name, "this attribute", f"attributes {sorted(attrs)}")
+        for name in _PATCH_MAPS_DATASETS:
+            if name not in fh:
+                raise MapFileContentError(path, name, "this dataset", "no such dataset")
+        try:
+            table_info = json.loads(attrs["selection_table"])
+            provenance = json.loads(attrs["provenance"])
+        except ValueError as exc:
+            raise MapFileContentError(path, "selection_table, provenance", "JSON text", str(exc)) from None
         table = SelectionTable(
             zb_edges=tuple(table_info["zb_edges"]),
             per_bin_in_bin=fh["table/per_bin_in_bin"][()],
@@ -448,7 +487,7 @@ def read_patch_maps(path: str | Path) -> PatchMaps:
             patch_size_deg=float(attrs["patch_size_deg"]),
             zb_edges=tuple(float(z) for z in attrs["zb_edges"]),
             attrs={
-                "provenance": json.loads(attrs["provenance"]),
+                "provenance": provenance,
                 "additive_bias_from": attrs.get("additive_bias_from"),
                 "multiplicative_bias_from": attrs.get("multiplicative_bias_from"),
             },
