@@ -203,6 +203,7 @@ def _write_map_file(
     *,
     z_edges: np.ndarray = Z_EDGES,
     n_pix: int = MAP_PIX,
+    n_bins: int = MAP_BINS,
     omega_m: float = 0.3,
     patch_size_deg: float = 5.0,
 ) -> Path:
@@ -215,7 +216,7 @@ def _write_map_file(
         "simulation": path.stem,
         "cosmology": {"omega_m": omega_m, "sigma8": 0.8},
         "n_realisations": 2,
-        "n_bins": MAP_BINS,
+        "n_bins": n_bins,
         "n_shells": n_shells,
         "n_pix": n_pix,
         "patch_size_deg": patch_size_deg,
@@ -224,7 +225,7 @@ def _write_map_file(
         path,
         attrs=attrs,
         n_realisations=2,
-        n_bins=MAP_BINS,
+        n_bins=n_bins,
         n_shells=n_shells,
         n_pix=n_pix,
         born=False,
@@ -237,8 +238,13 @@ def _write_map_file(
     return path
 
 
+def _shifted_edges_like(path: Path, **geometry: int) -> Path:
+    """A map file whose first shell ends at z = 0.35 instead of 0.3."""
+    return _write_map_file(path, z_edges=Z_EDGES + np.array([0.0, 0.05, 0.0, 0.0]), **geometry)
+
+
 def _shifted_edges(path: Path) -> Path:
-    return _write_map_file(path, z_edges=Z_EDGES + np.array([0.0, 0.05, 0.0, 0.0]))
+    return _shifted_edges_like(path)
 
 
 def _truncate(path: Path) -> None:
@@ -307,6 +313,79 @@ def test_consistent_map_files_give_the_shared_edges(tmp_path: Path) -> None:
     files = [_write_map_file(tmp_path / f"sim{i:02d}.h5") for i in range(2)]
     first = check_consistent_map_files(files, same_cosmology=True)
     np.testing.assert_array_equal(first["z_edges"], np.column_stack([Z_EDGES[:-1], Z_EDGES[1:]]))
+
+
+@pytest.fixture(scope="module")
+def demo_patch_maps(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, object], Path]:
+    """The demo configuration and real patch maps of its survey (a catalogue on a pixel grid)."""
+    from wlcnn.survey.patches import inverse_gnomonic, pixel_centres
+    from wlcnn.survey.settings import SurveySettings
+
+    config = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())
+    settings = SurveySettings.from_config(config, base_dir=REPO)
+    tmp = tmp_path_factory.mktemp("patch_maps")
+    every = 8  # one galaxy per 8 x 8 pixels is plenty for the geometry
+    xc = pixel_centres(n_pix=settings.n_pix, patch_size_deg=settings.patch_size_deg)[::every]
+    y, x = np.meshgrid(xc, xc, indexing="ij")
+    positions = [
+        inverse_gnomonic(x.ravel(), y.ravel(), centre=c) for c in np.reshape(settings.patch_centres, (-1, 2))
+    ]
+    ra = np.concatenate([p[0] for p in positions])
+    dec = np.concatenate([p[1] for p in positions])
+    rng = np.random.default_rng(5)
+    edges = np.asarray(settings.zb_edges)
+    z_mid = 0.5 * (edges[1:] + edges[:-1])
+    cm = settings.columns
+    cols = {
+        cm.ra: ra,
+        cm.dec: dec,
+        cm.e1: rng.normal(0.0, 0.2, ra.size),
+        cm.e2: rng.normal(0.0, 0.2, ra.size),
+        cm.weight: np.ones(ra.size),
+        cm.z_b: z_mid[np.arange(ra.size) % len(z_mid)],
+    }
+    if cm.m is not None:
+        cols[cm.m] = np.zeros(ra.size)
+    catalogue = _write_fits(tmp / "catalogue.fits", cols)
+    maps = tmp / "patch_maps.h5"
+    build_patch_maps([catalogue], settings=settings, out_path=maps)
+    return config, maps
+
+
+def test_simulated_surveys_refuse_test_files_with_other_shells(
+    demo_patch_maps: tuple[dict[str, object], Path], tmp_path: Path
+) -> None:
+    """The test-set reader of the inference stage no longer uses the first file's edges for all."""
+    from wlcnn.inference.survey_sets import SimulatedSurveys
+
+    config, patch_maps = demo_patch_maps
+    survey = config["survey"]
+    geometry = {"n_pix": survey["n_pix"], "n_bins": len(survey["zb_edges"]) - 1}
+    first = _write_map_file(tmp_path / "sim00.h5", **geometry)
+    second = _shifted_edges_like(tmp_path / "sim01.h5", **geometry)
+    with pytest.raises(MapFileContentError) as info:
+        SimulatedSurveys(map_files=[first, second], config=config, patch_maps_path=patch_maps, a_ia=0.0)
+    _assert_message(str(info.value), path=second, field="shells/z_near", expected="shell 0", found="0.35")
+    assert str(first) in str(info.value)
+    # The control: two files of one shell plan are accepted.
+    same = _write_map_file(tmp_path / "sim02.h5", **geometry)
+    surveys = SimulatedSurveys(map_files=[first, same], config=config, patch_maps_path=patch_maps, a_ia=0.0)
+    np.testing.assert_array_equal(surveys.z_edges[:, 0], Z_EDGES[:-1])
+    assert _entries(tmp_path) == ["sim00.h5", "sim01.h5", "sim02.h5"]
+
+
+def test_simulated_surveys_refuse_maps_of_another_patch_size(
+    demo_patch_maps: tuple[dict[str, object], Path], tmp_path: Path
+) -> None:
+    from wlcnn.inference.survey_sets import SimulatedSurveys
+
+    config, patch_maps = demo_patch_maps
+    maps = _write_map_file(tmp_path / "sim00.h5", n_bins=len(config["survey"]["zb_edges"]) - 1)
+    with pytest.raises(MapFileContentError) as info:
+        SimulatedSurveys(map_files=[maps], config=config, patch_maps_path=patch_maps, a_ia=0.0)
+    n_pix = config["survey"]["n_pix"]
+    _assert_message(str(info.value), path=maps, field="n_pix", expected=f"{n_pix} as in", found=f"{MAP_PIX}")
+    assert str(patch_maps) in str(info.value)
 
 
 def test_training_cli_names_a_truncated_map_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -67,6 +67,13 @@ class SimulatedSurveys:
         Intrinsic-alignment amplitude of these surveys.
     base_dir
         Directory the configuration's paths are relative to.
+
+    Raises
+    ------
+    MapFileContentError
+        A map file that is missing, truncated or without ``/shells/delta``, files that disagree
+        on shell edges, geometry or cosmology (both named), or maps whose n_pix or n_bins differ
+        from the survey's patch maps.
     """
 
     def __init__(
