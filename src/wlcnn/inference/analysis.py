@@ -36,7 +36,7 @@ from wlcnn.inference.sampling import (
     write_chain,
     write_grid,
 )
-from wlcnn.inference.summaries import DataVector, Summaries
+from wlcnn.inference.summaries import DataVector, Summaries, SummariesFileError
 from wlcnn.provenance import file_record, provenance_record, utc_now, write_rendered_sidecars
 
 __all__ = [
@@ -197,34 +197,52 @@ def build_likelihood(
     ``fixed_covariance_near`` = (Ωm, σ8): use the fixed covariance of the node nearest to it at
     A_IA = ``settings.ps_covariance_a_ia`` (power-spectrum baseline); default: interpolated Ŝ.
     """
-    if len(data.data) != summaries.predictions.shape[-1]:
-        raise ValueError(
-            f"data vector {data.label!r} has {len(data.data)} entries, summaries {summaries.label!r} "
-            f"{summaries.predictions.shape[-1]}"
+    # Errors name the files the summaries and the data came from (or the label, in memory).
+    model_file = summaries.source or f"<summaries {summaries.label!r}>"
+    data_file = data.source or f"<data vector {data.label!r}>"
+    n_model = summaries.predictions.shape[-1]
+    if len(data.data) != n_model:
+        raise SummariesFileError(
+            data_file, "data", f"{n_model} entries like the summaries {model_file}", f"{len(data.data)}"
         )
     if data.output_names != summaries.output_names:
-        raise ValueError(
-            f"data vector {data.label!r} and summaries {summaries.label!r} have different outputs"
+        raise SummariesFileError(
+            data_file,
+            "attrs/output_names",
+            f"the outputs of the summaries {model_file}: {list(summaries.output_names)}",
+            f"{list(data.output_names)}",
+        )
+    non_finite = np.flatnonzero(~np.isfinite(np.asarray(data.data, dtype=np.float64)))
+    if len(non_finite):
+        i = int(non_finite[0])
+        raise SummariesFileError(
+            data_file, "data", "finite entries", f"{data.data[i]} at entry {i} ({data.output_names[i]!r})"
         )
     info: dict[str, Any] = {"n_data": len(data.data), "n_surveys": int(summaries.n_surveys.min())}
     if info["n_surveys"] <= info["n_data"]:
-        raise ValueError(
-            f"{summaries.label!r}: {info['n_surveys']} surveys per grid value cannot estimate a "
-            f"covariance of {info['n_data']} entries (the likelihood needs N > p): raise inference.n_surveys"
+        raise SummariesFileError(
+            model_file,
+            "predictions",
+            f"more surveys per (cosmology, A_IA) than data-vector entries (N > p = {info['n_data']}) "
+            "for an invertible covariance",
+            f"N = {info['n_surveys']} surveys: raise inference.n_surveys",
         )
     fixed = None
     fixed_n = None
     if fixed_covariance_near is None:
         # A singular Ŝ (e.g. two combined outputs that are identical) fails deep in the sampler;
-        # say which grid value it is instead.
+        # say which file and grid value it is instead.
         eigen_min = np.linalg.eigvalsh(summaries.covariance)[..., 0]
         bad = np.argwhere(eigen_min <= 0)
         if len(bad):
             c, j = bad[0]
-            raise ValueError(
-                f"{summaries.label!r}: covariance at {summaries.cosmology_ids[c]}, "
-                f"A_IA = {summaries.a_ia[j]} is singular "
-                "(linearly dependent outputs, e.g. the same network combined twice?)"
+            raise SummariesFileError(
+                model_file,
+                "predictions",
+                "a positive-definite covariance at every (cosmology, A_IA)",
+                f"a singular one at {summaries.cosmology_ids[c]}, A_IA = {summaries.a_ia[j]:g} "
+                f"(smallest eigenvalue {eigen_min[c, j]:.3g}: constant or linearly dependent outputs, "
+                "e.g. the same network combined twice?)",
             )
     else:
         widths = [hi - lo for lo, hi in settings.prior_box]

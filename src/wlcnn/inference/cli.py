@@ -46,6 +46,9 @@ from wlcnn.argtypes import existing_file, output_directory, output_file, real
 from wlcnn.config import load_config
 from wlcnn.grid import read_grid
 
+#: Exit status for a bad input file (as ``wlcnn``): the message names file, field, expected, found.
+EXIT_BAD_INPUT = 2
+
 __all__ = ["BUILTIN_PREDICTORS", "load_callable", "main"]
 
 #: Name of the built-in power-spectrum predictor.
@@ -375,8 +378,18 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run a subcommand; returns the exit status."""
+    from wlcnn.inference.summaries import SummariesFileError
+    from wlcnn.maps.mapfile import MapFileError
+    from wlcnn.survey.catalogue import CatalogueError
+    from wlcnn.training.trainer import ModelFileError
+
     args = _parser().parse_args(argv)
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except (SummariesFileError, MapFileError, CatalogueError, ModelFileError) as exc:
+        # A bad data file: one line naming file, field, expected and found, not a traceback.
+        print(f"python -m wlcnn.inference {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
 
 
 if __name__ == "__main__":

@@ -388,6 +388,14 @@ class SummaryLikelihood:
         p = self.data.shape[-1]
         if self.mean.shape != (n_c, n_a, p):
             raise ValueError(f"mean: expected shape {(n_c, n_a, p)}, found {self.mean.shape}")
+        # A NaN or inf here does not fail: it silently makes every likelihood NaN (or the
+        # posterior zero everywhere). Refuse it, naming the entry.
+        for name, values in (("data", self.data), ("mean", self.mean)):
+            bad = np.argwhere(~np.isfinite(values))
+            if len(bad):
+                raise ValueError(
+                    f"{name}: expected finite values, found {values[tuple(bad[0])]} at {bad[0].tolist()}"
+                )
         self.n_mean = np.broadcast_to(np.asarray(n_mean, dtype=np.float64), (n_c, n_a))
         if fixed_covariance is not None:
             self.fixed_covariance: np.ndarray | None = np.asarray(fixed_covariance, dtype=np.float64)
@@ -398,7 +406,15 @@ class SummaryLikelihood:
                 raise ValueError(f"fixed_n_cov = {fixed_n_cov} must exceed the data-vector length {p}")
             self.covariance = None
             self.n_cov = None
-            self._fixed_cholesky: np.ndarray | None = np.linalg.cholesky(self.fixed_covariance)
+            try:
+                self._fixed_cholesky: np.ndarray | None = np.linalg.cholesky(self.fixed_covariance)
+            except np.linalg.LinAlgError:
+                finite = np.isfinite(self.fixed_covariance).all()
+                eigen_min = float(np.linalg.eigvalsh(self.fixed_covariance)[0]) if finite else np.nan
+                raise ValueError(
+                    "fixed_covariance: expected a positive-definite matrix, found smallest eigenvalue "
+                    f"{eigen_min:.3g}"
+                ) from None
             self._fixed_log_det = 2.0 * float(np.sum(np.log(np.diag(self._fixed_cholesky))))
         else:
             if covariance is None:

@@ -20,6 +20,8 @@ __all__ = ["NETWORK_OUTPUTS", "POWER_SPECTRUM", "make_predictor"]
 POWER_SPECTRUM = "power_spectrum"
 #: The network outputs used as summary statistics (the rest parametrise the loss covariance).
 NETWORK_OUTPUTS = ("omega_m", "sigma8", "a_ia_over_10")
+#: CNN input channels per tomographic bin: γ1, γ2 and κ_E (:func:`wlcnn.survey.channel_names`).
+CHANNELS_PER_BIN = 3
 
 
 def make_predictor(
@@ -38,12 +40,28 @@ def make_predictor(
         return stat, stat.output_names
     if model_path is None:
         raise ValueError(f"network statistic {label!r} needs its model_path")
-    from wlcnn.training.trainer import load_trained_model  # TensorFlow only for networks
+    from wlcnn.training.trainer import ModelFileError, load_trained_model  # TensorFlow only for networks
 
-    model = load_trained_model(model_path)
+    survey = config["survey"]
+    n_pix = survey.get("n_pix")
+    # The model must take the survey's patches: (n_pix, n_pix, γ1 γ2 κ per bin).
+    patch_shape = None if n_pix is None else (int(n_pix), int(n_pix), CHANNELS_PER_BIN * n_bins)
+    model = load_trained_model(model_path, input_shape=patch_shape)
 
     def predict(batch: np.ndarray) -> np.ndarray:
         out = model.predict_on_batch(np.asarray(batch, dtype=np.float32))
-        return np.asarray(out, dtype=np.float64)[:, : len(NETWORK_OUTPUTS)]
+        pred = np.asarray(out, dtype=np.float64)[:, : len(NETWORK_OUTPUTS)]
+        # A NaN prediction would otherwise flow silently into the summaries and the likelihood.
+        bad = np.argwhere(~np.isfinite(pred))
+        if len(bad):
+            row, col = (int(i) for i in bad[0])
+            raise ModelFileError(
+                model_path,
+                "outputs",
+                "finite predictions",
+                f"{pred[row, col]} for output {NETWORK_OUTPUTS[col]!r} of patch {row} of a batch of "
+                f"{len(pred)} ({len(bad)} non-finite value(s); NaN weights or inputs?)",
+            )
+        return pred
 
     return predict, NETWORK_OUTPUTS

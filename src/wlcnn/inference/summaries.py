@@ -74,6 +74,7 @@ __all__ = [
     "MakeSurvey",
     "Predict",
     "Summaries",
+    "SummariesFileError",
     "compute_summaries",
     "concatenate_data_vectors",
     "concatenate_summaries",
@@ -94,6 +95,67 @@ _SEED_TAG = "test-survey"
 
 Predict = Callable[[np.ndarray], np.ndarray]
 MakeSurvey = Callable[[int], np.ndarray]
+
+
+class SummariesFileError(ValueError):
+    """A summaries or data-vector file cannot be used as it is.
+
+    Parameters
+    ----------
+    path
+        The offending file (or a description of in-memory data, e.g. ``"<summaries 'cnn'>"``).
+    field
+        Dataset or attribute at fault, e.g. ``"predictions"`` or ``"attrs/output_names"``.
+    expected, found
+        What the reader needed and what the file holds.
+    """
+
+    def __init__(self, path: str | Path, field: str, expected: str, found: str) -> None:
+        self.path = Path(path)
+        self.field = field
+        self.expected = expected
+        self.found = found
+        super().__init__(f"{self.path}: {field}: expected {expected}, found {found}")
+
+
+def _open_h5(path: str | Path) -> h5py.File:
+    """Open an HDF5 product for reading; a missing or damaged file names itself (h5py does not)."""
+    path = Path(path)
+    if not path.is_file():
+        found = "a directory" if path.is_dir() else "no such file"
+        raise SummariesFileError(path, "file", "an existing HDF5 file", found)
+    try:
+        return h5py.File(path, "r")
+    except OSError as exc:
+        raise SummariesFileError(
+            path, "file", "a complete HDF5 file (truncated or not HDF5?)", str(exc)
+        ) from None
+
+
+def _dataset(f: h5py.File, path: str | Path, name: str) -> np.ndarray:
+    """Dataset ``name`` of an open product, or a :class:`SummariesFileError` naming the file."""
+    if name not in f or not isinstance(f[name], h5py.Dataset):
+        raise SummariesFileError(path, name, "this dataset", f"datasets {sorted(f)}")
+    try:
+        return f[name][()]
+    except OSError as exc:  # a dataset whose bytes are cut off or damaged
+        raise SummariesFileError(path, name, "a readable dataset", str(exc)) from None
+
+
+def _json_attr(f: h5py.File, path: str | Path, name: str) -> Any:
+    """JSON root attribute ``name`` of an open product (decoded)."""
+    if name not in f.attrs:
+        raise SummariesFileError(path, f"attrs/{name}", "this attribute", f"attributes {sorted(f.attrs)}")
+    try:
+        return json.loads(f.attrs[name])
+    except (TypeError, ValueError) as exc:
+        raise SummariesFileError(path, f"attrs/{name}", "JSON text", f"{f.attrs[name]!r} ({exc})") from None
+
+
+def _first_non_finite(values: np.ndarray) -> tuple[int, ...] | None:
+    """Index of the first NaN or ±inf in ``values`` (None when all are finite)."""
+    bad = np.argwhere(~np.isfinite(values))
+    return tuple(int(i) for i in bad[0]) if len(bad) else None
 
 
 def survey_seed(*, base_seed: int, cosmology_id: str, a_ia_index: int, index: int) -> int:
@@ -181,6 +243,8 @@ class Summaries:
         Labels concatenated into this one (``[label]`` for a single network).
     provenance
         Provenance record(s) (JSON-able).
+    source
+        The file these were read from (None when computed in memory); named in errors.
     """
 
     label: str
@@ -193,6 +257,7 @@ class Summaries:
     output_names: tuple[str, ...]
     components: tuple[str, ...] = ()
     provenance: Mapping[str, Any] = field(default_factory=dict)
+    source: str | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         n_c, n_a = len(self.cosmology_ids), len(self.a_ia)
@@ -395,24 +460,72 @@ def write_summaries(path: str | Path, summaries: Summaries) -> None:
 
 
 def read_summaries(path: str | Path) -> Summaries:
-    """Read a file of :func:`write_summaries`."""
-    with h5py.File(path, "r") as f:
-        if f.attrs.get("schema") != SUMMARIES_SCHEMA:
-            raise ValueError(f"{path}: not a summaries file (schema {f.attrs.get('schema')!r})")
-        return Summaries(
-            label=str(f.attrs["label"]),
-            cosmology_ids=tuple(
-                s.decode() if isinstance(s, bytes) else str(s) for s in f["cosmology_id"][()]
-            ),
-            omega_m=f["omega_m"][()],
-            sigma8=f["sigma8"][()],
-            a_ia=f["a_ia"][()],
-            predictions=f["predictions"][()],
-            seeds=f["seeds"][()],
-            output_names=tuple(json.loads(f.attrs["output_names"])),
-            components=tuple(json.loads(f.attrs["components"])),
-            provenance=json.loads(f.attrs["provenance"]),
+    """Read a file of :func:`write_summaries`, checking what the likelihood relies on.
+
+    Raises
+    ------
+    SummariesFileError
+        Missing, truncated or foreign file; missing dataset or attribute; shapes that disagree;
+        a NaN or ±inf prediction (named by cosmology, A_IA, survey and output).
+    """
+    with _open_h5(path) as f:
+        schema = f.attrs.get("schema")
+        if schema != SUMMARIES_SCHEMA:
+            raise SummariesFileError(path, "attrs/schema", repr(SUMMARIES_SCHEMA), repr(schema))
+        ids = tuple(s.decode() if isinstance(s, bytes) else str(s) for s in _dataset(f, path, "cosmology_id"))
+        arrays = {
+            name: _dataset(f, path, name) for name in ("omega_m", "sigma8", "a_ia", "predictions", "seeds")
+        }
+        output_names = tuple(_json_attr(f, path, "output_names"))
+        components = tuple(_json_attr(f, path, "components"))
+        provenance = _json_attr(f, path, "provenance")
+        label = str(f.attrs.get("label", ""))
+    n_c, n_a = len(ids), len(arrays["a_ia"])
+    for name in ("omega_m", "sigma8"):
+        if arrays[name].shape != (n_c,):
+            raise SummariesFileError(
+                path, name, f"shape ({n_c},) like cosmology_id", f"shape {arrays[name].shape}"
+            )
+    pred = arrays["predictions"]
+    if pred.ndim != 4 or pred.shape[:2] != (n_c, n_a) or pred.shape[3] != len(output_names):
+        raise SummariesFileError(
+            path,
+            "predictions",
+            f"shape ({n_c} cosmologies, {n_a} A_IA values, S surveys, {len(output_names)} outputs)",
+            f"shape {pred.shape}",
         )
+    if arrays["seeds"].shape != pred.shape[:3]:
+        raise SummariesFileError(path, "seeds", f"shape {pred.shape[:3]}", f"shape {arrays['seeds'].shape}")
+    if pred.shape[2] < 2:
+        raise SummariesFileError(
+            path,
+            "predictions",
+            "at least two surveys per (cosmology, A_IA) for a covariance",
+            f"{pred.shape[2]}",
+        )
+    bad = _first_non_finite(pred)
+    if bad is not None:
+        c, j, k, i = bad
+        raise SummariesFileError(
+            path,
+            "predictions",
+            "finite predictions",
+            f"{pred[bad]} at cosmology {ids[c]}, A_IA = {arrays['a_ia'][j]:g}, survey {k}, "
+            f"output {output_names[i]!r} (index {list(bad)})",
+        )
+    return Summaries(
+        label=label,
+        cosmology_ids=ids,
+        omega_m=arrays["omega_m"],
+        sigma8=arrays["sigma8"],
+        a_ia=arrays["a_ia"],
+        predictions=pred,
+        seeds=arrays["seeds"],
+        output_names=output_names,
+        components=components,
+        provenance=provenance,
+        source=str(path),
+    )
 
 
 @dataclass(frozen=True)
@@ -424,6 +537,8 @@ class DataVector:
     output_names: tuple[str, ...]
     components: tuple[str, ...] = ()
     provenance: Mapping[str, Any] = field(default_factory=dict)
+    #: The file this was read from (None when computed in memory); named in errors.
+    source: str | None = field(default=None, compare=False)
 
 
 def predict_data_vector(
@@ -483,14 +598,37 @@ def write_data_vector(path: str | Path, vector: DataVector) -> None:
 
 
 def read_data_vector(path: str | Path) -> DataVector:
-    """Read a file of :func:`write_data_vector`."""
-    with h5py.File(path, "r") as f:
-        if f.attrs.get("schema") != DATA_SCHEMA:
-            raise ValueError(f"{path}: not a data-vector file (schema {f.attrs.get('schema')!r})")
-        return DataVector(
-            label=str(f.attrs["label"]),
-            data=f["data"][()],
-            output_names=tuple(json.loads(f.attrs["output_names"])),
-            components=tuple(json.loads(f.attrs["components"])),
-            provenance=json.loads(f.attrs["provenance"]),
+    """Read a file of :func:`write_data_vector`, checking its shape and values.
+
+    Raises
+    ------
+    SummariesFileError
+        Missing, truncated or foreign file; missing dataset or attribute; a data vector whose
+        length disagrees with its output names, or that holds a NaN or ±inf (entry named).
+    """
+    with _open_h5(path) as f:
+        schema = f.attrs.get("schema")
+        if schema != DATA_SCHEMA:
+            raise SummariesFileError(path, "attrs/schema", repr(DATA_SCHEMA), repr(schema))
+        data = _dataset(f, path, "data")
+        output_names = tuple(_json_attr(f, path, "output_names"))
+        components = tuple(_json_attr(f, path, "components"))
+        provenance = _json_attr(f, path, "provenance")
+        label = str(f.attrs.get("label", ""))
+    if data.shape != (len(output_names),):
+        raise SummariesFileError(
+            path, "data", f"shape ({len(output_names)},) (one entry per output name)", f"shape {data.shape}"
         )
+    bad = _first_non_finite(data)
+    if bad is not None:
+        raise SummariesFileError(
+            path, "data", "finite entries", f"{data[bad]} at entry {bad[0]} ({output_names[bad[0]]!r})"
+        )
+    return DataVector(
+        label=label,
+        data=data,
+        output_names=output_names,
+        components=components,
+        provenance=provenance,
+        source=str(path),
+    )

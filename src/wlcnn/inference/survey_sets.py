@@ -12,7 +12,6 @@ These are the ``make_survey`` / ``observation`` callables of :mod:`wlcnn.inferen
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ import numpy as np
 
 from wlcnn.cosmology import make_cosmology
 from wlcnn.lensing.born import BornWeights, born_convergence, shell_weights_from_config
+from wlcnn.maps.mapfile import MapFileContentError, check_consistent_map_files
 from wlcnn.survey import ForwardModel, SurveySettings
 from wlcnn.survey.shear_maps import read_patch_maps
 
@@ -67,6 +67,13 @@ class SimulatedSurveys:
         Intrinsic-alignment amplitude of these surveys.
     base_dir
         Directory the configuration's paths are relative to.
+
+    Raises
+    ------
+    MapFileContentError
+        A map file that is missing, truncated or without ``/shells/delta``, files that disagree
+        on shell edges, geometry or cosmology (both named), or maps whose n_pix or n_bins differ
+        from the survey's patch maps.
     """
 
     def __init__(
@@ -86,16 +93,39 @@ class SimulatedSurveys:
         self.base_dir = base_dir
         self.files = [str(p) for p in map_files]
         self._index: list[tuple[int, int]] = []  # (file, realisation) of every kept shell stack
+        # All files must share one shell plan, geometry and cosmology: the first file's edges
+        # and cosmology are used for every file's shells.
+        first = check_consistent_map_files(self.files, same_cosmology=True)
+        self.z_edges = first["z_edges"]
+        c = first.get("cosmology") or {}
+        _, n_bins, n_pix, _ = self.model.mask.shape
+        for name, wanted in (("n_pix", n_pix), ("n_bins", n_bins)):
+            if name in first and int(first[name]) != wanted:
+                raise MapFileContentError(
+                    self.files[0],
+                    name,
+                    f"{wanted} as in the survey's patch maps {patch_maps_path}",
+                    f"{first[name]}",
+                )
         for i, path in enumerate(self.files):
             with h5py.File(path, "r") as fh:
                 if "shells/delta" not in fh:
-                    raise ValueError(
-                        f"{path}: no /shells/delta (test and mock simulations keep their shells)"
+                    raise MapFileContentError(
+                        path,
+                        "shells/delta",
+                        "this dataset (test and mock simulations keep their shells)",
+                        "no such dataset",
                     )
-                if i == 0:
-                    c = json.loads(fh.attrs["cosmology"])
-                    self.z_edges = np.stack([fh["shells/z_near"][...], fh["shells/z_far"][...]], axis=1)
-                self._index += [(i, r) for r in range(fh["shells/delta"].shape[0])]
+                n_stack, n_shells = fh["shells/delta"].shape[:2]
+                if n_shells != len(self.z_edges):
+                    raise MapFileContentError(
+                        path, "shells/delta", f"{len(self.z_edges)} shells like shells/z_near", f"{n_shells}"
+                    )
+                self._index += [(i, r) for r in range(n_stack)]
+        if "omega_m" not in c or "sigma8" not in c:
+            raise MapFileContentError(
+                self.files[0], "cosmology", "a JSON object with omega_m and sigma8", f"{c!r}"
+            )
         self.cosmo = make_cosmology(
             omega_m=c["omega_m"],
             sigma8=c["sigma8"],

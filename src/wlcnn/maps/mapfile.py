@@ -39,7 +39,7 @@ Datasets are contiguous and written in realisation order, whatever the number of
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -53,8 +53,10 @@ __all__ = [
     "MAPS_FORMAT",
     "MAPS_VERSION",
     "PIXEL_CONVENTION",
+    "MapFileContentError",
     "MapFileError",
     "MapFileWriter",
+    "check_consistent_map_files",
     "describe_map_file",
     "format_description",
     "is_map_file",
@@ -75,8 +77,57 @@ PIXEL_CONVENTION = (
 _JSON_ATTRS = ("cosmology", "seed_identity", "nz", "shells", "provenance", "lightcone")
 
 
+#: Root attributes that fix the geometry of a map file: files combined into one survey or one
+#: training set must agree on every one they hold.
+GEOMETRY_ATTRS = ("n_pix", "patch_size_deg", "n_bins", "n_shells", "nside", "patches_per_sky")
+#: Relative tolerance when comparing the shell redshift edges of two files (written from the
+#: same configuration they agree to rounding; a different shell plan differs by far more).
+SHELL_EDGE_RTOL = 1e-9
+
+
 class MapFileError(ValueError):
     """A file is not a map file of a known version."""
+
+
+class MapFileContentError(MapFileError):
+    """A map file is damaged, lacks what its reader needs, or disagrees with its sibling files.
+
+    Parameters
+    ----------
+    path
+        The offending file.
+    field
+        Attribute or dataset at fault (``"n_pix"``, ``"shells/z_near"``, ``"file"``).
+    expected, found
+        What the reader needed (for a disagreement: the value in ``other``) and what the file holds.
+    other
+        The file ``path`` was compared with, when the problem is a disagreement.
+    """
+
+    def __init__(
+        self, path: str | Path, field: str, expected: str, found: str, *, other: str | Path | None = None
+    ) -> None:
+        self.path = Path(path)
+        self.field = field
+        self.expected = expected
+        self.found = found
+        self.other = None if other is None else Path(other)
+        where = "" if other is None else f" (as in {self.other})"
+        super().__init__(f"{self.path}: {field}: expected {expected}{where}, found {found}")
+
+
+def _open_map_file(path: str | Path) -> h5py.File:
+    """Open a map file for reading; a missing or truncated file names itself (h5py does not)."""
+    path = Path(path)
+    if not path.is_file():
+        found = "a directory" if path.is_dir() else "no such file"
+        raise MapFileContentError(path, "file", "an existing map file", found)
+    try:
+        return h5py.File(path, "r")
+    except OSError as exc:
+        raise MapFileContentError(
+            path, "file", "a complete HDF5 map file (truncated or not HDF5?)", str(exc)
+        ) from None
 
 
 def _attr_value(value: Any) -> Any:
@@ -216,7 +267,7 @@ def read_map_attrs(path: str | Path) -> dict[str, Any]:
     MapFileError
         If the file is not a map file or has a newer version.
     """
-    with h5py.File(path, "r") as fh:
+    with _open_map_file(path) as fh:
         attrs = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in fh.attrs.items()}
     if attrs.get("format") != MAPS_FORMAT:
         raise MapFileError(f"{path}: attribute 'format' is {attrs.get('format')!r}, expected {MAPS_FORMAT!r}")
@@ -224,8 +275,90 @@ def read_map_attrs(path: str | Path) -> dict[str, Any]:
         raise MapFileError(f"{path}: format_version {attrs['format_version']} is newer than {MAPS_VERSION}")
     for key in _JSON_ATTRS:
         if isinstance(attrs.get(key), str):
-            attrs[key] = json.loads(attrs[key])
+            try:
+                attrs[key] = json.loads(attrs[key])
+            except ValueError as exc:
+                raise MapFileContentError(path, key, "JSON text", f"{attrs[key][:40]!r} ({exc})") from None
     return attrs
+
+
+def _shell_edges(fh: h5py.File, path: str | Path) -> np.ndarray:
+    """(n_shells, 2) redshift edges (near, far) of an open map file."""
+    edges = []
+    for name in ("shells/z_near", "shells/z_far"):
+        if name not in fh:
+            raise MapFileContentError(path, name, "this dataset (shell redshift edges)", "no such dataset")
+        edges.append(np.asarray(fh[name][()], dtype=np.float64))
+    if edges[0].shape != edges[1].shape or edges[0].ndim != 1:
+        raise MapFileContentError(
+            path, "shells/z_far", f"shape {edges[0].shape} like shells/z_near", f"shape {edges[1].shape}"
+        )
+    return np.stack(edges, axis=1)
+
+
+def check_consistent_map_files(
+    paths: Sequence[str | Path], *, same_cosmology: bool = False, shells: bool = True
+) -> dict[str, Any]:
+    """Check that map files used together share their geometry; returns the first file's.
+
+    Every file must agree with the first on the attributes of :data:`GEOMETRY_ATTRS` it holds,
+    on the shell redshift edges (``shells``) and, with ``same_cosmology``, on the cosmology.
+    Without this check the first file's edges or geometry would silently be used for all.
+
+    Parameters
+    ----------
+    paths
+        The map files (e.g. one cosmology's test simulations).
+    same_cosmology
+        Also require the same ``cosmology`` attribute.
+    shells
+        Also compare ``/shells/z_near`` and ``/shells/z_far`` (required to exist).
+
+    Returns
+    -------
+    dict
+        The first file's attributes (JSON decoded), with ``z_edges`` (n_shells, 2) when ``shells``.
+
+    Raises
+    ------
+    MapFileContentError
+        Naming both files, the field, the first file's value and the disagreeing one.
+    """
+    if not paths:
+        raise ValueError("no map files given")
+    first: dict[str, Any] = {}
+    for i, path in enumerate(paths):
+        attrs = read_map_attrs(path)
+        if shells:
+            with _open_map_file(path) as fh:
+                attrs["z_edges"] = _shell_edges(fh, path)
+        if i == 0:
+            first = attrs
+            continue
+        names = [k for k in GEOMETRY_ATTRS if k in first or k in attrs]
+        names += ["cosmology"] if same_cosmology else []
+        for name in names:
+            if attrs.get(name) != first.get(name):
+                raise MapFileContentError(
+                    path, name, repr(first.get(name)), repr(attrs.get(name)), other=paths[0]
+                )
+        if shells:
+            ours, theirs = attrs["z_edges"], first["z_edges"]
+            if ours.shape != theirs.shape:
+                raise MapFileContentError(
+                    path, "shells/z_near", f"{len(theirs)} shells", f"{len(ours)}", other=paths[0]
+                )
+            differs = ~np.isclose(ours, theirs, rtol=SHELL_EDGE_RTOL, atol=0.0).all(axis=1)
+            if differs.any():
+                k = int(np.flatnonzero(differs)[0])
+                raise MapFileContentError(
+                    path,
+                    "shells/z_near, shells/z_far",
+                    f"shell {k} from z = {theirs[k, 0]:.6g} to {theirs[k, 1]:.6g}",
+                    f"z = {ours[k, 0]:.6g} to {ours[k, 1]:.6g}",
+                    other=paths[0],
+                )
+    return first
 
 
 def _as_list(value: Any) -> Any:

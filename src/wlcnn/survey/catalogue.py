@@ -7,7 +7,8 @@ before use, with these outcomes:
 Errors (always; the message names the file, the column, the row and what was expected):
     missing file, unknown format, missing column (with the available ones listed),
     non-numeric or multi-dimensional column, empty catalogue, Dec outside [-90, 90] deg
-    (a sign of a wrong column or unit, never of a bad galaxy).
+    (a sign of a wrong column or unit, never of a bad galaxy), a file none of whose rows is
+    usable (every row dropped below: all weights zero, all e1/e2 NaN, ...).
 
 Counted drops (``invalid_rows: drop``) or errors (``invalid_rows: error``), in this order, a row
 counted under the first reason that applies:
@@ -472,19 +473,48 @@ def iter_validated_chunks(
     for path in paths:
         path = Path(path)
         validate = _Validator(path, columns, selections, invalid_rows)
-        n_rows = 0
+        file_drops = DropCounts()
         for first_row, raw in iter_catalogue_chunks(
             path, columns=wanted, chunk_rows=chunk_rows, format=format, table=table
         ):
             cat, drops = validate(first_row, raw)
-            n_rows += drops.n_read
+            file_drops.merge(drops)
             if flip_e1:
                 cat.e1 = -cat.e1
             if flip_e2:
                 cat.e2 = -cat.e2
             yield cat, drops
-        if n_rows == 0:
+        if file_drops.n_read == 0:
             raise CatalogueError(path, None, "at least one row", "an empty table")
+        if file_drops.n_dropped == file_drops.n_read:
+            _no_usable_galaxy(path, columns, selections, file_drops)
+
+
+def _no_usable_galaxy(
+    path: Path, columns: ColumnMap, selections: Sequence[Selection], drops: DropCounts
+) -> None:
+    """Raise for a file none of whose rows survived validation (all weights 0, all e NaN, ...).
+
+    Such a file is broken (or mis-configured), not merely noisy: without this it would only
+    fail much later, with an unrelated numerical error in the maps stage.
+    """
+    reason = max(drops.counts, key=lambda r: drops.counts[r])
+    fields = dict(columns.items())
+    if reason.startswith("selection: "):
+        label = reason.removeprefix("selection: ")
+        column = next((c.column for c in selections if c.label == label), label)
+    elif reason.startswith("non_finite_"):
+        column = fields.get(reason.removeprefix("non_finite_"), reason)
+    elif reason == "abs_e_ge_1":
+        column = f"{columns.e1}/{columns.e2}"
+    else:  # zero or negative weights
+        column = columns.weight
+    raise CatalogueError(
+        path,
+        column,
+        "at least one usable galaxy (finite values, |e| < 1, weight > 0, passing the selections)",
+        f"all {drops.n_read} rows dropped: {drops.counts}",
+    )
 
 
 def read_catalogue(paths: Sequence[str | Path] | str | Path, **options: Any) -> tuple[Catalogue, DropCounts]:

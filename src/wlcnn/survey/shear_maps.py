@@ -45,8 +45,9 @@ import h5py
 import numpy as np
 
 from wlcnn.atomic import atomic_path
+from wlcnn.maps.mapfile import MapFileContentError
 from wlcnn.provenance import file_record, provenance_record, utc_now
-from wlcnn.survey.catalogue import Catalogue, DropCounts, iter_validated_chunks
+from wlcnn.survey.catalogue import Catalogue, CatalogueError, DropCounts, iter_validated_chunks
 from wlcnn.survey.patches import SelectionTable, assign_patches, tomographic_bin
 from wlcnn.survey.settings import SurveySettings
 from wlcnn.survey.shape_noise import NoiseIngredients, noise_ingredients
@@ -65,6 +66,24 @@ log = logging.getLogger(__name__)
 
 MAPS_FORMAT = "wlcnn.survey_maps"
 MAPS_FORMAT_VERSION = 1
+#: Root attributes and datasets :func:`read_patch_maps` needs (checked, so that a damaged file
+#: is named instead of failing with a bare KeyError).
+_PATCH_MAPS_ATTRS = ("selection_table", "provenance", "patch_centres", "patch_size_deg", "zb_edges")
+_PATCH_MAPS_DATASETS = (
+    "maps/gamma",
+    "maps/mask",
+    "maps/counts",
+    "maps/weight_sum",
+    "bias/additive",
+    "bias/multiplicative",
+    "bias/additive_data",
+    "bias/multiplicative_data",
+    "table/per_bin_in_bin",
+    "table/per_patch_bin_kept",
+    "noise/pixel_index",
+    "noise/weighted_modulus",
+    "noise/inverse_weight_sum",
+)
 CONVENTIONS = (
     "maps (..., y, x); x towards increasing RA, y towards increasing Dec (gnomonic, degrees); "
     "shear component axis: 0 = gamma1, 1 = gamma2 in the map frame; bin b: "
@@ -132,6 +151,70 @@ class _Kept:
         )
 
 
+#: Largest |RA| and |Dec| of a catalogue given in radians (2π and π/2).
+_RADIAN_RA_LIMIT = 2.0 * np.pi
+_RADIAN_DEC_LIMIT = 0.5 * np.pi
+
+
+def _footprint_text(settings: SurveySettings) -> str:
+    """The survey footprint in words: ranges of the patch centres and the patch size (degrees)."""
+    centres = np.asarray(settings.patch_centres, dtype=float).reshape(-1, 2)
+    return (
+        f"{len(centres)} patches of {settings.patch_size_deg:g} deg centred at RA "
+        f"{centres[:, 0].min():g}..{centres[:, 0].max():g} deg, Dec {centres[:, 1].min():g}.."
+        f"{centres[:, 1].max():g} deg"
+    )
+
+
+@dataclass
+class _Footprint:
+    """Extent of one file's validated galaxies and how many fell in a patch."""
+
+    n_valid: int = 0
+    n_inside: int = 0
+    ra_range: tuple[float, float] = (np.inf, -np.inf)
+    dec_range: tuple[float, float] = (np.inf, -np.inf)
+
+    def add(self, cat: Catalogue, *, n_inside: int) -> None:
+        if not len(cat):
+            return
+        self.n_valid += len(cat)
+        self.n_inside += n_inside
+        self.ra_range = (min(self.ra_range[0], cat.ra.min()), max(self.ra_range[1], cat.ra.max()))
+        self.dec_range = (min(self.dec_range[0], cat.dec.min()), max(self.dec_range[1], cat.dec.max()))
+
+    def check(self, path: Path, *, settings: SurveySettings) -> None:
+        """Refuse a file whose galaxies all miss the patches while looking like radians.
+
+        RA/Dec in radians pass every per-row check (|Dec| < 90), then simply fall outside every
+        patch; a real field in degrees inside 0 <= RA < 6.3, |Dec| < 1.6 would still land in a
+        patch, so only a file with no galaxy in any patch is diagnosed.
+        """
+        if self.n_valid == 0 or self.n_inside > 0:
+            return
+        in_radian_box = (
+            self.ra_range[1] < _RADIAN_RA_LIMIT
+            and max(abs(self.dec_range[0]), abs(self.dec_range[1])) <= _RADIAN_DEC_LIMIT
+        )
+        if in_radian_box:
+            raise CatalogueError(
+                path,
+                f"{settings.columns.ra}/{settings.columns.dec}",
+                f"positions in degrees inside the survey footprint ({_footprint_text(settings)})",
+                f"RA {self.ra_range[0]:.4g}..{self.ra_range[1]:.4g}, Dec {self.dec_range[0]:.4g}.."
+                f"{self.dec_range[1]:.4g} for all {self.n_valid} usable galaxies, none in a patch: "
+                "RA/Dec given in radians? (the catalogue must be in degrees)",
+            )
+        log.warning(
+            "%s: none of %d usable galaxies (RA %.4g..%.4g, Dec %.4g..%.4g) falls in a patch (%s)",
+            path,
+            self.n_valid,
+            *self.ra_range,
+            *self.dec_range,
+            _footprint_text(settings),
+        )
+
+
 def _per_patch_bin(values: np.ndarray) -> np.ndarray:
     """Sum (P, B, N, N) maps over the pixels → (P, B)."""
     return values.sum(axis=(-2, -1))
@@ -174,37 +257,58 @@ def build_patch_maps(
     in_bin_counts = np.zeros(n_bins, dtype=np.int64)
     n_zb_outside = n_multiple = 0
     kept = _Kept()
-    for cat, chunk_drops in iter_validated_chunks(
-        paths,
-        columns=settings.columns,
-        selections=settings.selections,
-        invalid_rows=settings.invalid_rows,
-        flip_e1=settings.flip_e1,
-        flip_e2=settings.flip_e2,
-        chunk_rows=settings.chunk_rows,
-        format=settings.catalogue_format,
-        table=settings.catalogue_table,
-    ):
-        drops.merge(chunk_drops)
-        tbin = tomographic_bin(cat.z_b, settings.zb_edges)
-        in_bin = tbin >= 0
-        n_zb_outside += int((~in_bin).sum())
-        in_bin_counts += np.bincount(tbin[in_bin], minlength=n_bins)
-        cat, tbin = cat.select(in_bin), tbin[in_bin]
-        where = assign_patches(
-            cat.ra,
-            cat.dec,
-            centres=settings.patch_centres,
-            patch_size_deg=settings.patch_size_deg,
-            n_pix=n_pix,
-        )
-        n_multiple += where.n_multiple
-        inside = where.inside
-        index = flat_pixel_index(
-            where.patch[inside], tbin[inside], where.iy[inside], where.ix[inside], n_bins=n_bins, n_pix=n_pix
-        )
-        kept.add(cat.select(inside), index)
+    for path in paths:
+        footprint = _Footprint()
+        for cat, chunk_drops in iter_validated_chunks(
+            path,
+            columns=settings.columns,
+            selections=settings.selections,
+            invalid_rows=settings.invalid_rows,
+            flip_e1=settings.flip_e1,
+            flip_e2=settings.flip_e2,
+            chunk_rows=settings.chunk_rows,
+            format=settings.catalogue_format,
+            table=settings.catalogue_table,
+        ):
+            drops.merge(chunk_drops)
+            tbin = tomographic_bin(cat.z_b, settings.zb_edges)
+            in_bin = tbin >= 0
+            n_zb_outside += int((~in_bin).sum())
+            in_bin_counts += np.bincount(tbin[in_bin], minlength=n_bins)
+            cat, tbin = cat.select(in_bin), tbin[in_bin]
+            where = assign_patches(
+                cat.ra,
+                cat.dec,
+                centres=settings.patch_centres,
+                patch_size_deg=settings.patch_size_deg,
+                n_pix=n_pix,
+            )
+            n_multiple += where.n_multiple
+            inside = where.inside
+            footprint.add(cat, n_inside=int(inside.sum()))
+            index = flat_pixel_index(
+                where.patch[inside],
+                tbin[inside],
+                where.iy[inside],
+                where.ix[inside],
+                n_bins=n_bins,
+                n_pix=n_pix,
+            )
+            kept.add(cat.select(inside), index)
+        footprint.check(Path(path), settings=settings)
     index, weight, e1, e2, m = kept.arrays()
+    if index.size == 0:
+        # Every file had usable galaxies, but none falls in a patch with a Z_B in a bin: the maps
+        # would be empty (and fail later with an unrelated numerical error).
+        files = ", ".join(str(p) for p in paths)
+        raise CatalogueError(
+            files,
+            f"{settings.columns.ra}/{settings.columns.dec}/{settings.columns.z_b}",
+            f"galaxies inside the patches ({_footprint_text(settings)}) with Z_B in "
+            f"({settings.zb_edges[0]:g}, {settings.zb_edges[-1]:g}]",
+            f"none of {drops.n_read - drops.n_dropped} usable rows "
+            f"({n_zb_outside} with Z_B outside the bins)",
+        )
     index = index.astype(np.int64)
     size = int(np.prod(map_shape))
     counts = np.bincount(index, minlength=size).reshape(map_shape).astype(np.int32)
@@ -324,17 +428,37 @@ def read_patch_maps(path: str | Path) -> PatchMaps:
 
     Raises
     ------
-    ValueError
-        If the file is not a survey-maps file of this version.
+    MapFileContentError
+        If the file is missing, truncated, not a survey-maps file of this version, or lacks a
+        dataset or attribute (the message names file, field, expected and found).
     """
-    with h5py.File(path, "r") as fh:
+    path = Path(path)
+    if not path.is_file():
+        raise MapFileContentError(path, "file", "an existing survey patch-maps file", "no such file")
+    try:
+        fh = h5py.File(path, "r")
+    except OSError as exc:
+        raise MapFileContentError(path, "file", "a complete HDF5 file (truncated?)", str(exc)) from None
+    with fh:
         attrs = dict(fh.attrs)
         if attrs.get("format") != MAPS_FORMAT or int(attrs.get("format_version", -1)) != MAPS_FORMAT_VERSION:
-            raise ValueError(
-                f"{path}: expected a {MAPS_FORMAT} v{MAPS_FORMAT_VERSION} file, found "
-                f"format={attrs.get('format')!r} version={attrs.get('format_version')!r}"
+            raise MapFileContentError(
+                path,
+                "format, format_version",
+                f"{MAPS_FORMAT!r} version {MAPS_FORMAT_VERSION}",
+                f"{attrs.get('format')!r} version {attrs.get('format_version')}",
             )
-        table_info = json.loads(attrs["selection_table"])
+        for name in _PATCH_MAPS_ATTRS:
+            if name not in attrs:
+                raise MapFileContentError(path, name, "this attribute", f"attributes {sorted(attrs)}")
+        for name in _PATCH_MAPS_DATASETS:
+            if name not in fh:
+                raise MapFileContentError(path, name, "this dataset", "no such dataset")
+        try:
+            table_info = json.loads(attrs["selection_table"])
+            provenance = json.loads(attrs["provenance"])
+        except ValueError as exc:
+            raise MapFileContentError(path, "selection_table, provenance", "JSON text", str(exc)) from None
         table = SelectionTable(
             zb_edges=tuple(table_info["zb_edges"]),
             per_bin_in_bin=fh["table/per_bin_in_bin"][()],
@@ -363,7 +487,7 @@ def read_patch_maps(path: str | Path) -> PatchMaps:
             patch_size_deg=float(attrs["patch_size_deg"]),
             zb_edges=tuple(float(z) for z in attrs["zb_edges"]),
             attrs={
-                "provenance": json.loads(attrs["provenance"]),
+                "provenance": provenance,
                 "additive_bias_from": attrs.get("additive_bias_from"),
                 "multiplicative_bias_from": attrs.get("multiplicative_bias_from"),
             },

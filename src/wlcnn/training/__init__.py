@@ -21,9 +21,16 @@ Importing this package does not import TensorFlow (the Snakefile uses
 
 from wlcnn.training.networks import PRESETS, NetworkSpec, network_spec
 from wlcnn.training.settings import Stage, TrainingSettings, network_config_subset, stages_for
-from wlcnn.training.trainer import TrainingInterrupted, TrainingResult, load_trained_model, train_network
+from wlcnn.training.trainer import (
+    ModelFileError,
+    TrainingInterrupted,
+    TrainingResult,
+    load_trained_model,
+    train_network,
+)
 
 __all__ = [
+    "ModelFileError",
     "PRESETS",
     "NetworkSpec",
     "Stage",

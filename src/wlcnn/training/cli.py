@@ -227,6 +227,9 @@ def _plot(argv: Sequence[str]) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m wlcnn.training``; returns the exit status."""
+    from wlcnn.maps.mapfile import MapFileError
+    from wlcnn.training.trainer import ModelFileError
+
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         if argv and argv[0] == "plot":
@@ -236,3 +239,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if isinstance(exc.code, int):
             return exc.code
         raise
+    except (MapFileError, ModelFileError) as exc:
+        # A bad map or model file: one line naming file, field, expected and found.
+        print(f"python -m wlcnn.training: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE

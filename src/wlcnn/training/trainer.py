@@ -837,8 +837,106 @@ def train_network(
     )
 
 
-def load_trained_model(path: str | Path) -> Any:
-    """Load an exported ``model.keras`` (per-patch inputs → 9 outputs, see :mod:`wlcnn.training.loss`)."""
+class ModelFileError(ValueError):
+    """A trained-model file cannot be used: missing, truncated, damaged or of the wrong shape.
+
+    Parameters
+    ----------
+    path
+        The ``.keras`` file.
+    field
+        What is at fault: ``"file"``, a member of the archive (``"config.json"``), ``"inputs"``,
+        ``"outputs"``.
+    expected, found
+        What the loader needed and what the file holds.
+    """
+
+    def __init__(self, path: str | Path, field: str, expected: str, found: str) -> None:
+        self.path = Path(path)
+        self.field = field
+        self.expected = expected
+        self.found = found
+        super().__init__(f"{self.path}: {field}: expected {expected}, found {found}")
+
+
+#: Members every ``.keras`` archive of Keras 3 holds (the weights as .h5 or .npz).
+_KERAS_CONFIG = "config.json"
+_KERAS_WEIGHTS = ("model.weights.h5", "model.weights.npz")
+
+
+def _check_keras_archive(path: Path) -> None:
+    """Refuse a missing, truncated or incomplete ``.keras`` zip before Keras misreports it.
+
+    Keras says "File not found" for any file that is not a readable zip, e.g. a truncated copy.
+    """
+    import zipfile
+
+    if not path.is_file():
+        found = "a directory" if path.is_dir() else "no such file"
+        raise ModelFileError(path, "file", "an existing .keras model file", found)
+    if not zipfile.is_zipfile(path):
+        raise ModelFileError(
+            path,
+            "file",
+            "a .keras zip archive",
+            f"{path.stat().st_size} bytes that are not a complete zip archive "
+            "(truncated, or not a .keras file?)",
+        )
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+            damaged = archive.testzip()  # reads every member: catches cut or flipped bytes
+            config_text = archive.read(_KERAS_CONFIG) if _KERAS_CONFIG in names else None
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise ModelFileError(
+            path, "file", "a readable .keras zip archive", f"{type(exc).__name__}: {exc}"
+        ) from None
+    if damaged is not None:
+        raise ModelFileError(path, damaged, "a member whose CRC matches", "a damaged member")
+    if config_text is None:
+        raise ModelFileError(path, _KERAS_CONFIG, "this member of the archive", f"members {names}")
+    if not any(w in names for w in _KERAS_WEIGHTS):
+        raise ModelFileError(path, _KERAS_WEIGHTS[0], "the weights member of the archive", f"members {names}")
+    try:
+        json.loads(config_text)
+    except ValueError as exc:
+        raise ModelFileError(path, _KERAS_CONFIG, "JSON text", f"{config_text[:40]!r}... ({exc})") from None
+
+
+def load_trained_model(path: str | Path, *, input_shape: Sequence[int] | None = None) -> Any:
+    """Load an exported ``model.keras`` (per-patch inputs → 9 outputs, see :mod:`wlcnn.training.loss`).
+
+    Parameters
+    ----------
+    path
+        The ``.keras`` file written by :func:`train_network`.
+    input_shape
+        Expected shape of one patch (ny, nx, channels); checked against the model when given.
+
+    Raises
+    ------
+    ModelFileError
+        A missing, truncated or damaged file, one Keras cannot load, or a model whose input or
+        output shape is not the one expected.
+    """
     import keras
 
-    return keras.models.load_model(path, compile=False)
+    path = Path(path)
+    _check_keras_archive(path)
+    try:
+        model = keras.models.load_model(path, compile=False)
+    except Exception as exc:  # Keras raises many types for a damaged archive: all mean the same
+        raise ModelFileError(
+            path, "file", "a model keras.models.load_model can read", f"{type(exc).__name__}: {exc}"
+        ) from None
+    n_out = model.output_shape[-1]
+    if n_out != N_OUTPUTS:
+        raise ModelFileError(path, "outputs", f"{N_OUTPUTS} outputs per patch", f"{n_out}")
+    if input_shape is not None and tuple(model.input_shape[1:]) != tuple(input_shape):
+        raise ModelFileError(
+            path,
+            "inputs",
+            f"patches of shape {tuple(input_shape)} (n_pix, n_pix, 3 n_bins of the survey)",
+            f"{tuple(model.input_shape[1:])}",
+        )
+    return model
