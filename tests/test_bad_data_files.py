@@ -593,8 +593,11 @@ def test_constrain_refuses_bad_summaries_and_data_vectors(
     )
     assert status == EXIT_BAD_INPUT
     err = capsys.readouterr().err
-    assert len(err.strip().splitlines()) == 1, err
-    _assert_message(err, path=damaged, field=spec.field, expected=spec.expected, found=spec.found)
+    if spec.damage == "missing":  # refused by the argument parser, before any file is read
+        assert "--summaries" in err and "expected an existing file" in err and str(damaged) in err, err
+    else:
+        assert len(err.strip().splitlines()) == 1, err
+        _assert_message(err, path=damaged, field=spec.field, expected=spec.expected, found=spec.found)
     assert _entries(tmp_path) == before  # no results directory, no hidden temporary
 
 

@@ -383,7 +383,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     from wlcnn.survey.catalogue import CatalogueError
     from wlcnn.training.trainer import ModelFileError
 
-    args = _parser().parse_args(argv)
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as exc:  # argparse's bad-argument exit (2) and --help (0), as a status
+        if isinstance(exc.code, int):
+            return exc.code
+        raise
     try:
         return int(args.func(args))
     except (SummariesFileError, MapFileError, CatalogueError, ModelFileError) as exc:
