@@ -1,4 +1,4 @@
-"""``python -m wlcnn.summary CONFIG``: what a run has produced so far, stage by stage."""
+"""``wlcnn summary CONFIG`` (or ``python -m wlcnn.summary CONFIG``): what a run has produced so far."""
 
 from __future__ import annotations
 
@@ -11,7 +11,10 @@ from pathlib import Path
 from wlcnn.config import load_config
 from wlcnn.grid import read_grid, simulations
 
-__all__ = ["main", "summarise"]
+__all__ = ["SUMMARY", "add_arguments", "main", "run", "summarise"]
+
+#: One-line description of the command.
+SUMMARY = "what a run has produced so far, stage by stage, and its constraints table"
 
 
 def summarise(config_path: str | Path, *, base_dir: str | Path = ".") -> str:
@@ -50,13 +53,29 @@ def summarise(config_path: str | Path, *, base_dir: str | Path = ".") -> str:
     return "\n".join(lines)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Print :func:`summarise` of a configuration."""
-    parser = argparse.ArgumentParser(prog="python -m wlcnn.summary", description=__doc__)
-    parser.add_argument("config", help="configuration file of the run (e.g. config/demo.yaml)")
-    args = parser.parse_args(argv)
-    print(summarise(args.config))
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The arguments of the command (``wlcnn summary``, ``python -m wlcnn.summary``)."""
+    p.description = (
+        "What a run has produced so far: simulations ingested, map files, survey patch maps,\n"
+        "trained networks, plots, and the constraints table once the inference stage has run."
+    )
+    p.epilog = "example:\n  wlcnn summary config/demo.yaml"
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
+    p.add_argument("config", help="configuration file of the run (e.g. config/demo.yaml)")
+    p.add_argument("--base-dir", default=".", help="directory relative to which config paths resolve")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print :func:`summarise` of the parsed configuration; returns the exit status."""
+    print(summarise(args.config, base_dir=args.base_dir))
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Print :func:`summarise` of a configuration (the ``python -m wlcnn.summary`` alias)."""
+    parser = argparse.ArgumentParser(prog="python -m wlcnn.summary")
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -49,6 +49,7 @@ __all__ = [
     "SECRET_SCHEMA",
     "UNBLINDING_SCHEMA",
     "BlindingSecret",
+    "UnblindingError",
     "load_or_create_secret",
     "record_unblinding",
 ]
@@ -64,6 +65,27 @@ _SECRET_FILE_MODE = 0o600
 _SECRET_DIR_MODE = 0o700
 #: Bits of OS entropy behind the offset.
 _ENTROPY_BITS = 128
+
+
+class UnblindingError(ValueError):
+    """Unblinding refused: not confirmed, results not blinded, a file missing.
+
+    Parameters
+    ----------
+    path
+        The results directory, secret or file at fault.
+    field
+        The option or file entry at fault (``"--confirm"``, ``"constraints.json: blinded"``).
+    expected, found
+        What unblinding needs and what was given.
+    """
+
+    def __init__(self, path: str | Path, field: str, expected: str, found: str) -> None:
+        self.path = Path(path)
+        self.field = field
+        self.expected = expected
+        self.found = found
+        super().__init__(f"{self.path}: {field}: expected {expected}, found {found}")
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,9 @@ constrain
 compare
     One table and S8 whisker plot over several analyses (Fig. 9, or Fig. 7 for mocks).
 unblind
-    The explicit, recorded unblinding of a blinded analysis.
+    The explicit, recorded unblinding of a blinded analysis (needs ``--confirm``; cannot be undone).
+
+Each is also a ``wlcnn`` subcommand (``wlcnn constrain ...``); this module is kept for the workflow.
 
 Networks and simulated surveys are plugged in by import path ``package.module:function``:
 
@@ -49,7 +51,7 @@ from wlcnn.grid import read_grid
 #: Exit status for a bad input file (as ``wlcnn``): the message names file, field, expected, found.
 EXIT_BAD_INPUT = 2
 
-__all__ = ["BUILTIN_PREDICTORS", "load_callable", "main"]
+__all__ = ["BUILTIN_PREDICTORS", "COMMANDS", "add_commands", "input_errors", "load_callable", "main"]
 
 #: Name of the built-in power-spectrum predictor.
 BUILTIN_PREDICTORS = ("power_spectrum",)
@@ -269,12 +271,66 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+UNBLIND_HELP = """\
+Unblinding removes the secret offset from one blinded analysis: it reads the blinded chain and
+grid posterior in RESULTS, subtracts the offset stored in the blinding secret
+(inference.blinding_secret, default <run.output_dir>/blinding/secret.json) and writes the true
+constraints (chain, grid, Table II, plots) to RESULTS/unblinded/. The blinded files stay as they
+are. The step is appended to RESULTS/unblinding.json: who, when, host, --reason, the code state,
+the offset itself and checksums of the blinded inputs.
+
+It needs: the configuration of the run (--config), a results directory written by 'constrain'
+with inference.blind: true, the secret file that blinded it, a --reason, and --confirm.
+
+It cannot be undone: the record reveals the offset, so every output blinded with this secret
+(these and any other analysis of the run) is readable in the clear from then on; deleting
+RESULTS/unblinded does not blind anything again. Unblind only once the pipeline is frozen (SPEC 8).
+"""
+
+
+def _check_unblindable(args: argparse.Namespace, *, secret_path: Path) -> None:
+    """Refuse, before anything is written, an unconfirmed or impossible unblinding."""
+    import json
+
+    from wlcnn.inference.analysis import RESULT_FILES
+    from wlcnn.inference.blinding import UnblindingError
+
+    results = Path(args.results)
+    if not args.confirm:
+        raise UnblindingError(
+            results,
+            "--confirm",
+            "--confirm (unblinding reveals the secret offset and cannot be undone; "
+            "see 'wlcnn unblind --help')",
+            "no --confirm; nothing written",
+        )
+    if not args.reason.strip():
+        raise UnblindingError(results, "--reason", "a non-blank reason (it is recorded)", repr(args.reason))
+    if not secret_path.is_file():
+        raise UnblindingError(
+            secret_path, "inference.blinding_secret", "the blinding secret file of the run", "no such file"
+        )
+    for name in (RESULT_FILES["chain"], RESULT_FILES["grid"], RESULT_FILES["table_json"]):
+        if not (results / name).is_file():
+            raise UnblindingError(
+                results, name, "a results directory written by 'constrain'", f"no file {results / name}"
+            )
+    table_path = results / RESULT_FILES["table_json"]
+    try:
+        blinded = json.loads(table_path.read_text()).get("blinded")
+    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError) as exc:
+        raise UnblindingError(table_path, "file", "a constraints table (JSON object)", str(exc)) from None
+    if blinded is not True:
+        raise UnblindingError(table_path, "blinded", "true (a blinded analysis)", repr(blinded))
+
+
 def _cmd_unblind(args: argparse.Namespace) -> int:
     from wlcnn.inference.analysis import UNBLINDED_DIR, InferenceSettings, unblind
 
     base = Path(args.base_dir)
     config = load_config(args.config, base_dir=base)
     settings = InferenceSettings.from_config(config, base_dir=base)
+    _check_unblindable(args, secret_path=settings.secret_path)
     row = unblind(results_dir=args.results, settings=settings, reason=args.reason, by=args.by)
     print(
         f"unblinded into {Path(args.results) / UNBLINDED_DIR}: S8 = {row['s8']['median']:.3f} "
@@ -283,27 +339,52 @@ def _cmd_unblind(args: argparse.Namespace) -> int:
     return 0
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m wlcnn.inference",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+def _add_common(p: argparse.ArgumentParser, *, config_required: bool = True) -> None:
+    p.add_argument(
+        "--config",
+        required=config_required,
+        type=existing_file,
+        help="configuration file (e.g. config/demo.yaml)",
     )
-    sub = parser.add_subparsers(dest="command", required=True)
+    p.add_argument("--base-dir", default=".", help="directory the configuration's paths are relative to")
 
-    def common(p: argparse.ArgumentParser, *, config_required: bool = True) -> None:
-        p.add_argument(
-            "--config",
-            required=config_required,
-            type=existing_file,
-            help="configuration file (e.g. config/demo.yaml)",
-        )
-        p.add_argument("--base-dir", default=".", help="directory the configuration's paths are relative to")
+
+def _example(text: str) -> str:
+    return f"example:\n  {text}"
+
+
+#: Subcommands of the inference stage and their one-line descriptions, in pipeline order.
+COMMANDS = {
+    "summaries": "simulated-survey predictions -> mean and covariance per (cosmology, A_IA)",
+    "data": "data vector: the observed survey (or a mock) through one network",
+    "merge": "join per-cosmology summaries files of one label",
+    "combine": "concatenate networks / stages into one data vector and model",
+    "constrain": "likelihood, sampling, Table II and plots of one analysis (blinded if configured)",
+    "compare": "table and S8 whisker plot of several analyses (Figs. 7, 9)",
+    "unblind": "remove the secret offset from a blinded analysis (recorded; cannot be undone)",
+}
+
+
+def add_commands(sub: Any) -> None:
+    """Add the inference subcommands to ``sub`` (an ``add_subparsers`` action).
+
+    Used by ``python -m wlcnn.inference`` and by ``wlcnn``, so both take the same arguments.
+    Subparsers are added without ``help=``: the caller lists :data:`COMMANDS` as it likes.
+    """
+    raw = argparse.RawDescriptionHelpFormatter
+    toy = "wlcnn.inference.toy"
 
     p = sub.add_parser(
-        "summaries", help="simulated-survey predictions -> mean and covariance per (cosmology, A_IA)"
+        "summaries",
+        description=COMMANDS["summaries"] + ". Networks and surveys plug in as package.module:factory "
+        "(see 'python -m wlcnn.inference --help').",
+        epilog=_example(
+            f"wlcnn summaries --config config/demo.yaml --label tiny --predictor {toy}:predictor_factory "
+            f"--surveys {toy}:survey_factory --out summaries.h5"
+        ),
+        formatter_class=raw,
     )
-    common(p)
+    _add_common(p)
     p.add_argument("--label", required=True, help="network / stage / statistic name")
     p.add_argument("--predictor", required=True, help="'power_spectrum' or package.module:factory")
     p.add_argument("--surveys", required=True, help="package.module:factory of make_survey(seed)")
@@ -313,32 +394,61 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, type=output_file, help="output HDF5")
     p.set_defaults(func=_cmd_summaries)
 
-    p = sub.add_parser("data", help="data vector of the observed survey")
-    common(p)
-    p.add_argument("--label", required=True)
+    p = sub.add_parser(
+        "data",
+        description=COMMANDS["data"] + ".",
+        epilog=_example(
+            f"wlcnn data --config config/demo.yaml --label tiny --predictor {toy}:predictor_factory "
+            f"--observation {toy}:observation_factory --out data.h5"
+        ),
+        formatter_class=raw,
+    )
+    _add_common(p)
+    p.add_argument("--label", required=True, help="network / stage / statistic name")
     p.add_argument("--predictor", required=True, help="'power_spectrum' or package.module:factory")
     p.add_argument("--observation", required=True, help="package.module:factory of the observed inputs")
-    p.add_argument("--out", required=True, type=output_file)
+    p.add_argument("--out", required=True, type=output_file, help="output HDF5")
     p.set_defaults(func=_cmd_data)
 
-    p = sub.add_parser("merge", help="join per-cosmology summaries of one label")
-    p.add_argument("--summaries", nargs="+", required=True, type=existing_file)
-    p.add_argument("--out", required=True, type=output_file)
+    p = sub.add_parser(
+        "merge",
+        description=COMMANDS["merge"] + ".",
+        epilog=_example("wlcnn merge --summaries c000.h5 c001.h5 --out tiny.h5"),
+        formatter_class=raw,
+    )
+    p.add_argument("--summaries", nargs="+", required=True, type=existing_file, help="summaries files")
+    p.add_argument("--out", required=True, type=output_file, help="output HDF5")
     p.set_defaults(func=_cmd_merge)
 
-    p = sub.add_parser("combine", help="concatenate networks / stages into one data vector")
-    p.add_argument("--label", required=True)
-    p.add_argument("--summaries", nargs="+", required=True, type=existing_file)
-    p.add_argument("--out", required=True, type=output_file)
+    p = sub.add_parser(
+        "combine",
+        description=COMMANDS["combine"] + " (SPEC 8).",
+        epilog=_example(
+            "wlcnn combine --label both --summaries a.h5 b.h5 --out both.h5 "
+            "--data a_data.h5 b_data.h5 --data-out both_data.h5"
+        ),
+        formatter_class=raw,
+    )
+    p.add_argument("--label", required=True, help="name of the combined analysis")
+    p.add_argument("--summaries", nargs="+", required=True, type=existing_file, help="summaries files")
+    p.add_argument("--out", required=True, type=output_file, help="output HDF5")
     p.add_argument("--data", nargs="*", type=existing_file, help="data vectors, in the order of --summaries")
-    p.add_argument("--data-out", type=output_file)
+    p.add_argument("--data-out", type=output_file, help="combined data vector (HDF5)")
     p.set_defaults(func=_cmd_combine)
 
-    p = sub.add_parser("constrain", help="likelihood, sampling, table and plots of one analysis")
-    common(p)
-    p.add_argument("--summaries", required=True, type=existing_file)
-    p.add_argument("--data", required=True, type=existing_file)
-    p.add_argument("--label", required=True)
+    p = sub.add_parser(
+        "constrain",
+        description=COMMANDS["constrain"] + ".",
+        epilog=_example(
+            "wlcnn constrain --config config/demo.yaml --summaries tiny.h5 --data tiny_data.h5 "
+            "--label tiny --out results/tiny"
+        ),
+        formatter_class=raw,
+    )
+    _add_common(p)
+    p.add_argument("--summaries", required=True, type=existing_file, help="summaries file")
+    p.add_argument("--data", required=True, type=existing_file, help="data vector file")
+    p.add_argument("--label", required=True, help="name of the analysis")
     p.add_argument("--out", required=True, type=output_directory, help="results directory")
     p.add_argument(
         "--truth-cosmology", help="grid id of a mock observation's cosmology (marked; coverage flags)"
@@ -356,33 +466,73 @@ def _parser() -> argparse.ArgumentParser:
     blind.add_argument("--no-blind", dest="blind", action="store_false", help="override inference.blind")
     p.set_defaults(func=_cmd_constrain)
 
-    p = sub.add_parser("compare", help="table and S8 whisker plot of several analyses (Figs. 7, 9)")
-    common(p, config_required=False)
+    p = sub.add_parser(
+        "compare",
+        description=COMMANDS["compare"] + ".",
+        epilog=_example(
+            "wlcnn compare --tables results/a/constraints.json results/b/constraints.json "
+            "--out-plot s8.png --out-json all.json --out-md all.md"
+        ),
+        formatter_class=raw,
+    )
+    _add_common(p, config_required=False)
     p.add_argument("--tables", nargs="+", required=True, type=existing_file, help="constraints.json files")
-    p.add_argument("--out-plot", required=True, type=output_file)
-    p.add_argument("--out-json", required=True, type=output_file)
-    p.add_argument("--out-md", required=True, type=output_file)
+    p.add_argument("--out-plot", required=True, type=output_file, help="whisker plot (PNG, PDF, ...)")
+    p.add_argument("--out-json", required=True, type=output_file, help="table (JSON)")
+    p.add_argument("--out-md", required=True, type=output_file, help="table (Markdown)")
     p.add_argument("--published", action="store_true", help="add inference.published_s8 of --config")
     p.add_argument("--truth-cosmology", help="grid id whose S8 is marked")
-    p.add_argument("--title", default="")
+    p.add_argument("--title", default="", help="plot title")
     p.set_defaults(func=_cmd_compare)
 
-    p = sub.add_parser("unblind", help="remove the secret offset (explicit, recorded)")
-    common(p)
+    p = sub.add_parser(
+        "unblind",
+        description=UNBLIND_HELP,
+        epilog="exit status: 0 unblinded; 2 refused (nothing written).\n"
+        + _example(
+            "wlcnn unblind --config config/config.yaml --results results/kids/inference/results/all "
+            "--reason 'pipeline frozen at commit abc123, approved by the collaboration' --confirm"
+        ),
+        formatter_class=raw,
+    )
+    _add_common(p)
     p.add_argument("--results", required=True, help="results directory of a blinded analysis")
     p.add_argument("--reason", required=True, help="why unblinding is allowed now (recorded)")
-    p.add_argument("--by", help="who unblinds (default: login name)")
+    p.add_argument("--by", help="who unblinds (default: login name; recorded)")
+    p.add_argument(
+        "--confirm",
+        action="store_true",
+        help="required: confirm that the offset may be revealed (this cannot be undone)",
+    )
     p.set_defaults(func=_cmd_unblind)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m wlcnn.inference",
+        description=__doc__,
+        epilog="The same commands are 'wlcnn summaries', 'wlcnn constrain', ... (see 'wlcnn --help').",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    add_commands(sub)
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run a subcommand; returns the exit status."""
+def input_errors() -> tuple[type[Exception], ...]:
+    """Exceptions of this stage that mean bad input (a damaged file, a refused unblinding)."""
+    from wlcnn.inference.blinding import UnblindingError
     from wlcnn.inference.summaries import SummariesFileError
     from wlcnn.maps.mapfile import MapFileError
     from wlcnn.survey.catalogue import CatalogueError
     from wlcnn.training.trainer import ModelFileError
 
+    return SummariesFileError, MapFileError, CatalogueError, ModelFileError, UnblindingError
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run a subcommand; returns the exit status."""
+    errors = input_errors()
     try:
         args = _parser().parse_args(argv)
     except SystemExit as exc:  # argparse's bad-argument exit (2) and --help (0), as a status
@@ -391,7 +541,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise
     try:
         return int(args.func(args))
-    except (SummariesFileError, MapFileError, CatalogueError, ModelFileError) as exc:
+    except errors as exc:
         # A bad data file: one line naming file, field, expected and found, not a traceback.
         print(f"python -m wlcnn.inference {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -1,6 +1,6 @@
 """Command line of the training stage: ``python -m wlcnn.training ...`` (see ``--help``).
 
-Two commands::
+Two commands (also ``wlcnn train`` and ``wlcnn plot-loss``, same options)::
 
     python -m wlcnn.training --config CONFIG --network NAME --maps FILE... --out DIR [options]
     python -m wlcnn.training plot --history NAME=CSV [NAME=CSV ...] --out PNG
@@ -25,7 +25,7 @@ from typing import Any
 from wlcnn.argtypes import existing_file, integer, output_directory, output_file, real
 from wlcnn.logs import setup_rule_logging
 
-__all__ = ["main"]
+__all__ = ["add_plot_arguments", "add_train_arguments", "input_errors", "main", "run_plot", "run_train"]
 
 log = logging.getLogger("wlcnn.training")
 
@@ -35,16 +35,28 @@ EXIT_USAGE = 2
 SIGNAL_EXIT_BASE = 128
 
 
-def _train_parser() -> argparse.ArgumentParser:
+#: One-line descriptions of the two commands (``wlcnn train`` and ``wlcnn plot-loss``).
+TRAIN_SUMMARY = "train one CNN on map files; resumes from its checkpoints"
+PLOT_SUMMARY = "plot training and validation loss curves (Fig. 11)"
+TRAIN_DESCRIPTION = (
+    "Train one CNN of Fluri et al. 2019 (SPEC §6) on map files; resumes from its checkpoints. "
+    "Map files are split into training (role = train) and validation (role = test) by their role "
+    "attribute unless --validation-maps is given."
+)
+TRAIN_EPILOG = (
+    "exit status: 0 done; 128+N stopped by signal N after a checkpoint (rerun to continue); 2 bad "
+    "input.\nexample:\n  wlcnn train --config config/demo.yaml --network tiny "
+    "--maps results/demo/maps/c0*/*.h5 --out results/demo/training/tiny"
+)
+PLOT_EPILOG = (
+    "example:\n  wlcnn plot-loss --history tiny=results/demo/training/tiny/history.csv --out loss.png"
+)
+
+
+def add_train_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of the training command (``python -m wlcnn.training``, ``wlcnn train``)."""
     from wlcnn.training.networks import PRESETS
 
-    p = argparse.ArgumentParser(
-        prog="python -m wlcnn.training",
-        description="Train one CNN of Fluri et al. 2019 (SPEC §6) on map files; resumes from its "
-        "checkpoints. 'python -m wlcnn.training plot --help' plots loss curves.",
-        epilog="Exit status: 0 done; 128+N stopped by signal N after a checkpoint (rerun to continue); "
-        "2 usage.",
-    )
     p.add_argument(
         "--config",
         required=True,
@@ -111,14 +123,22 @@ def _train_parser() -> argparse.ArgumentParser:
         help="checksum of input files in the provenance (none, sha256)",
     )
     p.add_argument("--log", default=None, help="log file (appended; default stderr)")
+
+
+def _train_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m wlcnn.training",
+        description=TRAIN_DESCRIPTION + " 'python -m wlcnn.training plot --help' plots loss curves. "
+        "The same command is 'wlcnn train'.",
+        epilog=TRAIN_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_train_arguments(p)
     return p
 
 
-def _plot_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m wlcnn.training plot",
-        description="Plot training and validation loss (the paper's Fig. 11).",
-    )
+def add_plot_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of the loss-curve plot (``python -m wlcnn.training plot``, ``wlcnn plot-loss``)."""
     p.add_argument(
         "--history", nargs="+", required=True, metavar="NAME=CSV", help="history files of networks"
     )
@@ -126,6 +146,17 @@ def _plot_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--smooth", type=integer(minimum=1), default=5, help="running mean of the training loss, in rows"
     )
+
+
+def _plot_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m wlcnn.training plot",
+        description="Plot training and validation loss (the paper's Fig. 11). "
+        "The same command is 'wlcnn plot-loss'.",
+        epilog=PLOT_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_plot_arguments(p)
     return p
 
 
@@ -160,8 +191,8 @@ def _forward_model(args: argparse.Namespace, config: dict[str, Any]) -> Any:
     return SurveyForwardModel(TFForwardModel(model), identity=identity)
 
 
-def _train(argv: Sequence[str]) -> int:
-    args = _train_parser().parse_args(argv)
+def run_train(args: argparse.Namespace) -> int:
+    """Train as the parsed options say; returns the exit status."""
     setup_rule_logging(args.log, append=True)  # a resumed run continues the interrupted log
     from wlcnn.config import ConfigError, load_config
 
@@ -211,8 +242,8 @@ def _train(argv: Sequence[str]) -> int:
     return 0
 
 
-def _plot(argv: Sequence[str]) -> int:
-    args = _plot_parser().parse_args(argv)
+def run_plot(args: argparse.Namespace) -> int:
+    """Plot loss curves as the parsed options say; returns the exit status."""
     from wlcnn.training.plots import plot_loss_curves
 
     histories = {}
@@ -225,21 +256,27 @@ def _plot(argv: Sequence[str]) -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``python -m wlcnn.training``; returns the exit status."""
+def input_errors() -> tuple[type[Exception], ...]:
+    """Exceptions of this stage that mean a bad input file (map or model)."""
     from wlcnn.maps.mapfile import MapFileError
     from wlcnn.training.trainer import ModelFileError
 
+    return MapFileError, ModelFileError
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m wlcnn.training``; returns the exit status."""
+    errors = input_errors()
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         if argv and argv[0] == "plot":
-            return _plot(argv[1:])
-        return _train(argv)
+            return run_plot(_plot_parser().parse_args(argv[1:]))
+        return run_train(_train_parser().parse_args(argv))
     except SystemExit as exc:  # argparse's bad-argument exit (2) and --help (0), as a status
         if isinstance(exc.code, int):
             return exc.code
         raise
-    except (MapFileError, ModelFileError) as exc:
+    except errors as exc:
         # A bad map or model file: one line naming file, field, expected and found.
         print(f"python -m wlcnn.training: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
