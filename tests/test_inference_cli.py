@@ -210,6 +210,6 @@ def test_power_spectrum_predictor_and_blinded_cli(tmp_path: Path) -> None:
     table = json.loads((out_dir / "res" / "constraints.json").read_text())
     assert table["blinded"] is True and table["rows"][0]["fixed_covariance"]["a_ia"] == 0.0
     assert (tmp_path / "results" / "blinding" / "secret.json").is_file()
-    _run("unblind", *common, "--results", str(out_dir / "res"), "--reason", "test", "--by", "ci")
+    _run("unblind", *common, "--results", str(out_dir / "res"), "--reason", "test", "--by", "ci", "--confirm")
     assert json.loads((out_dir / "res" / "unblinded" / "constraints.json").read_text())["blinded"] is False
     assert json.loads((out_dir / "res" / "unblinding.json").read_text())[0]["by"] == "ci"

@@ -1,8 +1,16 @@
-"""The ``wlcnn`` command line.
+"""The ``wlcnn`` command line: one command, a subcommand per task, grouped by stage.
 
 Run ``wlcnn --help`` or ``wlcnn COMMAND --help``. The workflow (Snakemake) calls the library
-directly; these commands are for people: inspecting a file before a run, converting one
-snapshot by hand, generating a cosmology grid, checking a configuration.
+directly; these commands are for people (inspecting a file before a run, converting one snapshot
+by hand, generating a cosmology grid, checking a configuration, exporting a full-sky map,
+unblinding) and for the stage commands the workflow's rules may run (``train``, ``summaries``,
+``constrain``, ...). ``python -m wlcnn.inference``, ``python -m wlcnn.training`` and
+``python -m wlcnn.summary`` remain as aliases with the same options.
+
+Exit status: 0 success; 1 a check found a problem (``audit``, ``diff``); 2 bad input (a bad
+option, a damaged or unsuitable file, a refused unblinding), with a one-line message naming the
+file, the field, what was expected and what was found; 128 + N a training stopped by signal N
+after a checkpoint.
 """
 
 from __future__ import annotations
@@ -18,9 +26,15 @@ from typing import Any
 
 import numpy as np
 
-from wlcnn.argtypes import integer, number_list, number_pair, real
+from wlcnn.argtypes import existing_file, integer, number_list, number_pair, output_file, real
+from wlcnn.inference.cli import COMMANDS as INFERENCE_COMMANDS
+from wlcnn.summary import SUMMARY
+from wlcnn.training.cli import PLOT_SUMMARY, TRAIN_SUMMARY
 
-__all__ = ["main"]
+__all__ = ["COMMAND_GROUPS", "build_parser", "main"]
+
+#: Exit status of bad input (argparse's convention, shared by the stage aliases).
+EXIT_BAD_INPUT = 2
 
 #: Ωm must lie in (0, 1); σ8, Σ8, h and the box side must be positive.
 _OMEGA_M = real(minimum=0.0, maximum=1.0, open_low=True, open_high=True)
@@ -360,22 +374,160 @@ def _cmd_diff(args: argparse.Namespace) -> int:
     return 0 if report.identical else 1
 
 
+def _cmd_export_healpix(args: argparse.Namespace) -> int:
+    from wlcnn.maps.export import export_healpix
+
+    out = export_healpix(
+        args.mapfile, args.out, field=args.field, bin_index=args.bin, realisation=args.realisation
+    )
+    print(f"wrote {out}: {args.field}, bin {args.bin}, realisation {args.realisation}", file=sys.stderr)
+    return 0
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from wlcnn.training.cli import run_train
+
+    return run_train(args)
+
+
+def _cmd_plot_loss(args: argparse.Namespace) -> int:
+    from wlcnn.training.cli import run_plot
+
+    return run_plot(args)
+
+
+def _cmd_summary(args: argparse.Namespace) -> int:
+    from wlcnn.summary import run
+
+    return run(args)
+
+
+#: The subcommands of ``wlcnn --help``, by stage of the pipeline, with their one-line descriptions.
+COMMAND_GROUPS: dict[str, dict[str, str]] = {
+    "set-up": {
+        "config": "validate a configuration file and summarise it",
+        "grid": "generate a cosmology grid along lines of constant Sigma8",
+    },
+    "simulations": {
+        "inspect": "print what a snapshot, light-cone or map file holds",
+        "ingest": "convert snapshots to the canonical HDF5 format",
+    },
+    "maps": {
+        "export-healpix": "write one full-sky map of a HEALPix-mode map file as HEALPix FITS",
+    },
+    "training": {
+        "train": TRAIN_SUMMARY,
+        "plot-loss": PLOT_SUMMARY,
+    },
+    "inference": dict(INFERENCE_COMMANDS),
+    "results": {
+        "summary": SUMMARY,
+        "audit": "print the lineage of a result file and verify every recorded checksum",
+        "diff": "compare the content of two results, provenance apart",
+    },
+}
+
+
+def _commands_text() -> str:
+    """The grouped list of subcommands shown by ``wlcnn --help``."""
+    width = max(len(name) for group in COMMAND_GROUPS.values() for name in group)
+    lines = ["commands:"]
+    for stage, commands in COMMAND_GROUPS.items():
+        lines.append(f"  {stage}:")
+        lines += [f"    {name:<{width}}  {text}" for name, text in commands.items()]
+    return "\n".join(lines)
+
+
+def _add_stage_commands(sub: Any) -> None:
+    """Subcommands whose arguments are defined by their stage's module (the aliases share them)."""
+    from wlcnn.inference.cli import add_commands
+    from wlcnn.summary import add_arguments as add_summary_arguments
+    from wlcnn.training.cli import (
+        PLOT_EPILOG,
+        TRAIN_DESCRIPTION,
+        TRAIN_EPILOG,
+        add_plot_arguments,
+        add_train_arguments,
+    )
+
+    raw = argparse.RawDescriptionHelpFormatter
+    p = sub.add_parser("train", description=TRAIN_DESCRIPTION, epilog=TRAIN_EPILOG, formatter_class=raw)
+    add_train_arguments(p)
+    p.set_defaults(func=_cmd_train)
+    p = sub.add_parser(
+        "plot-loss",
+        description="Plot training and validation loss (the paper's Fig. 11).",
+        epilog=PLOT_EPILOG,
+        formatter_class=raw,
+    )
+    add_plot_arguments(p)
+    p.set_defaults(func=_cmd_plot_loss)
+    add_commands(sub)
+    p = sub.add_parser("summary")
+    add_summary_arguments(p)
+    p.set_defaults(func=_cmd_summary)
+
+
+def _add_export_healpix(sub: Any) -> None:
+    from wlcnn.maps.export import FULLSKY_FIELDS
+
+    p = sub.add_parser(
+        "export-healpix",
+        description="Write one full-sky map (one field, tomographic bin and sky) of MAPFILE, a map\n"
+        "file made with shells.mode: healpix and shells.store_fullsky: true, as a standard HEALPix\n"
+        "FITS file (healpy.write_map: RING ordering, float32, values unchanged), atomically, with\n"
+        "its provenance record in the PROVJSON card. Patch-mode map files are refused (exit 2).",
+        epilog="read it back with healpy.read_map(OUT); wlcnn audit OUT follows it to MAPFILE.\n"
+        "example:\n"
+        "  wlcnn export-healpix results/demo/maps/c000/sim00.h5 kappa_bin1.fits --field kappa --bin 1",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("mapfile", metavar="MAPFILE", type=existing_file, help="HEALPix-mode map file (HDF5)")
+    p.add_argument("out", metavar="OUT", type=output_file, help="HEALPix FITS file to write")
+    p.add_argument("--field", default="kappa", choices=sorted(FULLSKY_FIELDS), help="map to export")
+    p.add_argument("--bin", type=integer(minimum=0), default=0, help="tomographic bin, 0-based (default 0)")
+    p.add_argument(
+        "--realisation",
+        type=integer(minimum=0),
+        default=0,
+        metavar="R",
+        help="full sky, 0-based (default 0); its patches are realisations R*P ... R*P+P-1",
+    )
+    p.set_defaults(func=_cmd_export_healpix)
+
+
+def _version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("wlcnn")
+    except metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``wlcnn`` (exposed for documentation and tests)."""
     parser = argparse.ArgumentParser(
         prog="wlcnn",
         description="Weak-lensing CNN pipeline tools (the full chain runs through Snakemake; see README).",
+        epilog=_commands_text()
+        + "\n\nexit status: 0 ok; 1 a check failed (audit, diff); 2 bad input; 128+N training stopped "
+        "by signal N.\n'wlcnn COMMAND --help' describes a command, with an example.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debugging details")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    # Subparsers are added without help=: the grouped list of the epilog replaces argparse's flat one.
+    sub = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", help="one of the commands listed below"
+    )
 
     p = sub.add_parser(
         "inspect",
-        help="print what a snapshot or light-cone file holds",
         description="Detect the format of PATH and print its header facts and position range.",
         epilog=UNITS_HELP + "\nJSON keys: format, n_particles, a, z, box, particle_mass, pos_min, "
-        "pos_max (and omega_m, omega_lambda, h, has_ids, files, extra).",
+        "pos_max (and omega_m, omega_lambda, h, has_ids, files, extra).\n"
+        "example:\n  wlcnn inspect snapshots/snapshot_005.hdf5 --json",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("path", help="snapshot file, base name of a multi-file snapshot, .lcp or .hpb file")
@@ -385,10 +537,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "ingest",
-        help="convert one snapshot to the canonical HDF5 format",
         description="Stream SOURCE (any supported format) into the canonical HDF5 OUTPUT "
         "(see wlcnn.io.canonical), atomically, with provenance.",
-        epilog=UNITS_HELP,
+        epilog=UNITS_HELP
+        + "example:\n  wlcnn ingest snapshots/snapshot_005 ingested/snapshot_005.h5 --sigma8 0.84",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
@@ -418,14 +570,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "audit",
-        help="print the lineage of a result file and verify every recorded checksum",
         description="Follow the provenance records of PATH back to the simulation files, verify every "
         "recorded checksum and each file's own seal (content and record digests written by its "
         "producer), and report anything missing, modified, stale or outside the audited trees. "
         "Exit status 1 if so, 2 if a provenance record is not JSON, malformed or cyclic.",
         epilog="statuses: ok, modified (checksum or seal does not match), missing, stale (an ancestor "
         "changed), outside (recorded input outside the audited trees: not read), unverified (no "
-        "checksum recorded)",
+        "checksum recorded)\n"
+        "example:\n  wlcnn audit results/demo/inference/results/tiny/constraints.json",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("paths", nargs="+", metavar="PATH", help="result file(s): HDF5, JSON, plot with sidecar")
     p.add_argument("--json", action="store_true", help="one JSON list of {path, status, detail} per PATH")
@@ -441,7 +594,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "diff",
-        help="compare the content of two results, provenance apart",
         description="Compare A and B (two files, or two run directories file by file) by content: HDF5 "
         "datasets (dtype, shape, bytes) and attributes, parsed JSON, FITS cards and data, any other file "
         "byte for byte. Provenance records (HDF5 'provenance' attribute, JSON 'provenance' key, FITS "
@@ -469,7 +621,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "grid",
-        help="generate a cosmology grid along lines of constant Sigma8",
         description="Points on lines of constant Sigma8 = sigma8 (Omega_m/0.3)^0.6 inside the prior "
         "box, written as the grid CSV (id, omega_m, sigma8, role, n_sims).",
         epilog="example (the KiDS-450 default): wlcnn grid --sigma8-lines 0.5:1.0:8 "
@@ -511,22 +662,41 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "config",
-        help="validate a configuration file and summarise it",
         description="Validate CONFIG against workflow/schemas/config.schema.yaml and the grid table.",
+        epilog="example:\n  wlcnn config config/demo.yaml",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("config", help="YAML configuration (e.g. config/demo.yaml)")
     p.add_argument("--base-dir", default=".", help="directory relative to which config paths resolve")
     p.set_defaults(func=_cmd_config)
+
+    _add_export_healpix(sub)
+    _add_stage_commands(sub)
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``wlcnn`` console script."""
+def _input_errors() -> tuple[type[Exception], ...]:
+    """Exceptions that mean bad input, of every stage: exit status 2 with their one-line message."""
     from wlcnn.atomic import OutputPathError
     from wlcnn.config import ConfigError
     from wlcnn.grid import GridError
+    from wlcnn.inference.cli import input_errors as inference_errors
     from wlcnn.io.errors import SnapshotError
+    from wlcnn.training.cli import input_errors as training_errors
 
+    return (
+        SnapshotError,
+        ConfigError,
+        GridError,
+        OutputPathError,
+        FileNotFoundError,
+        *inference_errors(),
+        *training_errors(),
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``wlcnn`` console script; returns the exit status."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
@@ -534,9 +704,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         return int(args.func(args) or 0)
-    except (SnapshotError, ConfigError, GridError, OutputPathError, FileNotFoundError) as exc:
+    except Exception as exc:
+        # The stage modules (TensorFlow among their imports) load only when an error needs naming.
+        if not isinstance(exc, _input_errors()):
+            raise
         print(f"wlcnn {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_BAD_INPUT
 
 
 if __name__ == "__main__":

@@ -359,9 +359,9 @@ COMMANDS = {
     "data": "data vector: the observed survey (or a mock) through one network",
     "merge": "join per-cosmology summaries files of one label",
     "combine": "concatenate networks / stages into one data vector and model",
-    "constrain": "likelihood, sampling, Table II and plots of one analysis (blinded if configured)",
+    "constrain": "likelihood, sampling, Table II and plots of one analysis (blinded if so configured)",
     "compare": "table and S8 whisker plot of several analyses (Figs. 7, 9)",
-    "unblind": "remove the secret offset from a blinded analysis (recorded; cannot be undone)",
+    "unblind": "remove the secret blinding offset of one analysis (recorded; cannot be undone)",
 }
 
 
