@@ -600,7 +600,7 @@ def build_parser() -> argparse.ArgumentParser:
         "PROVJSON card, .prov.json sidecars) hold times and hosts that differ between reruns: their "
         "differences are listed separately and do not count.",
         epilog="exit status: 0 identical content (provenance may differ), 1 contents differ, 2 bad input.\n"
-        "example: wlcnn diff results/demo results/demo-rerun --exclude 'logs/*' --exclude 'benchmarks/*'",
+        "example:\n  wlcnn diff results/demo results/demo-rerun --exclude 'logs/*' --exclude 'benchmarks/*'",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("a", metavar="A", help="file or directory")
@@ -623,8 +623,9 @@ def build_parser() -> argparse.ArgumentParser:
         "grid",
         description="Points on lines of constant Sigma8 = sigma8 (Omega_m/0.3)^0.6 inside the prior "
         "box, written as the grid CSV (id, omega_m, sigma8, role, n_sims).",
-        epilog="example (the KiDS-450 default): wlcnn grid --sigma8-lines 0.5:1.0:8 "
+        epilog="example: the KiDS-450 default grid\n  wlcnn grid --sigma8-lines 0.5:1.0:8 "
         "--omega-m 0.1:0.5:8 --n-train 10 --n-test 2 --mock 0.25,0.849 -o config/grids/kids450.csv",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
         "--sigma8-lines",

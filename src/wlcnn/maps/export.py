@@ -159,7 +159,7 @@ def export_healpix(
         },
     )
     cards: list[tuple[str, Any, str]] = [
-        ("WLFIELD", field, FULLSKY_FIELDS[field]),
+        ("WLFIELD", field, "kappa (Born) or kappa_ia (A_IA = 1)"),
         ("WLBIN", bin_index, "tomographic bin (0-based)"),
         ("WLREAL", realisation, "full-sky realisation (0-based)"),
         ("WLCOSMO", str(attrs.get("cosmology_id", "")), "cosmology id of the grid"),
