@@ -13,4 +13,4 @@ echo "[demo] snakemake --profile profiles/local --cores $CORES --configfile conf
 # Through the lock wrapper: a run killed with SIGKILL leaves a stale Snakemake lock, which it
 # clears (snakemake --unlock) when no run is live here; a second demo while one runs is refused.
 bash scripts/_snakemake_lock.sh --profile profiles/local --cores "$CORES" --configfile config/demo.yaml "$@"
-python -m wlcnn.summary config/demo.yaml
+wlcnn summary config/demo.yaml

@@ -339,3 +339,11 @@ def test_export_healpix_refuses_a_bin_out_of_range(
     assert str(healpix_map_file) in err and "healpix/kappa (bin)" in err
     assert "expected a tomographic bin in 0 ... 1, found 2" in err
     assert _files_in(tmp_path) == set()
+
+
+def test_readme_command_line_section_names_every_command() -> None:
+    readme = (REPO / "README.md").read_text()
+    section = readme.split("## Command line", 1)[1].split("\n## ", 1)[0]
+    missing = [name for name in _all_commands() if f"`{name}" not in section]
+    assert missing == []
+    assert "python -m wlcnn.summary" not in (REPO / "scripts" / "demo.sh").read_text()
