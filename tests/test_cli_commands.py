@@ -6,6 +6,7 @@ import importlib.metadata
 import json
 import subprocess
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import h5py
@@ -102,7 +103,7 @@ def _config(tmp: Path, *, blind: bool) -> Path:
     return path
 
 
-def _analysis(run, *, config: Path, out: Path) -> None:
+def _analysis(run: Callable[[Sequence[str]], int], *, config: Path, out: Path) -> None:
     """summaries, data and constrain of the toy network, through ``run`` (a main function)."""
     common = ["--config", str(config), "--base-dir", str(REPO)]
     out.mkdir(parents=True)
