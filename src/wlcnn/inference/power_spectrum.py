@@ -11,7 +11,8 @@ at the grid cosmology nearest the mock, at A_IA = 0 (:func:`fixed_covariance`).
 Estimator (the project's one, :func:`wlcnn.statistics.power_spectrum`; flat sky, periodic FFT
 of a square patch of side L = n_pix Δ, Δ the pixel size in radians): κ̃(ℓ) = Δ² Σ_x κ(x)
 e^(−i ℓ·x), Ĉ_ij(ℓ) = Re[κ̃_i(ℓ) κ̃_j*(ℓ)] / L², averaged over the Fourier modes with
-ℓ_low <= |ℓ| < ℓ_high of each bin (ℓ = 2π k / L). No correction for the mask or the smoothing: simulations and data go through the same maps, so the model absorbs them.
+ℓ_low <= |ℓ| < ℓ_high of each bin (ℓ = 2π k / L). No correction for the mask or the
+smoothing: simulations and data go through the same maps, so the model absorbs them.
 A white-noise map of pixel variance σ² has Ĉ = σ² Δ² at every ℓ.
 
 This module must not import TensorFlow (the baseline runs without it).
