@@ -28,11 +28,13 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+# Eager: the function shares its module's name, and a lazy attribute would be shadowed by the
+# submodule once anything imports it (the estimator is numpy-only, so this costs nothing).
+from wlcnn.statistics.power_spectrum import FlatSkySpectrum, FourierRings, power_spectrum, ring_edges
+
 #: Public name → defining module. Loaded on first use (PEP 562) so that importing the power
 #: spectrum (the inference baseline, Fig. 4) does not pay for numba and scipy.stats.
 _WHERE = {
-    "FlatSkySpectrum": "power_spectrum",
-    "FourierRings": "power_spectrum",
     "MinkowskiFunctionals": "minkowski",
     "PeakCounts": "peaks",
     "PixelHistogram": "histogram",
@@ -43,8 +45,6 @@ _WHERE = {
     "minkowski_functionals": "minkowski",
     "peak_counts": "peaks",
     "pixel_histogram": "histogram",
-    "power_spectrum": "power_spectrum",
-    "ring_edges": "power_spectrum",
     "two_sample_tests": "two_sample",
 }
 
