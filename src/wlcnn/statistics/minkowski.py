@@ -50,6 +50,8 @@ __all__ = ["MinkowskiFunctionals", "minkowski_functionals"]
 _V1_NORM = 4.0
 #: V2 = ⟨δ curvature term⟩ / (2π).
 _V2_NORM = 2.0 * np.pi
+#: Edges whose widths agree to this are binned by direct indexing (the kernel re-checks the edge).
+_UNIFORM_RTOL = 1e-9
 
 
 @dataclass(frozen=True)
@@ -78,7 +80,9 @@ class MinkowskiFunctionals:
 
 
 @numba.njit(cache=True, nogil=True)
-def _minkowski_sums(maps, mask, has_mask, edges, above, grad_sum, curv_sum, area):  # pragma: no cover
+def _minkowski_sums(
+    maps, mask, has_mask, uniform, edges, above, grad_sum, curv_sum, area
+):  # pragma: no cover
     """Per map: pixels above each bin centre, Σ|∇κ| and Σ curvature term per bin, pixel count."""
     n_maps, n, _ = maps.shape
     n_bins = edges.shape[1] - 1
@@ -86,6 +90,7 @@ def _minkowski_sums(maps, mask, has_mask, edges, above, grad_sum, curv_sum, area
         e = edges[b]
         lo = e[0]
         hi = e[n_bins]
+        inv_width = n_bins / (hi - lo)
         count = 0
         for i in range(1, n - 1):
             for j in range(1, n - 1):
@@ -104,15 +109,23 @@ def _minkowski_sums(maps, mask, has_mask, edges, above, grad_sum, curv_sum, area
                 if k >= hi:
                     above[b, n_bins] += 1
                     continue
-                # Bin by bisection (edges need not be uniform).
-                left = 0
-                right = n_bins
-                while right - left > 1:
-                    mid = (left + right) // 2
-                    if k >= e[mid]:
-                        left = mid
-                    else:
-                        right = mid
+                if uniform:
+                    # Equal widths: direct index, then a one-step fix for rounding at an edge.
+                    left = min(int((k - lo) * inv_width), n_bins - 1)
+                    if k < e[left]:
+                        left -= 1
+                    elif k >= e[left + 1]:
+                        left += 1
+                else:
+                    # Bisection for arbitrary edges.
+                    left = 0
+                    right = n_bins
+                    while right - left > 1:
+                        mid = (left + right) // 2
+                        if k >= e[mid]:
+                            left = mid
+                        else:
+                            right = mid
                 centre = 0.5 * (e[left] + e[left + 1])
                 above[b, left + 1 if k >= centre else left] += 1
                 kx = 0.5 * (maps[b, i, j + 1] - maps[b, i, j - 1])
@@ -180,7 +193,9 @@ def minkowski_functionals(
     curv_sum = np.zeros((len(batch), n_bins))
     area = np.zeros(len(batch), dtype=np.int64)
     mask_arg = full_mask if full_mask is not None else np.ones((1, 1, 1), dtype=np.bool_)
-    _minkowski_sums(batch, mask_arg, full_mask is not None, edges, above, grad_sum, curv_sum, area)
+    widths = np.diff(edges[0])
+    uniform = bool(np.allclose(widths, widths[0], rtol=_UNIFORM_RTOL, atol=0.0))
+    _minkowski_sums(batch, mask_arg, full_mask is not None, uniform, edges, above, grad_sum, curv_sum, area)
     width = np.diff(edges, axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         pixels = area[:, None].astype(np.float64)
