@@ -217,7 +217,7 @@ def power_spectrum_validation(
     Gaussian maps drawn from the Born-Limber theory of a file's shells pass; see
     ``tests/test_maps_validation.py``.
     """
-    from wlcnn.lensing.theory import plot_power_spectrum_validation
+    from wlcnn.lensing.plots import plot_power_spectrum_validation
 
     lo, hi = ell_range
     edges = np.geomspace(lo, hi, n_ell_bins + 1)
