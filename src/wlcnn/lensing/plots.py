@@ -82,7 +82,7 @@ def plot_power_spectrum_validation(
     if any(with_ia) and not all(with_ia):
         raise ValueError("give sim_mean_ia, sim_err_ia and theory_ia together")
     sets = [("no IA", mean, err, th, "C0")]
-    if all(with_ia):
+    if sim_mean_ia is not None and sim_err_ia is not None and theory_ia is not None:  # all three
         mean_ia, err_ia = np.atleast_2d(sim_mean_ia).astype(float), np.atleast_2d(sim_err_ia).astype(float)
         th_ia = np.atleast_2d(theory_ia).astype(float)
         if mean_ia.shape != mean.shape or err_ia.shape != mean.shape or th_ia.shape != th.shape:
