@@ -1,7 +1,7 @@
 """Read throughput of the Gadget readers against pynbody and a raw ``numpy.fromfile``.
 
 Files: the real fixtures (Gadget-2 formats 1, 2, 3 of the 32^3 run) and a synthetic N^3
-Gadget-2 format-1 snapshot written on the fly with :func:`wlcnn.io.gadget.write_gadget_snapshot`
+Gadget-2 format-1 snapshot written on the fly with :func:`wlcnn.io.gadget_writer.write_gadget_snapshot`
 into a temporary directory (deleted afterwards).
 
 Methods, each timed ``--repeat`` times, interleaved, on a warm page cache:
@@ -38,7 +38,7 @@ import numpy as np
 
 from wlcnn.cosmology import critical_density_msun_h_mpc3
 from wlcnn.io import open_snapshot
-from wlcnn.io.gadget import write_gadget_snapshot
+from wlcnn.io.gadget_writer import write_gadget_snapshot
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_FIXTURES = Path(os.environ.get("WLCNN_FIXTURES", REPO.parent / "shared" / "fixtures" / "nbody"))

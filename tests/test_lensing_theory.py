@@ -11,16 +11,16 @@ import pytest
 from wlcnn.cosmology import comoving_distance, make_cosmology
 from wlcnn.lensing.born import ia_amplitude, shell_weights
 from wlcnn.lensing.nz import read_nz_bins
+from wlcnn.lensing.plots import plot_power_spectrum_validation
+from wlcnn.lensing.random_fields import gaussian_random_field
 from wlcnn.lensing.theory import (
     PYCCL_IA_C1_RHO_CRIT,
     binned_theory,
     born_limber_spectra,
     flat_sky_power_spectrum,
     fundamental_ell,
-    gaussian_random_field,
     lensing_spectra,
     nyquist_ell,
-    plot_power_spectrum_validation,
     pyccl_ia_bias_scale,
 )
 from wlcnn.seeding import rng_for

@@ -19,7 +19,8 @@ import yaml
 
 from wlcnn.cosmology import comoving_distance, make_cosmology
 from wlcnn.lensing.born import shell_weights_from_config
-from wlcnn.lensing.theory import born_limber_spectra, gaussian_random_field
+from wlcnn.lensing.random_fields import gaussian_random_field
+from wlcnn.lensing.theory import born_limber_spectra
 from wlcnn.maps.validation import power_spectrum_validation, shell_shot_noise
 from wlcnn.seeding import rng_for
 

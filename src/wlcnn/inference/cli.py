@@ -525,7 +525,7 @@ def input_errors() -> tuple[type[Exception], ...]:
     from wlcnn.inference.summaries import SummariesFileError
     from wlcnn.maps.mapfile import MapFileError
     from wlcnn.survey.catalogue import CatalogueError
-    from wlcnn.training.trainer import ModelFileError
+    from wlcnn.training.export import ModelFileError
 
     return SummariesFileError, MapFileError, CatalogueError, ModelFileError, UnblindingError
 

@@ -40,7 +40,7 @@ def make_predictor(
         return stat, stat.output_names
     if model_path is None:
         raise ValueError(f"network statistic {label!r} needs its model_path")
-    from wlcnn.training.trainer import ModelFileError, load_trained_model  # TensorFlow only for networks
+    from wlcnn.training.export import ModelFileError, load_trained_model  # TensorFlow only for networks
 
     survey = config["survey"]
     n_pix = survey.get("n_pix")

@@ -1,4 +1,4 @@
-"""Gadget-2 binary snapshots (SnapFormat 1 and 2): a streaming reader and a writer.
+"""Gadget-2 binary snapshots (SnapFormat 1 and 2): the streaming reader.
 
 Layout of one file (SnapFormat 1)::
 
@@ -19,13 +19,14 @@ constructed, then streams type-1 (dark matter) particles with ``seek`` + ``readi
 freshly allocated arrays of at most ``chunk_size`` rows, so memory is bounded by a few chunks
 whatever the snapshot size. Positions are converted to comoving Mpc/h, velocities from
 Gadget's ``u = v_pec / sqrt(a)`` to peculiar km/s, the mass from 1e10 M_sun/h to M_sun/h.
+
+The writer lives in :mod:`wlcnn.io.gadget_writer` (re-exported here), the unit conversions
+and checks shared with the HDF5 reader in :mod:`wlcnn.io._gadget_common`.
 """
 
 from __future__ import annotations
 
-import itertools
 import math
-import os
 import re
 import struct
 from collections.abc import Collection, Iterator
@@ -36,7 +37,33 @@ from typing import Any, BinaryIO, Literal
 import numpy as np
 import numpy.typing as npt
 
-from wlcnn.atomic import atomic_path
+from wlcnn.io._gadget_common import (
+    BOX_RANGE_MPC,
+    DM_TYPE,
+    KPC_BOX_THRESHOLD,
+    MASS_UNIT_MSUN_H,
+    N_TYPES,
+    NDIM,
+    POSITION_TOLERANCE,
+    LengthUnit,
+    check_positions,
+    check_unequal_masses_option,
+    mass_from_samples,
+    resolve_length_unit,
+    to_canonical,
+    velocity_factor,
+)
+from wlcnn.io._gadget_records import (
+    BYTEORDER_NAMES,
+    FLOAT_WIDTHS,
+    FMT2_LABEL_PAYLOAD,
+    FMT2_LABEL_RECORD,
+    HEADER_BYTES,
+    ID_WIDTHS,
+    MARKER_BYTES,
+    MARKER_MODULUS,
+    gadget_header_dtype,
+)
 from wlcnn.io._header_checks import (
     HeaderFields,
     check_box,
@@ -47,13 +74,13 @@ from wlcnn.io._header_checks import (
 from wlcnn.io.base import DEFAULT_CHUNK_SIZE, ParticleChunk, SnapshotHeader, SnapshotReader
 from wlcnn.io.errors import (
     ParticleCountError,
-    PositionRangeError,
     RecordMarkerError,
     SnapshotError,
     TruncatedFileError,
     UnitError,
     UnknownFormatError,
 )
+from wlcnn.io.gadget_writer import write_gadget_snapshot
 
 __all__ = [
     "BOX_RANGE_MPC",
@@ -65,53 +92,6 @@ __all__ = [
     "gadget_header_dtype",
     "write_gadget_snapshot",
 ]
-
-#: A length unit a Gadget file may store positions and the box in.
-LengthUnit = Literal["kpc/h", "Mpc/h"]
-
-#: The length units understood, as the factor that converts them to Mpc/h by *division*.
-LENGTH_UNIT_DIVISORS: dict[str, float] = {"kpc/h": 1000.0, "Mpc/h": 1.0}
-
-#: When the unit is inferred: a BoxSize above this is taken to be in kpc/h (no cosmological
-#: box analysed here is larger than 5 Gpc/h, nor smaller than 5 Mpc/h).
-KPC_BOX_THRESHOLD = 5000.0
-
-#: Plausible box sides in Mpc/h after conversion; anything else means a wrong length unit.
-BOX_RANGE_MPC = (1.0, 20000.0)
-
-#: Gadget masses are in units of 1e10 M_sun/h.
-MASS_UNIT_MSUN_H = 1e10
-
-#: Relative slack on the box edges before positions count as outside (float32 round-off
-#: of a position converted from kpc/h may land exactly on the box side).
-POSITION_TOLERANCE = 1e-6
-
-#: Size of the Gadget-2 header (``struct io_header``) in bytes.
-HEADER_BYTES = 256
-#: Size of one Fortran record marker.
-MARKER_BYTES = 4
-#: Payload of a SnapFormat-2 label record: 4-character block name + int32 size of what follows.
-FMT2_LABEL_PAYLOAD = 8
-#: Whole SnapFormat-2 label record including its two markers.
-FMT2_LABEL_RECORD = FMT2_LABEL_PAYLOAD + 2 * MARKER_BYTES
-#: Gadget has six particle types; dark matter is type 1.
-N_TYPES = 6
-DM_TYPE = 1
-#: Components of a position or velocity.
-NDIM = 3
-#: Supported widths of floating-point blocks (single, or OUTPUT_IN_DOUBLEPRECISION) and IDs.
-FLOAT_WIDTHS = (4, 8)
-ID_WIDTHS = (4, 8)
-#: Record markers are 32-bit; Gadget-2 itself cannot write records of 2 GiB or more.
-MAX_RECORD_BYTES = 2**31 - 1
-#: Markers of records above 4 GiB (written by some codes) wrap around modulo 2**32.
-MARKER_MODULUS = 2**32
-#: Particles converted per slice when writing (bounds the writer's temporary memory).
-WRITE_CHUNK = 1 << 20
-#: Largest particle count an int32 ``npart`` field holds.
-MAX_NPART_PER_FILE = 2**31 - 1
-#: How far (in ulps) to look for a MassTable value that reads back exactly.
-MASS_ULP_SEARCH = 4
 
 #: The header fields as Gadget-2 names them (``io_header`` in its documentation).
 GADGET_BINARY_FIELDS = HeaderFields(
@@ -125,175 +105,6 @@ GADGET_BINARY_FIELDS = HeaderFields(
 )
 
 _MULTIFILE_RE = re.compile(r"^(?P<base>.+)\.(?P<index>\d+)$")
-_BYTEORDER_NAMES = {"<": "little", ">": "big"}
-
-
-def gadget_header_dtype(byteorder: str = "<") -> np.dtype:
-    """Return the 256-byte Gadget-2 ``io_header`` as a packed numpy structured dtype.
-
-    Parameters
-    ----------
-    byteorder
-        ``"<"`` (little-endian) or ``">"`` (big-endian).
-    """
-    o = byteorder
-    dtype = np.dtype(
-        [
-            ("npart", f"{o}i4", (N_TYPES,)),
-            ("mass", f"{o}f8", (N_TYPES,)),
-            ("time", f"{o}f8"),
-            ("redshift", f"{o}f8"),
-            ("flag_sfr", f"{o}i4"),
-            ("flag_feedback", f"{o}i4"),
-            ("npart_total", f"{o}u4", (N_TYPES,)),
-            ("flag_cooling", f"{o}i4"),
-            ("num_files", f"{o}i4"),
-            ("box", f"{o}f8"),
-            ("omega0", f"{o}f8"),
-            ("omega_lambda", f"{o}f8"),
-            ("hubble", f"{o}f8"),
-            ("flag_stellarage", f"{o}i4"),
-            ("flag_metals", f"{o}i4"),
-            ("npart_total_highword", f"{o}u4", (N_TYPES,)),
-            ("flag_entropy_instead_u", f"{o}i4"),
-            ("fill", "V60"),
-        ]
-    )
-    assert dtype.itemsize == HEADER_BYTES  # a layout error here would corrupt every file
-    return dtype
-
-
-# --------------------------------------------------------------------------------------------
-# Shared conversions (also used by the HDF5 reader so that all formats give identical bits)
-# --------------------------------------------------------------------------------------------
-
-
-def _resolve_length_unit(
-    raw_box: float,
-    length_unit: str | None,
-    *,
-    path: Path,
-    field_name: str = "Header/BoxSize",
-    source: str = "configured",
-) -> tuple[str, float, float]:
-    """Pick the file's length unit and check that the box is plausible in it.
-
-    Returns
-    -------
-    unit, divisor, box
-        The unit name, the divisor that converts file lengths to Mpc/h, and the box in Mpc/h.
-
-    Raises
-    ------
-    UnitError
-        When the box in Mpc/h falls outside :data:`BOX_RANGE_MPC`.
-    """
-    if length_unit is None:
-        unit = "kpc/h" if raw_box > KPC_BOX_THRESHOLD else "Mpc/h"
-        how = f"inferred from BoxSize (> {KPC_BOX_THRESHOLD:g} means kpc/h)"
-    elif length_unit in LENGTH_UNIT_DIVISORS:
-        unit, how = length_unit, source
-    else:
-        allowed = sorted(LENGTH_UNIT_DIVISORS)
-        raise ValueError(f"length_unit must be one of {allowed} or None, not {length_unit!r}")
-    divisor = LENGTH_UNIT_DIVISORS[unit]
-    box = float(raw_box) / divisor
-    lo, hi = BOX_RANGE_MPC
-    if not (lo <= box <= hi):  # also catches NaN
-        raise UnitError(
-            path,
-            field_name,
-            f"a box of {lo:g} to {hi:g} Mpc/h with length unit {unit!r} ({how})",
-            f"BoxSize = {raw_box!r} in the file, i.e. {box:g} Mpc/h",
-        )
-    return unit, divisor, box
-
-
-def _to_canonical(
-    pos: np.ndarray,
-    vel: np.ndarray,
-    *,
-    length_divisor: float,
-    velocity_factor: np.float32,
-) -> None:
-    """Convert a chunk in place: positions to Mpc/h, velocities to peculiar km/s.
-
-    Both are single float32 passes over the chunk (no temporaries); the division is correctly
-    rounded so that a kpc/h file and the same data in Mpc/h agree to the last bit.
-    """
-    if length_divisor != 1.0:
-        np.divide(pos, np.float32(length_divisor), out=pos)
-    if velocity_factor != np.float32(1.0):
-        np.multiply(vel, velocity_factor, out=vel)
-
-
-def _velocity_factor(a: float) -> np.float32:
-    """Gadget stores ``u = v_pec / sqrt(a)``: the factor that turns ``u`` into ``v_pec``."""
-    return np.float32(math.sqrt(a))
-
-
-def _check_positions(pos: np.ndarray, box: float, *, path: Path, first_index: int, where: str) -> None:
-    """Check that a chunk lies in ``[0, box)`` and wrap round-off at the edges, in place.
-
-    The common case costs one integer max over the chunk: for non-negative floats the IEEE
-    bit patterns are ordered like the values, and negative values, NaN and infinities all have
-    larger patterns than ``box`` read as uint32, so a single ``max`` tells whether anything
-    needs a closer look.
-
-    Raises
-    ------
-    PositionRangeError
-        When a coordinate is outside ``[-tol * box, box * (1 + tol)]`` or not finite.
-    """
-    if pos.size == 0:
-        return
-    box32 = np.float32(box)
-    if int(pos.view(np.uint32).max()) < int(box32.view(np.uint32)):
-        return
-    lo, hi = -POSITION_TOLERANCE * box, box * (1.0 + POSITION_TOLERANCE)
-    bad = ~(np.isfinite(pos) & (pos >= lo) & (pos <= hi))
-    if bad.any():
-        row = int(np.flatnonzero(bad.any(axis=1))[0])
-        value = tuple(float(x) for x in pos[row])
-        raise PositionRangeError(
-            path,
-            f"particle {first_index + row} of type {DM_TYPE} ({where})",
-            f"positions in [0, {box:g}) Mpc/h",
-            f"{value} Mpc/h",
-        )
-    # Round-off only: fold the few values on the edges back into [0, box).
-    pos[pos < 0] += box32
-    pos[pos >= box32] -= box32
-    pos[pos < 0] = 0.0  # -tiny + box rounds to box, minus box leaves -0.0 at worst
-
-
-def _mass_from_samples(
-    lo: float, hi: float, mean: float, *, path: Path, where: str, unequal_masses: str
-) -> tuple[float, str]:
-    """Turn the min/max/mean of a per-particle mass column into one particle mass.
-
-    Returns
-    -------
-    mass, source
-        Mass in file units and a description for ``header.extra["mass_source"]``.
-    """
-    if not (np.isfinite(lo) and lo > 0):
-        raise SnapshotError(path, where, "positive finite particle masses", f"minimum {lo!r}")
-    if lo == hi:
-        return lo, f"{where} (all equal)"
-    if unequal_masses == "mean":
-        return mean, f"{where} (mean of unequal masses: min {lo!r}, max {hi!r})"
-    raise SnapshotError(
-        path,
-        where,
-        "equal-mass dark matter (pass unequal_masses='mean' to use the mean)",
-        f"masses from {lo!r} to {hi!r}",
-    )
-
-
-def _check_unequal_masses_option(unequal_masses: str) -> None:
-    if unequal_masses not in ("error", "mean"):
-        raise ValueError(f"unequal_masses must be 'error' or 'mean', not {unequal_masses!r}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -407,7 +218,7 @@ def _byte_order_hint(marker: int, expected: Collection[int], order: str) -> str:
     swapped = int.from_bytes(marker.to_bytes(MARKER_BYTES, "little"), "big")
     if marker in expected or swapped not in expected:
         return ""
-    other = _BYTEORDER_NAMES[">" if order == "<" else "<"]
+    other = BYTEORDER_NAMES[">" if order == "<" else "<"]
     return f" (= {swapped} read {other}-endian: the file mixes byte orders)"
 
 
@@ -452,7 +263,7 @@ class GadgetBinaryReader(SnapshotReader):
         step_redshifts: object = None,
     ) -> None:
         del step_redshifts  # not meaningful for snapshots; accepted for a uniform option set
-        _check_unequal_masses_option(unequal_masses)
+        check_unequal_masses_option(unequal_masses)
         first = self._first_file(Path(path))
         sniffed = _sniff_file(first)
         if sniffed is None:
@@ -507,7 +318,7 @@ class GadgetBinaryReader(SnapshotReader):
         self._id_bytes = id_widths.pop() if id_widths else ID_WIDTHS[0]
         self._float_bytes = float_widths.pop() if float_widths else FLOAT_WIDTHS[0]
 
-        unit, self._length_divisor, box_mpc = _resolve_length_unit(
+        unit, self._length_divisor, box_mpc = resolve_length_unit(
             float(h0["box"]), length_unit, path=files[0]
         )
         if box is not None and not math.isclose(box, box_mpc, rel_tol=POSITION_TOLERANCE):
@@ -516,7 +327,7 @@ class GadgetBinaryReader(SnapshotReader):
             )
         self._box = box_mpc
         a = float(h0["time"])
-        self._velocity_factor = _velocity_factor(a)
+        self._velocity_factor = velocity_factor(a)
         mass_file, mass_source = self._particle_mass(layouts, unequal_masses)
 
         skipped = {t: totals[t] for t in range(N_TYPES) if t != DM_TYPE and totals[t]}
@@ -534,7 +345,7 @@ class GadgetBinaryReader(SnapshotReader):
             )
         extra: dict[str, Any] = {
             "id_bytes": self._id_bytes,
-            "byteorder": _BYTEORDER_NAMES[self._order],
+            "byteorder": BYTEORDER_NAMES[self._order],
             "num_files": len(files),
             "snap_format": self._snap_format,
             "length_unit": unit,
@@ -869,7 +680,7 @@ class GadgetBinaryReader(SnapshotReader):
                     count += n
         if count == 0:
             return math.nan, "none (no dark-matter particles)"
-        return _mass_from_samples(
+        return mass_from_samples(
             lo, hi, total / count, path=layouts[0].path, where="block MASS", unequal_masses=unequal_masses
         )
 
@@ -914,10 +725,10 @@ class GadgetBinaryReader(SnapshotReader):
                         if swap:
                             scratch.byteswap(inplace=True)
                         np.copyto(ids, scratch)  # widen to the canonical uint64
-                    _to_canonical(
+                    to_canonical(
                         pos, vel, length_divisor=self._length_divisor, velocity_factor=self._velocity_factor
                     )
-                    _check_positions(
+                    check_positions(
                         pos,
                         self._box,
                         path=lay.path,
@@ -948,218 +759,3 @@ class GadgetBinaryReader(SnapshotReader):
             scratch.byteswap(inplace=True)
         np.copyto(out, scratch, casting="same_kind")
         return out
-
-
-# --------------------------------------------------------------------------------------------
-# Writer
-# --------------------------------------------------------------------------------------------
-
-
-def _mass_to_file(particle_mass: float) -> float:
-    """MassTable value (1e10 M_sun/h) that the reader turns back into exactly ``particle_mass``.
-
-    ``m / 1e10 * 1e10`` is not always ``m`` in floating point; a few ulps around the quotient
-    are tried so that a read-write-read cycle is lossless.
-    """
-    guess = particle_mass / MASS_UNIT_MSUN_H
-    candidate = guess
-    for _ in range(MASS_ULP_SEARCH):
-        if candidate * MASS_UNIT_MSUN_H == particle_mass:
-            return candidate
-        candidate = float(np.nextafter(candidate, math.inf))
-    candidate = guess
-    for _ in range(MASS_ULP_SEARCH):
-        if candidate * MASS_UNIT_MSUN_H == particle_mass:
-            return candidate
-        candidate = float(np.nextafter(candidate, -math.inf))
-    return guess
-
-
-def _record(fh: BinaryIO, order: str, snap_format: int, label: str, nbytes: int) -> bytes:
-    """Write the SnapFormat-2 label (if any) and return the marker that opens and closes the block."""
-    marker = struct.pack(f"{order}I", nbytes)
-    if snap_format == 2:
-        fh.write(
-            struct.pack(
-                f"{order}I4sII",
-                FMT2_LABEL_PAYLOAD,
-                label.encode("ascii"),
-                nbytes + 2 * MARKER_BYTES,
-                FMT2_LABEL_PAYLOAD,
-            )
-        )
-    fh.write(marker)
-    return marker
-
-
-def _write_one_file(
-    target: Path,
-    *,
-    header: np.ndarray,
-    pos: np.ndarray,
-    vel: np.ndarray,
-    ids: np.ndarray,
-    lo: int,
-    hi: int,
-    order: str,
-    snap_format: int,
-    length_factor: float,
-    sqrt_a: float,
-    id_dtype: np.dtype,
-) -> None:
-    """Write particles ``lo:hi`` to ``target`` via a temporary file renamed into place."""
-    n = hi - lo
-    f4 = np.dtype(f"{order}f4")
-    with atomic_path(target) as tmp:  # the file is closed (and synced) before the rename
-        with open(tmp, "wb") as fh:
-            marker = _record(fh, order, snap_format, "HEAD", HEADER_BYTES)
-            fh.write(header.tobytes())
-            fh.write(marker)
-            if n > 0:  # Gadget-2 writes no particle blocks for an empty file
-                marker = _record(fh, order, snap_format, "POS ", NDIM * f4.itemsize * n)
-                for s in range(lo, hi, WRITE_CHUNK):
-                    e = min(s + WRITE_CHUNK, hi)
-                    fh.write((np.asarray(pos[s:e], dtype=np.float64) * length_factor).astype(f4).tobytes())
-                fh.write(marker)
-                marker = _record(fh, order, snap_format, "VEL ", NDIM * f4.itemsize * n)
-                for s in range(lo, hi, WRITE_CHUNK):
-                    e = min(s + WRITE_CHUNK, hi)
-                    fh.write((np.asarray(vel[s:e], dtype=np.float64) / sqrt_a).astype(f4).tobytes())
-                fh.write(marker)
-                marker = _record(fh, order, snap_format, "ID  ", id_dtype.itemsize * n)
-                for s in range(lo, hi, WRITE_CHUNK):
-                    e = min(s + WRITE_CHUNK, hi)
-                    fh.write(np.asarray(ids[s:e]).astype(id_dtype).tobytes())
-                fh.write(marker)
-            fh.flush()
-            os.fsync(fh.fileno())  # the data must be on disk before the rename makes it visible
-
-
-def write_gadget_snapshot(
-    path: str | Path,
-    *,
-    pos: npt.ArrayLike,
-    vel: npt.ArrayLike,
-    ids: npt.ArrayLike,
-    box: float,
-    a: float,
-    omega_m: float,
-    omega_lambda: float,
-    hubble: float,
-    particle_mass: float,
-    snap_format: int = 1,
-    length_unit: LengthUnit = "kpc/h",
-    n_files: int = 1,
-    byteorder: str = "<",
-) -> list[Path]:
-    """Write dark-matter particles as a Gadget-2 binary snapshot (SnapFormat 1 or 2).
-
-    The files are what Gadget-2 itself writes for a dark-matter-only run: a 256-byte header
-    with all particles as type 1 and their mass in ``MassTable[1]``, then the POS, VEL and ID
-    blocks in Fortran records (plus 8-byte labels for SnapFormat 2). Each file is written to a
-    temporary name in the same directory and renamed into place, so a reader never sees a
-    half-written file. Positions are written as given (neither wrapped nor checked).
-
-    Parameters
-    ----------
-    path
-        Output file; with ``n_files > 1`` the files are ``path.0 ... path.{n_files-1}``.
-    pos
-        ``(N, 3)`` comoving positions in Mpc/h.
-    vel
-        ``(N, 3)`` peculiar velocities in km/s (written as Gadget's ``u = v / sqrt(a)``).
-    ids
-        ``(N,)`` non-negative integer IDs; written as uint32 when all are below 2**32, else uint64.
-    box
-        Box side in Mpc/h.
-    a
-        Scale factor (``Time``); ``Redshift`` is written as ``1/a - 1`` like Gadget-2 does.
-    omega_m, omega_lambda, hubble
-        Cosmology for ``Omega0``, ``OmegaLambda`` and ``HubbleParam``.
-    particle_mass
-        Particle mass in M_sun/h (written to ``MassTable[1]`` in 1e10 M_sun/h).
-    snap_format
-        1 or 2.
-    length_unit
-        Unit of positions and ``BoxSize`` in the file: ``"kpc/h"`` (Gadget's default) or ``"Mpc/h"``.
-    n_files
-        Number of files to split the particles over (contiguous, nearly equal parts).
-    byteorder
-        ``"<"`` little-endian or ``">"`` big-endian.
-
-    Returns
-    -------
-    list of Path
-        The files written, in order.
-
-    Raises
-    ------
-    ValueError
-        On inconsistent shapes, invalid options, or a file too large for 32-bit record markers
-        (use more files).
-    """
-    target = Path(path)
-    pos_a, vel_a, ids_a = np.asarray(pos), np.asarray(vel), np.asarray(ids)
-    n = int(pos_a.shape[0]) if pos_a.ndim == 2 else -1
-    if pos_a.shape != (n, NDIM) or vel_a.shape != (n, NDIM) or ids_a.shape != (n,):
-        raise ValueError(
-            f"need pos (N, 3), vel (N, 3), ids (N,); got {pos_a.shape}, {vel_a.shape}, {ids_a.shape}"
-        )
-    if snap_format not in (1, 2):
-        raise ValueError(f"snap_format must be 1 or 2, not {snap_format!r}")
-    if length_unit not in LENGTH_UNIT_DIVISORS:
-        raise ValueError(f"length_unit must be one of {sorted(LENGTH_UNIT_DIVISORS)}, not {length_unit!r}")
-    if byteorder not in _BYTEORDER_NAMES:
-        raise ValueError(f"byteorder must be '<' or '>', not {byteorder!r}")
-    if not isinstance(n_files, int | np.integer) or n_files < 1:
-        raise ValueError(f"n_files must be a positive integer, not {n_files!r}")
-    for name, value in (("box", box), ("a", a), ("particle_mass", particle_mass)):
-        if not (math.isfinite(value) and value > 0):
-            raise ValueError(f"{name} must be positive and finite, not {value!r}")
-    if n and not np.issubdtype(ids_a.dtype, np.integer):
-        raise ValueError(f"ids must be integers, not {ids_a.dtype}")
-    if n and int(ids_a.min()) < 0:
-        raise ValueError("ids must be non-negative")
-    wide = n > 0 and int(ids_a.max()) >= 2**32
-    id_dtype = np.dtype(f"{byteorder}{'u8' if wide else 'u4'}")
-
-    bounds = [n * k // n_files for k in range(n_files + 1)]
-    largest = max(hi - lo for lo, hi in itertools.pairwise(bounds))
-    if largest > MAX_NPART_PER_FILE or NDIM * 4 * largest > MAX_RECORD_BYTES:
-        raise ValueError(
-            f"{largest} particles per file overflow Gadget-2's 32-bit record markers; "
-            "use more files (n_files)"
-        )
-
-    length_factor = LENGTH_UNIT_DIVISORS[length_unit]
-    files = [target] if n_files == 1 else [target.with_name(f"{target.name}.{k}") for k in range(n_files)]
-    header = np.zeros(1, dtype=gadget_header_dtype(byteorder))
-    header["mass"][0, DM_TYPE] = _mass_to_file(float(particle_mass))
-    header["time"] = a
-    header["redshift"] = 1.0 / a - 1.0
-    header["npart_total"][0, DM_TYPE] = n % 2**32
-    header["npart_total_highword"][0, DM_TYPE] = n >> 32
-    header["num_files"] = n_files
-    header["box"] = box * length_factor
-    header["omega0"] = omega_m
-    header["omega_lambda"] = omega_lambda
-    header["hubble"] = hubble
-    sqrt_a = math.sqrt(a)
-    for k, file in enumerate(files):
-        lo, hi = bounds[k], bounds[k + 1]
-        header["npart"][0, DM_TYPE] = hi - lo
-        _write_one_file(
-            file,
-            header=header,
-            pos=pos_a,
-            vel=vel_a,
-            ids=ids_a,
-            lo=lo,
-            hi=hi,
-            order=byteorder,
-            snap_format=snap_format,
-            length_factor=length_factor,
-            sqrt_a=sqrt_a,
-            id_dtype=id_dtype,
-        )
-    return files

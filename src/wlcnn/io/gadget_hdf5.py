@@ -27,6 +27,20 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from wlcnn.io._gadget_common import (
+    DM_TYPE,
+    MASS_UNIT_MSUN_H,
+    N_TYPES,
+    NDIM,
+    POSITION_TOLERANCE,
+    LengthUnit,
+    check_positions,
+    check_unequal_masses_option,
+    mass_from_samples,
+    resolve_length_unit,
+    to_canonical,
+    velocity_factor,
+)
 from wlcnn.io._header_checks import (
     HeaderFields,
     check_box,
@@ -36,20 +50,6 @@ from wlcnn.io._header_checks import (
 )
 from wlcnn.io.base import DEFAULT_CHUNK_SIZE, ParticleChunk, SnapshotHeader, SnapshotReader
 from wlcnn.io.errors import ParticleCountError, SnapshotError, TruncatedFileError, UnitError
-from wlcnn.io.gadget import (
-    DM_TYPE,
-    MASS_UNIT_MSUN_H,
-    N_TYPES,
-    NDIM,
-    POSITION_TOLERANCE,
-    LengthUnit,
-    _check_positions,
-    _check_unequal_masses_option,
-    _mass_from_samples,
-    _resolve_length_unit,
-    _to_canonical,
-    _velocity_factor,
-)
 
 if TYPE_CHECKING:  # h5py is imported lazily: detecting other formats must not need it
     import h5py
@@ -168,7 +168,7 @@ class GadgetHDF5Reader(SnapshotReader):
         step_redshifts: object = None,
     ) -> None:
         del step_redshifts  # not meaningful for snapshots; accepted for a uniform option set
-        _check_unequal_masses_option(unequal_masses)
+        check_unequal_masses_option(unequal_masses)
         first = self._first_file(Path(path))
         first_info, params = self._read_header(first, with_params=True)
         files = self._snapshot_files(first, first_info.num_files)
@@ -202,14 +202,14 @@ class GadgetHDF5Reader(SnapshotReader):
         unit_option = self._length_unit(first, params, attrs, length_unit)
         source = "configured" if unit_option == length_unit else "from UnitLength_in_cm"
         raw_box = float(attrs["BoxSize"])
-        unit, self._length_divisor, box_mpc = _resolve_length_unit(
+        unit, self._length_divisor, box_mpc = resolve_length_unit(
             raw_box, unit_option, path=first, field_name="/Header/BoxSize", source=source
         )
         if box is not None and not math.isclose(box, box_mpc, rel_tol=POSITION_TOLERANCE):
             raise UnitError(first, "/Header/BoxSize", f"{box:g} Mpc/h (the box option)", f"{box_mpc:g} Mpc/h")
         self._box = box_mpc
         a = float(attrs["Time"])
-        self._velocity_factor = _velocity_factor(a)
+        self._velocity_factor = velocity_factor(a)
         mass_file, mass_source = self._particle_mass(infos, unequal_masses)
         totals = first_info.totals
         # Only for dark-matter-only files: with baryons the dark-matter mass involves Omega_b,
@@ -482,7 +482,7 @@ class GadgetHDF5Reader(SnapshotReader):
                     count += len(values)
         if count == 0:
             return math.nan, "none (no dark-matter particles)"
-        return _mass_from_samples(
+        return mass_from_samples(
             lo, hi, total / count, path=infos[0].path, where=where, unequal_masses=unequal_masses
         )
 
@@ -513,10 +513,10 @@ class GadgetHDF5Reader(SnapshotReader):
                         raise SnapshotError(
                             info.path, f"/{_PART} rows {first}:{stop}", "readable datasets", str(exc)
                         ) from exc
-                    _to_canonical(
+                    to_canonical(
                         pos, vel, length_divisor=self._length_divisor, velocity_factor=self._velocity_factor
                     )
-                    _check_positions(
+                    check_positions(
                         pos, self._box, path=info.path, first_index=first, where=f"/{_PART}/Coordinates"
                     )
                     yield ParticleChunk(pos=pos, vel=vel, ids=ids)

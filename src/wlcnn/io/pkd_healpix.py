@@ -25,23 +25,21 @@ map's total count. The redshift comes from the run's step table as for light-con
 from __future__ import annotations
 
 import math
-import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import NoReturn
 
 import numpy as np
 
-from wlcnn.io.base import DEFAULT_CHUNK_SIZE, ParticleChunk, SnapshotHeader, SnapshotReader
+from wlcnn.io.base import DEFAULT_CHUNK_SIZE, ParticleChunk, SnapshotHeader
 from wlcnn.io.errors import ParticleCountError, SnapshotError, TruncatedFileError
 from wlcnn.io.pkd_params import (
     StepFiles,
-    find_step_files,
-    load_step_redshifts,
     read_par,
     resolve_step_files,
     step_redshift_facts,
 )
+from wlcnn.io.pkd_run import PkdStepReader, StepRedshifts, load_step_table
 
 __all__ = ["HPB_DTYPE", "HealpixShellReader", "MAP_FIELDS", "nside_from_pixels"]
 
@@ -53,7 +51,6 @@ MAP_FIELDS = ("counts", "grouped", "ungrouped", "potential")
 BASE_PIXELS = 12
 #: PKDGRAV3 rounds the pixels per thread up to a multiple of 16.
 PIXELS_PER_THREAD_ALIGN = 16
-_NAME = re.compile(r"\.hpb(\.\d+)?$")
 
 
 def _padded_per_thread(npix: int, threads: int) -> int:
@@ -77,12 +74,15 @@ def nside_from_pixels(entries: int, threads: int = 1) -> int | None:
     per = entries // threads
     # The padding is less than 16 entries per thread: 12 n^2 lies in (entries - 16 T, entries].
     lowest = math.isqrt(max(0, entries - PIXELS_PER_THREAD_ALIGN * threads) // BASE_PIXELS)
-    fits = [n for n in range(max(1, lowest), math.isqrt(entries // BASE_PIXELS) + 1)
-            if _padded_per_thread(BASE_PIXELS * n * n, threads) == per]
+    fits = [
+        n
+        for n in range(max(1, lowest), math.isqrt(entries // BASE_PIXELS) + 1)
+        if _padded_per_thread(BASE_PIXELS * n * n, threads) == per
+    ]
     return fits[0] if len(fits) == 1 else None
 
 
-class HealpixShellReader(SnapshotReader):
+class HealpixShellReader(PkdStepReader):
     """One step's HEALPix shell map of a PKDGRAV3 light cone (all thread files).
 
     Parameters
@@ -116,6 +116,8 @@ class HealpixShellReader(SnapshotReader):
     """
 
     format = "pkd-healpix"
+    kind = "hpb"
+    record_dtype = HPB_DTYPE
 
     def __init__(
         self,
@@ -123,18 +125,11 @@ class HealpixShellReader(SnapshotReader):
         *,
         nside: int | None = None,
         box: float | None = None,
-        step_redshifts: Mapping[int, float] | str | Path | None = None,
+        step_redshifts: StepRedshifts = None,
         params: str | Path | None = None,
     ) -> None:
-        files = resolve_step_files(path, "hpb", all_threads=True)
+        files = resolve_step_files(path, self.kind, all_threads=True)
         self._setup(Path(path), files, nside=nside, box=box, step_redshifts=step_redshifts, params=params)
-
-    @classmethod
-    def _from_step_files(cls, files: StepFiles, **options: Any) -> HealpixShellReader:
-        """Build a reader from already-resolved step files (saves a directory listing per step)."""
-        self = cls.__new__(cls)
-        self._setup(files.base, files, **options)
-        return self
 
     def _setup(
         self,
@@ -143,7 +138,7 @@ class HealpixShellReader(SnapshotReader):
         *,
         nside: int | None = None,
         box: float | None = None,
-        step_redshifts: Mapping[int, float] | str | Path | None = None,
+        step_redshifts: StepRedshifts = None,
         params: str | Path | None = None,
     ) -> None:
         self.path = path
@@ -157,10 +152,14 @@ class HealpixShellReader(SnapshotReader):
         entries = per * len(self.files)
         found = nside_from_pixels(entries, len(self.files))
         if found is None or (nside is not None and found != nside):
-            want = ("a HEALPix map: 12 nside^2 pixels" if nside is None
-                    else f"nside {nside}: {BASE_PIXELS * nside**2} pixels")
+            want = (
+                "a HEALPix map: 12 nside^2 pixels"
+                if nside is None
+                else f"nside {nside}: {BASE_PIXELS * nside**2} pixels"
+            )
             raise ParticleCountError(
-                self.files[0], "pixel count",
+                self.files[0],
+                "pixel count",
                 f"{want} (or PKDGRAV3's layout padding each thread to a multiple of "
                 f"{PIXELS_PER_THREAD_ALIGN})",
                 f"{entries} pixels in {len(self.files)} thread file(s) of {per} (a missing thread file?)",
@@ -170,8 +169,7 @@ class HealpixShellReader(SnapshotReader):
         self._per = per
         self._check_padding(entries)
         grouped, ungrouped = self._sum_counts()
-        table = None if step_redshifts is None else load_step_redshifts(step_redshifts)
-        a, z, z_range = step_redshift_facts(self.step, table)
+        a, z, z_range = step_redshift_facts(self.step, load_step_table(step_redshifts))
         self.header = SnapshotHeader(
             format=self.format,
             files=self.files,
@@ -204,7 +202,8 @@ class HealpixShellReader(SnapshotReader):
             if size % HPB_DTYPE.itemsize:
                 whole = size // HPB_DTYPE.itemsize
                 raise TruncatedFileError(
-                    f, f"offset {whole * HPB_DTYPE.itemsize} (pixel {whole})",
+                    f,
+                    f"offset {whole * HPB_DTYPE.itemsize} (pixel {whole})",
                     f"a whole number of {HPB_DTYPE.itemsize}-byte pixels",
                     f"{size} bytes ({whole} pixels and {size % HPB_DTYPE.itemsize} stray bytes)",
                 )
@@ -212,9 +211,12 @@ class HealpixShellReader(SnapshotReader):
         longest = max(sizes)
         for f, size in zip(self.files, sizes, strict=True):
             if size != longest:
-                raise TruncatedFileError(f, f"offset {size} (end of file)",
-                                         f"{longest} bytes like the step's other thread files",
-                                         f"{size} bytes")
+                raise TruncatedFileError(
+                    f,
+                    f"offset {size} (end of file)",
+                    f"{longest} bytes like the step's other thread files",
+                    f"{size} bytes",
+                )
         if longest == 0:
             raise TruncatedFileError(self.files[0], "offset 0", "HEALPix pixels", "empty thread files")
         return longest // HPB_DTYPE.itemsize
@@ -226,12 +228,19 @@ class HealpixShellReader(SnapshotReader):
         for rec, first in self._iter_entries(DEFAULT_CHUNK_SIZE, start=self.npix, stop=entries):
             if rec["grouped"].any() or rec["ungrouped"].any():
                 raise ParticleCountError(
-                    self.files[first // self._per], f"pixel {first} (padding beyond npix {self.npix})",
-                    "empty padding entries", "non-zero counts (is nside right?)",
+                    self.files[first // self._per],
+                    f"pixel {first} (padding beyond npix {self.npix})",
+                    "empty padding entries",
+                    "non-zero counts (is nside right?)",
                 )
 
-    def _iter_entries(self, chunk_size: int, *, start: int = 0, stop: int | None = None,
-                      ) -> Iterator[tuple[np.ndarray, int]]:
+    def _iter_entries(
+        self,
+        chunk_size: int,
+        *,
+        start: int = 0,
+        stop: int | None = None,
+    ) -> Iterator[tuple[np.ndarray, int]]:
         """Yield (records, index of the first) for map entries ``start .. stop - 1``, file by file."""
         stop = self.npix if stop is None else stop
         for t, path in enumerate(self.files):
@@ -244,8 +253,9 @@ class HealpixShellReader(SnapshotReader):
                     count = min(chunk_size, hi - first)
                     rec = np.fromfile(fh, dtype=HPB_DTYPE, count=count)
                     if rec.shape[0] != count:  # the file shrank since the header was read
-                        raise TruncatedFileError(path, f"pixel {first + rec.shape[0]}",
-                                                 f"{self._per} pixels", "the file ends")
+                        raise TruncatedFileError(
+                            path, f"pixel {first + rec.shape[0]}", f"{self._per} pixels", "the file ends"
+                        )
                     yield rec, first
 
     def _sum_counts(self) -> tuple[int, int]:
@@ -254,56 +264,6 @@ class HealpixShellReader(SnapshotReader):
             grouped += int(rec["grouped"].sum(dtype=np.int64))
             ungrouped += int(rec["ungrouped"].sum(dtype=np.int64))
         return grouped, ungrouped
-
-    @classmethod
-    def sniff(cls, path: Path) -> str | None:
-        """``"pkd-healpix"`` for a ``*.hpb`` / ``*.hpb.T`` file whose size is a multiple of 12."""
-        try:
-            path = Path(path)
-            if _NAME.search(path.name) is None or not path.is_file():
-                return None
-            return cls.format if path.stat().st_size % HPB_DTYPE.itemsize == 0 else None
-        except OSError:
-            return None
-
-    @classmethod
-    def recognise(cls, path: Path) -> str | None:
-        """``"pkd-healpix"`` for any file named ``*.hpb`` / ``*.hpb.T``, whatever its size.
-
-        The files have no header, so the PKDGRAV3 name is the evidence; the reader then
-        reports a size that is not a whole number of records.
-        """
-        try:
-            path = Path(path)
-            return cls.format if _NAME.search(path.name) is not None and path.is_file() else None
-        except OSError:
-            return None
-
-    @classmethod
-    def from_run(
-        cls,
-        directory: str | Path,
-        *,
-        prefix: str | None = None,
-        step_redshifts: Mapping[int, float] | str | Path | None = None,
-        **options: Any,
-    ) -> list[HealpixShellReader]:
-        """One reader per step for every HEALPix shell of a run, in step order.
-
-        Parameters
-        ----------
-        directory
-            Directory holding ``<prefix>.<step>.hpb.<T>``.
-        prefix
-            The run's ``achOutName``; None: the only run in ``directory``.
-        step_redshifts
-            As for the constructor (a file is read once).
-        **options
-            Passed to the constructor (``nside``, ``box``, ``params``).
-        """
-        table = None if step_redshifts is None else load_step_redshifts(step_redshifts)
-        steps = find_step_files(directory, "hpb", prefix=prefix)
-        return [cls._from_step_files(s, step_redshifts=table, **options) for s in steps.values()]
 
     def read_map(self, field: str = "counts") -> np.ndarray:
         """One field of the map, ``npix`` values in RING order.
@@ -337,8 +297,12 @@ class HealpixShellReader(SnapshotReader):
         SnapshotError
             Always.
         """
-        raise SnapshotError(self.files[0], "particles", "a particle file (tipsy, Gadget, light-cone .lcp)",
-                            "a HEALPix shell, which holds counts, not particles: use read_counts()")
+        raise SnapshotError(
+            self.files[0],
+            "particles",
+            "a particle file (tipsy, Gadget, light-cone .lcp)",
+            "a HEALPix shell, which holds counts, not particles: use read_counts()",
+        )
 
     def read(self) -> ParticleChunk:
         """Not available: see :meth:`iter_chunks`."""

@@ -31,24 +31,22 @@ latter, ``extra["redshift_min"]`` / ``extra["redshift_max"]`` give the range.
 from __future__ import annotations
 
 import math
-import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from wlcnn.io.base import DEFAULT_CHUNK_SIZE, ParticleChunk, SnapshotHeader, SnapshotReader
+from wlcnn.io.base import DEFAULT_CHUNK_SIZE, ParticleChunk, SnapshotHeader
 from wlcnn.io.errors import TruncatedFileError
 from wlcnn.io.pkd_params import (
     VELOCITY_UNIT_FACTOR,
     StepFiles,
-    find_step_files,
-    load_step_redshifts,
     read_par,
     resolve_step_files,
     step_redshift_facts,
 )
+from wlcnn.io.pkd_run import PkdStepReader, StepRedshifts, load_step_table
 
 __all__ = ["EAGER_RADIUS_SCAN_BYTES", "LCP_DTYPE", "LightconeParticleReader", "iter_lightcone_steps"]
 
@@ -56,14 +54,13 @@ __all__ = ["EAGER_RADIUS_SCAN_BYTES", "LCP_DTYPE", "LightconeParticleReader", "i
 LCP_DTYPE = np.dtype(
     [("id", "<u8"), ("pos", "<f4", (3,)), ("vel", "<f4", (3,)), ("pot", "<f4"), ("pad", "<u4")]
 )
-_NAME = re.compile(r"\.lcp(\.\d+)?$")
 #: The header fills ``extra["radius_min"/"radius_max"]`` by scanning the positions only when the
 #: step's files total at most this many bytes (a fraction of a second); otherwise they are None
 #: and :meth:`LightconeParticleReader.radius_range` computes them on demand.
 EAGER_RADIUS_SCAN_BYTES = 64 << 20
 
 
-class LightconeParticleReader(SnapshotReader):
+class LightconeParticleReader(PkdStepReader):
     """The light-cone particles of one PKDGRAV3 step (one thread file, or all threads).
 
     Parameters
@@ -91,24 +88,19 @@ class LightconeParticleReader(SnapshotReader):
     """
 
     format = "pkd-lightcone"
+    kind = "lcp"
+    record_dtype = LCP_DTYPE
 
     def __init__(
         self,
         path: str | Path,
         *,
         box: float | None = None,
-        step_redshifts: Mapping[int, float] | str | Path | None = None,
+        step_redshifts: StepRedshifts = None,
         params: str | Path | None = None,
     ) -> None:
-        files = resolve_step_files(path, "lcp", all_threads=False)
+        files = resolve_step_files(path, self.kind, all_threads=False)
         self._setup(Path(path), files, box=box, step_redshifts=step_redshifts, params=params)
-
-    @classmethod
-    def _from_step_files(cls, files: StepFiles, **options: Any) -> LightconeParticleReader:
-        """Build a reader from already-resolved step files (saves a directory listing per step)."""
-        self = cls.__new__(cls)
-        self._setup(files.base, files, **options)
-        return self
 
     def _setup(
         self,
@@ -116,7 +108,7 @@ class LightconeParticleReader(SnapshotReader):
         step_files: StepFiles,
         *,
         box: float | None = None,
-        step_redshifts: Mapping[int, float] | str | Path | None = None,
+        step_redshifts: StepRedshifts = None,
         params: str | Path | None = None,
     ) -> None:
         self.path = path
@@ -130,8 +122,7 @@ class LightconeParticleReader(SnapshotReader):
         self.step = step_files.step
         self.files = step_files.files
         self._counts = [self._record_count(f) for f in self.files]
-        table = None if step_redshifts is None else load_step_redshifts(step_redshifts)
-        a, z, z_range = step_redshift_facts(self.step, table)
+        a, z, z_range = step_redshift_facts(self.step, load_step_table(step_redshifts))
         extra: dict[str, Any] = {
             "step": self.step,
             "threads": len(self.files),
@@ -165,61 +156,12 @@ class LightconeParticleReader(SnapshotReader):
         if size % LCP_DTYPE.itemsize:
             whole = size // LCP_DTYPE.itemsize
             raise TruncatedFileError(
-                path, f"offset {whole * LCP_DTYPE.itemsize} (record {whole})",
+                path,
+                f"offset {whole * LCP_DTYPE.itemsize} (record {whole})",
                 f"a whole number of {LCP_DTYPE.itemsize}-byte light-cone records",
                 f"{size} bytes ({whole} records and {size % LCP_DTYPE.itemsize} stray bytes)",
             )
         return size // LCP_DTYPE.itemsize
-
-    @classmethod
-    def sniff(cls, path: Path) -> str | None:
-        """``"pkd-lightcone"`` for a ``*.lcp`` / ``*.lcp.T`` file whose size is a multiple of 40."""
-        try:
-            path = Path(path)
-            if _NAME.search(path.name) is None or not path.is_file():
-                return None
-            return cls.format if path.stat().st_size % LCP_DTYPE.itemsize == 0 else None
-        except OSError:
-            return None
-
-    @classmethod
-    def recognise(cls, path: Path) -> str | None:
-        """``"pkd-lightcone"`` for any file named ``*.lcp`` / ``*.lcp.T``, whatever its size.
-
-        The files have no header, so the PKDGRAV3 name is the evidence; the reader then
-        reports a size that is not a whole number of records.
-        """
-        try:
-            path = Path(path)
-            return cls.format if _NAME.search(path.name) is not None and path.is_file() else None
-        except OSError:
-            return None
-
-    @classmethod
-    def from_run(
-        cls,
-        directory: str | Path,
-        *,
-        prefix: str | None = None,
-        step_redshifts: Mapping[int, float] | str | Path | None = None,
-        **options: Any,
-    ) -> list[LightconeParticleReader]:
-        """One reader per step (all threads) for every step of a run's light cone, in step order.
-
-        Parameters
-        ----------
-        directory
-            Directory holding ``<prefix>.<step>.lcp.<T>``.
-        prefix
-            The run's ``achOutName``; None: the only run in ``directory``.
-        step_redshifts
-            As for the constructor (a file is read once).
-        **options
-            Passed to the constructor (``box``, ``params``).
-        """
-        table = None if step_redshifts is None else load_step_redshifts(step_redshifts)
-        steps = find_step_files(directory, "lcp", prefix=prefix)
-        return [cls._from_step_files(s, step_redshifts=table, **options) for s in steps.values()]
 
     def _iter_records(self, chunk_size: int) -> Iterator[np.ndarray]:
         if chunk_size < 1:
@@ -232,8 +174,12 @@ class LightconeParticleReader(SnapshotReader):
                     count = min(chunk_size, n - start)
                     rec = np.fromfile(fh, dtype=LCP_DTYPE, count=count)
                     if rec.shape[0] != count:  # the file shrank since the header was read
-                        raise TruncatedFileError(path, f"record {start + rec.shape[0]}", f"{n} records",
-                                                 f"{start + rec.shape[0]} (file ends)")
+                        raise TruncatedFileError(
+                            path,
+                            f"record {start + rec.shape[0]}",
+                            f"{n} records",
+                            f"{start + rec.shape[0]} (file ends)",
+                        )
                     yield rec
 
     def iter_chunks(self, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Iterator[ParticleChunk]:
@@ -262,10 +208,10 @@ def iter_lightcone_steps(
     directory: str | Path,
     *,
     prefix: str | None = None,
-    step_redshifts: Mapping[int, float] | str | Path | None = None,
+    step_redshifts: StepRedshifts = None,
     **options: Any,
 ) -> Iterator[LightconeParticleReader]:
     """Like :meth:`LightconeParticleReader.from_run`, but opening one step at a time."""
-    table = None if step_redshifts is None else load_step_redshifts(step_redshifts)
-    for s in find_step_files(directory, "lcp", prefix=prefix).values():
-        yield LightconeParticleReader._from_step_files(s, step_redshifts=table, **options)
+    yield from LightconeParticleReader.iter_run(
+        directory, prefix=prefix, step_redshifts=step_redshifts, **options
+    )

@@ -22,34 +22,33 @@ n(z). Tables are cut at ``z_source_max`` like the Born weights and resampled ont
 (spacing <= 0.005) before they reach pyccl, whose splines then follow the same piecewise-linear
 function the weights integrate.
 
-Flat-sky estimator. For an N×N map of side θ (radians) the estimate at Fourier mode k (integer
-frequencies) is :math:`\hat C(\ell_k) = |\tilde\kappa_k|^2 \theta^2 / N^4` with
+Flat-sky estimator (:func:`wlcnn.statistics.power_spectrum`, the project's one, called by
+:func:`flat_sky_power_spectrum`). For an N×N map of side θ (radians) the estimate at Fourier
+mode k (integer frequencies) is :math:`\hat C(\ell_k) = |\tilde\kappa_k|^2 \theta^2 / N^4` with
 :math:`\tilde\kappa` the unnormalised DFT and :math:`\ell_k = 2\pi |k| / \theta`; a white-noise
 map of pixel variance σ² has C = σ² Ω_pix. Bins average the modes with
 ``edges[i] <= ℓ < edges[i+1]``; :func:`binned_theory` averages a theory curve over the same
 modes (optionally times the pixel window sinc²), which is what the estimator's mean is.
 
-Plot. :func:`plot_power_spectrum_validation` draws Fig. 4 from arrays (no files read), with the
-Agg canvas directly, so it never touches a display or pyplot's global state.
+The Fig. 4 plot is in :mod:`wlcnn.lensing.plots`, Gaussian random maps of a theory spectrum in
+:mod:`wlcnn.lensing.random_fields`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 import pyccl
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
-from wlcnn.atomic import atomic_path
 from wlcnn.cosmology import comoving_distance
+from wlcnn.lensing._flat_sky_modes import bin_index, interp_loglog, mode_ell
 from wlcnn.lensing.born import IA_C1_RHO_CRIT, BornWeights, FlatLCDMBackground
 from wlcnn.lensing.nz import NzTable
+from wlcnn.statistics.power_spectrum import FlatSkySpectrum, power_spectrum
 
 __all__ = [
     "HUBBLE_DISTANCE_MPC_H",
@@ -61,10 +60,8 @@ __all__ = [
     "born_limber_spectra",
     "flat_sky_power_spectrum",
     "fundamental_ell",
-    "gaussian_random_field",
     "lensing_spectra",
     "nyquist_ell",
-    "plot_power_spectrum_validation",
     "pyccl_ia_bias_scale",
 ]
 
@@ -158,8 +155,10 @@ def _check_ell(ell: npt.ArrayLike) -> np.ndarray:
 def _pyccl_dndz(table: NzTable, *, z_source_max: float) -> tuple[np.ndarray, np.ndarray]:
     """(z, n) for pyccl: cut at z_s, every node kept, gaps split to <= _PYCCL_NZ_MAX_DZ."""
     t = table.truncated(z_max=z_source_max)
-    pieces = [np.linspace(a, b, max(1, int(np.ceil((b - a) / _PYCCL_NZ_MAX_DZ))) + 1)[:-1]
-              for a, b in zip(t.z[:-1], t.z[1:], strict=True)]
+    pieces = [
+        np.linspace(a, b, max(1, int(np.ceil((b - a) / _PYCCL_NZ_MAX_DZ))) + 1)[:-1]
+        for a, b in zip(t.z[:-1], t.z[1:], strict=True)
+    ]
     z = np.concatenate([*pieces, t.z[-1:]])
     return z, t.evaluate(z)
 
@@ -205,8 +204,11 @@ def lensing_spectra(
         dndz = _pyccl_dndz(table, z_source_max=z_source_max)
         z_ia = np.linspace(0.0, float(dndz[0][-1]), _IA_Z_SAMPLES)
         lens.append(pyccl.WeakLensingTracer(cosmo, dndz=dndz, has_shear=True))
-        ia.append(pyccl.WeakLensingTracer(cosmo, dndz=dndz, has_shear=False,
-                                          ia_bias=(z_ia, np.full_like(z_ia, scale))))
+        ia.append(
+            pyccl.WeakLensingTracer(
+                cosmo, dndz=dndz, has_shear=False, ia_bias=(z_ia, np.full_like(z_ia, scale))
+            )
+        )
     n_bins = len(lens)
     gg = np.empty((n_bins, n_bins, ell_arr.size))
     ii = np.empty_like(gg)
@@ -346,13 +348,14 @@ def born_limber_spectra(
         integrand = power / (background.e_of_z(z) * d**2)[:, None] / HUBBLE_DISTANCE_MPC_H**3
         if shell_average == "volume":
             # δ_b = ∫ w δ dχ with w = 3χ²/(χ_f³ - χ_n³) instead of 1/Δχ: Limber weight (w Δχ)²
-            d_near, d_far = (np.asarray(comoving_distance(cosmo, np.array([lo, hi]))) / HUBBLE_DISTANCE_MPC_H)
+            d_near, d_far = np.asarray(comoving_distance(cosmo, np.array([lo, hi]))) / HUBBLE_DISTANCE_MPC_H
             volume_weight = 3.0 * d**2 * (d_far - d_near) / (d_far**3 - d_near**3)
             integrand = integrand * (volume_weight**2)[:, None]
         shell_integrals[b] = half * (w @ integrand)
         if independent_shells:
-            shell_integrals[b] *= _slab_projection_factor(pk, cosmo=cosmo, z_lo=lo, z_hi=hi, ell=ell_arr,
-                                                          k_min=k_min, k_max=k_max)
+            shell_integrals[b] *= _slab_projection_factor(
+                pk, cosmo=cosmo, z_lo=lo, z_hi=hi, ell=ell_arr, k_min=k_min, k_max=k_max
+            )
     q_g = weights.convergence_coefficients / weights.delta_d  # (3/2) Ωm W_b
     q_i = weights.ia_weights
     pref = _limber_prefactor(ell_arr, field)
@@ -361,42 +364,6 @@ def born_limber_spectra(
         return np.einsum("is,js,sl->ijl", qa, qb, shell_integrals) * pref
 
     return LensingSpectra(ell=ell_arr, gg=pair(q_g, q_g), gi=pair(q_g, q_i), ii=pair(q_i, q_i), field=field)
-
-
-@dataclass(frozen=True)
-class FlatSkySpectrum:
-    """Binned flat-sky power spectrum.
-
-    Attributes
-    ----------
-    ell
-        Mean multipole of the modes in each bin, shape (n_ell,) (NaN for empty bins).
-    cl
-        Mode-averaged C_ℓ estimate, shape (..., n_ell), in map units² × steradian.
-    n_modes
-        Number of (complex, non-independent ±k) Fourier modes in each bin.
-    ell_edges
-        Bin edges, shape (n_ell + 1,).
-    """
-
-    ell: np.ndarray
-    cl: np.ndarray
-    n_modes: np.ndarray
-    ell_edges: np.ndarray
-
-
-def _mode_ell(*, n_pix: int, side_deg: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """|ℓ| of every DFT mode and the integer frequencies (ky, kx), each shape (n, n)."""
-    k = np.fft.fftfreq(n_pix, d=1.0 / n_pix)
-    ky, kx = np.meshgrid(k, k, indexing="ij")
-    return 2.0 * np.pi * np.hypot(kx, ky) / np.deg2rad(side_deg), ky, kx
-
-
-def _bin_index(ell_modes: np.ndarray, ell_edges: np.ndarray) -> np.ndarray:
-    """Bin of every mode (-1 outside the edges and for ℓ = 0)."""
-    idx = np.searchsorted(ell_edges, ell_modes.ravel(), side="right") - 1
-    idx[(idx >= ell_edges.size - 1) | (ell_modes.ravel() <= 0.0)] = -1
-    return idx
 
 
 def flat_sky_power_spectrum(
@@ -424,52 +391,8 @@ def flat_sky_power_spectrum(
     FlatSkySpectrum
         ``cl`` shaped (..., n_ell).
     """
-    a = np.asarray(maps, dtype=np.float64)
-    if a.ndim < 2 or a.shape[-1] != a.shape[-2]:
-        raise ValueError(f"maps must be square, shaped (..., N, N); got {a.shape}")
-    edges = np.asarray(ell_edges, dtype=np.float64)
-    if edges.ndim != 1 or edges.size < 2 or np.any(np.diff(edges) <= 0):
-        raise ValueError("ell_edges must be increasing with at least two entries")
-    n = a.shape[-1]
-    area = np.deg2rad(side_deg) ** 2  # steradians (flat sky)
-    fa = np.fft.fft2(a)
-    if other is None:
-        power = np.abs(fa) ** 2
-    else:
-        b = np.asarray(other, dtype=np.float64)
-        if b.shape != a.shape:
-            raise ValueError(f"other must have the shape of maps {a.shape}, got {b.shape}")
-        power = np.real(fa * np.conj(np.fft.fft2(b)))
-    power *= area / float(n) ** 4
-    ell_modes, _, _ = _mode_ell(n_pix=n, side_deg=side_deg)
-    idx = _bin_index(ell_modes, edges)
-    n_ell = edges.size - 1
-    keep = idx >= 0
-    counts = np.bincount(idx[keep], minlength=n_ell)
-    ell_sum = np.bincount(idx[keep], weights=ell_modes.ravel()[keep], minlength=n_ell)
-    flat = power.reshape(-1, n * n)[:, keep]
-    # Sum modes per bin for every map with one matrix product (bins × modes indicator).
-    indicator = np.zeros((n_ell, int(keep.sum())))
-    indicator[idx[keep], np.arange(int(keep.sum()))] = 1.0
-    sums = flat @ indicator.T
-    with np.errstate(invalid="ignore", divide="ignore"):
-        cl = (sums / counts).reshape(*a.shape[:-2], n_ell)
-        ell_mean = ell_sum / counts
-    return FlatSkySpectrum(ell=ell_mean, cl=cl, n_modes=counts, ell_edges=edges)
-
-
-def _interp_loglog(ell: np.ndarray, cl: np.ndarray, at: np.ndarray) -> np.ndarray:
-    """C(ℓ) at ``at`` by log-log interpolation of positive spectra (linear otherwise); 0 at ℓ=0."""
-    out = np.zeros(at.shape + cl.shape[:-1])
-    pos = at > 0
-    if np.all(cl > 0):
-        curves = np.log(cl.reshape(-1, ell.size))
-        vals = np.exp(np.stack([np.interp(np.log(at[pos]), np.log(ell), c) for c in curves], axis=-1))
-    else:
-        curves = cl.reshape(-1, ell.size)
-        vals = np.stack([np.interp(at[pos], ell, c) for c in curves], axis=-1)
-    out[pos] = vals.reshape(int(pos.sum()), *cl.shape[:-1])
-    return out
+    # The project's one estimator (SPEC §10): Fig. 4 and the power-spectrum analysis share it.
+    return power_spectrum(maps, side_deg=side_deg, ell_edges=ell_edges, other=other)
 
 
 def binned_theory(
@@ -500,7 +423,7 @@ def binned_theory(
         spectrum convolved with the patch's square window |W|² (width ~ the fundamental
         ℓ = 360°/side), computed on a grid ``_PATCH_OVERSAMPLE`` times finer in ℓ. It matters at
         the lowest multipoles (the demo's ℓ ≈ 100: -9 to +7 %). False: periodic maps (e.g.
-        :func:`gaussian_random_field`), the mode's own C_ℓ.
+        :func:`wlcnn.lensing.random_fields.gaussian_random_field`), the mode's own C_ℓ.
 
     Returns
     -------
@@ -511,13 +434,14 @@ def binned_theory(
     cl_t = np.asarray(cl, dtype=np.float64)
     edges = np.asarray(ell_edges, dtype=np.float64)
     if patch_window:
-        return _patch_windowed_theory(ell=ell_t, cl=cl_t, side_deg=side_deg, n_pix=n_pix, ell_edges=edges,
-                                      pixel_window=pixel_window)
-    ell_modes, ky, kx = _mode_ell(n_pix=n_pix, side_deg=side_deg)
-    idx = _bin_index(ell_modes, edges)
+        return _patch_windowed_theory(
+            ell=ell_t, cl=cl_t, side_deg=side_deg, n_pix=n_pix, ell_edges=edges, pixel_window=pixel_window
+        )
+    ell_modes, ky, kx = mode_ell(n_pix=n_pix, side_deg=side_deg)
+    idx = bin_index(ell_modes, edges)
     keep = idx >= 0
     at = ell_modes.ravel()[keep]
-    values = _interp_loglog(ell_t, cl_t, at)  # (n_modes, ...)
+    values = interp_loglog(ell_t, cl_t, at)  # (n_modes, ...)
     if pixel_window:
         window = (np.sinc(kx / n_pix) * np.sinc(ky / n_pix)).ravel()[keep] ** 2
         values = values * window.reshape(-1, *([1] * (values.ndim - 1)))
@@ -544,7 +468,7 @@ def _patch_windowed_theory(
     ky, kx = np.meshgrid(freq, freq, indexing="ij")
     ell_fine = 2.0 * np.pi * np.hypot(kx, ky) / (f * np.deg2rad(side_deg))
     curves = cl.reshape(-1, ell.size)
-    values = _interp_loglog(ell, curves, ell_fine.ravel()).reshape(fine, fine, -1)
+    values = interp_loglog(ell, curves, ell_fine.ravel()).reshape(fine, fine, -1)
     values = np.moveaxis(values, -1, 0)  # (n_curves, fine, fine)
     if pixel_window:
         values = values * ((np.sinc(kx / fine) * np.sinc(ky / fine)) ** 2)[None]
@@ -554,8 +478,8 @@ def _patch_windowed_theory(
     window /= window.sum()
     # E|κ̃(n)|² = Σ_m C(m) |W(f n - m)|²: a circular convolution on the fine grid
     convolved = np.real(np.fft.ifft2(np.fft.fft2(values) * np.fft.fft2(window)[None]))[:, ::f, ::f]
-    ell_modes, _, _ = _mode_ell(n_pix=n_pix, side_deg=side_deg)
-    idx = _bin_index(ell_modes, ell_edges)
+    ell_modes, _, _ = mode_ell(n_pix=n_pix, side_deg=side_deg)
+    idx = bin_index(ell_modes, ell_edges)
     keep = idx >= 0
     n_ell = ell_edges.size - 1
     counts = np.bincount(idx[keep], minlength=n_ell).astype(np.float64)
@@ -563,156 +487,3 @@ def _patch_windowed_theory(
     with np.errstate(invalid="ignore", divide="ignore"):
         out = sums / counts
     return out.reshape(*cl.shape[:-1], n_ell)
-
-
-def gaussian_random_field(
-    *,
-    ell: npt.ArrayLike,
-    cl: npt.ArrayLike,
-    n_pix: int,
-    side_deg: float,
-    rng: np.random.Generator,
-    n_maps: int = 1,
-) -> np.ndarray:
-    """Periodic Gaussian random maps with angular power spectrum C_ℓ (no pixel window).
-
-    White noise of unit variance is Fourier transformed, multiplied by sqrt(C(ℓ_k) N² / θ²)
-    and transformed back, so that the estimator of :func:`flat_sky_power_spectrum` has mean
-    C(ℓ_k) at every mode.
-
-    Parameters
-    ----------
-    ell, cl
-        Input spectrum (1-D, positive; log-log interpolated; 0 at ℓ = 0).
-    n_pix, side_deg
-        Map geometry.
-    rng
-        Random generator (e.g. :func:`wlcnn.seeding.rng_for`).
-    n_maps
-        Number of maps.
-
-    Returns
-    -------
-    numpy.ndarray
-        Shape (n_maps, n_pix, n_pix), float64.
-    """
-    ell_modes, _, _ = _mode_ell(n_pix=n_pix, side_deg=side_deg)
-    c_modes = _interp_loglog(np.asarray(ell, dtype=np.float64), np.asarray(cl, dtype=np.float64),
-                             ell_modes.ravel()).reshape(n_pix, n_pix)
-    amplitude = np.sqrt(c_modes * n_pix**2 / np.deg2rad(side_deg) ** 2)
-    noise = rng.standard_normal((n_maps, n_pix, n_pix))
-    return np.fft.ifft2(np.fft.fft2(noise) * amplitude).real
-
-
-def plot_power_spectrum_validation(
-    *,
-    ell: npt.ArrayLike,
-    sim_mean: npt.ArrayLike,
-    sim_err: npt.ArrayLike,
-    theory_ell: npt.ArrayLike,
-    theory: npt.ArrayLike,
-    sim_mean_ia: npt.ArrayLike | None = None,
-    sim_err_ia: npt.ArrayLike | None = None,
-    theory_ia: npt.ArrayLike | None = None,
-    ell_range: tuple[float, float] | None = None,
-    tolerance: float = 0.15,
-    validated: npt.ArrayLike | None = None,
-    title: str | None = None,
-    path: str | Path | None = None,
-) -> Figure:
-    """The paper's Fig. 4: mean simulated κ spectrum ± error vs theory, per tomographic bin.
-
-    Top row: ℓ(ℓ+1)C_ℓ/2π of the maps (points with error bars) and theory (lines), without IA
-    and, if given, with IA (A_IA = 1: maps κ + κ_IA, theory GG + 2GI + II). Bottom row:
-    simulation / theory - 1 with the ±``tolerance`` band and the validated ℓ range shaded.
-
-    Parameters
-    ----------
-    ell
-        Bin multipoles of the simulated spectra, shape (n_ell,).
-    sim_mean, sim_err
-        Mean simulated spectra and their errors (e.g. standard error of the mean), shape
-        (n_bins, n_ell).
-    theory_ell, theory
-        Theory multipoles (n_th,) and spectra (n_bins, n_th) without IA; the ratio panel
-        interpolates them to ``ell`` (better: pass theory binned like the maps, with
-        ``theory_ell = ell``).
-    sim_mean_ia, sim_err_ia, theory_ia
-        The same with IA (all three or none).
-    ell_range
-        Validated multipole range to shade, or None.
-    tolerance
-        Half-width of the band in the ratio panel.
-    validated
-        (n_bins, n_ell) booleans: points outside the validated entries are drawn hollow.
-    title
-        Figure title.
-    path
-        Where to save (format from the suffix, written atomically); None to only return.
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-    """
-    ell_s = np.asarray(ell, dtype=np.float64)
-    mean, err = np.atleast_2d(sim_mean).astype(float), np.atleast_2d(sim_err).astype(float)
-    ell_t, th = np.asarray(theory_ell, dtype=np.float64), np.atleast_2d(theory).astype(float)
-    n_bins = mean.shape[0]
-    if mean.shape != err.shape or mean.shape[1] != ell_s.size:
-        raise ValueError(f"sim_mean and sim_err must be (n_bins, {ell_s.size}); "
-                         f"got {mean.shape}, {err.shape}")
-    if th.shape != (n_bins, ell_t.size):
-        raise ValueError(f"theory must be ({n_bins}, {ell_t.size}); got {th.shape}")
-    with_ia = [x is not None for x in (sim_mean_ia, sim_err_ia, theory_ia)]
-    if any(with_ia) and not all(with_ia):
-        raise ValueError("give sim_mean_ia, sim_err_ia and theory_ia together")
-    sets = [("no IA", mean, err, th, "C0")]
-    if all(with_ia):
-        mean_ia, err_ia = np.atleast_2d(sim_mean_ia).astype(float), np.atleast_2d(sim_err_ia).astype(float)
-        th_ia = np.atleast_2d(theory_ia).astype(float)
-        if mean_ia.shape != mean.shape or err_ia.shape != mean.shape or th_ia.shape != th.shape:
-            raise ValueError("the IA arrays must have the shapes of the no-IA ones")
-        sets.append(("$A_{IA}=1$", mean_ia, err_ia, th_ia, "C1"))
-
-    ok = np.ones(mean.shape, dtype=bool) if validated is None else np.asarray(validated, dtype=bool)
-    if ok.shape != mean.shape:
-        raise ValueError(f"validated must be {mean.shape}; got {ok.shape}")
-    fig = Figure(figsize=(3.2 * n_bins, 5.0), constrained_layout=True)
-    FigureCanvasAgg(fig)
-    axes = fig.subplots(2, n_bins, sharex=True, squeeze=False, gridspec_kw={"height_ratios": [3, 1]})
-    scale_s = ell_s * (ell_s + 1) / (2 * np.pi)
-    scale_t = ell_t * (ell_t + 1) / (2 * np.pi)
-    for b in range(n_bins):
-        top, bottom = axes[0, b], axes[1, b]
-        for label, m, e, t, colour in sets:
-            t_at = np.interp(ell_s, ell_t, t[b])
-            for kept, face in ((ok[b], colour), (~ok[b], "white")):
-                if not kept.any():
-                    continue
-                style = {"fmt": "o", "ms": 4.5, "color": colour, "mfc": face}
-                top.errorbar(ell_s[kept], (scale_s * m[b])[kept], yerr=(scale_s * e[b])[kept],
-                             label=f"maps, {label}" if face != "white" else None, **style)
-                bottom.errorbar(ell_s[kept], (m[b] / t_at - 1)[kept], yerr=(e[b] / np.abs(t_at))[kept],
-                                **style)
-            top.plot(ell_t, scale_t * t[b], "-", color=colour, label=f"theory, {label}")
-        positive = all(np.all(s[1][b] > 0) and np.all(s[3][b] > 0) for s in sets)
-        top.set_xscale("log")
-        top.set_yscale("log" if positive else "linear")
-        top.set_title(f"bin {b + 1}")
-        bottom.axhspan(-tolerance, tolerance, color="0.9")
-        bottom.axhline(0.0, color="0.4", lw=0.8)
-        bottom.set_xlabel(r"$\ell$")
-        if ell_range is not None:
-            for ax in (top, bottom):
-                ax.axvspan(*ell_range, color="0.95", zorder=-1)
-        if b == 0:
-            top.set_ylabel(r"$\ell(\ell+1)C_\ell/2\pi$")
-            bottom.set_ylabel("maps/theory - 1")
-            top.legend(fontsize="x-small")
-    if title:
-        fig.suptitle(title)
-    if path is not None:
-        path = Path(path)
-        with atomic_path(path, suffix=path.suffix) as tmp:
-            fig.savefig(tmp, format=path.suffix.lstrip(".") or "png", dpi=120)
-    return fig

@@ -31,7 +31,7 @@ import h5py
 import numpy as np
 
 from wlcnn.atomic import atomic_write_text
-from wlcnn.cosmology import make_cosmology
+from wlcnn.cosmology import DEFAULT_H, DEFAULT_N_S, DEFAULT_OMEGA_B, make_cosmology
 from wlcnn.lensing.born import shell_weights_from_config
 from wlcnn.lensing.theory import binned_theory, born_limber_spectra, flat_sky_power_spectrum
 
@@ -116,9 +116,9 @@ def _theory_for(
     cosmo = make_cosmology(
         omega_m=c["omega_m"],
         sigma8=c["sigma8"],
-        omega_b=c.get("omega_b", 0.0493),
-        h=c.get("h", 0.6736),
-        n_s=c.get("n_s", 0.9649),
+        omega_b=c.get("omega_b", DEFAULT_OMEGA_B),
+        h=c.get("h", DEFAULT_H),
+        n_s=c.get("n_s", DEFAULT_N_S),
         radiation=False,
     )
     z_edges = np.stack([info["z_near"], info["z_far"]], axis=1)
@@ -217,7 +217,7 @@ def power_spectrum_validation(
     Gaussian maps drawn from the Born-Limber theory of a file's shells pass; see
     ``tests/test_maps_validation.py``.
     """
-    from wlcnn.lensing.theory import plot_power_spectrum_validation
+    from wlcnn.lensing.plots import plot_power_spectrum_validation
 
     lo, hi = ell_range
     edges = np.geomspace(lo, hi, n_ell_bins + 1)

@@ -634,7 +634,7 @@ def write_pm_outputs(
     ``Omega_m rho_crit box^3 / N^3`` in M_sun/h; positions are written in kpc/h.
     """
     # Imported here: the writer belongs to the io package, which the simulation itself never needs.
-    from wlcnn.io.gadget import write_gadget_snapshot
+    from wlcnn.io.gadget_writer import write_gadget_snapshot
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -10,7 +10,9 @@ One concept per module:
 - :mod:`~wlcnn.training.distribute`: default / Mirrored / MultiWorkerMirrored strategy choice;
 - :mod:`~wlcnn.training.optimizer`: Adam with global-norm clipping for custom loops;
 - :mod:`~wlcnn.training.history`: history CSV and progress line;
-- :mod:`~wlcnn.training.trainer`: the training loop, checkpoints, resumption, export;
+- :mod:`~wlcnn.training.trainer`: the training loop, resumption, curriculum;
+- :mod:`~wlcnn.training.checkpoints` / :mod:`~wlcnn.training.export`: checkpoint files / the
+  exported network;
 - :mod:`~wlcnn.training.plots`: loss curves (Fig. 11);
 - :mod:`~wlcnn.training.synthetic`: small synthetic map files (tests, benchmarks);
 - :mod:`~wlcnn.training.cli`: ``python -m wlcnn.training``.
@@ -19,15 +21,10 @@ Importing this package does not import TensorFlow (the Snakefile uses
 :func:`network_config_subset` at parse time).
 """
 
+from wlcnn.training.export import ModelFileError, load_trained_model
 from wlcnn.training.networks import PRESETS, NetworkSpec, network_spec
 from wlcnn.training.settings import Stage, TrainingSettings, network_config_subset, stages_for
-from wlcnn.training.trainer import (
-    ModelFileError,
-    TrainingInterrupted,
-    TrainingResult,
-    load_trained_model,
-    train_network,
-)
+from wlcnn.training.trainer import TrainingInterrupted, TrainingResult, train_network
 
 __all__ = [
     "ModelFileError",

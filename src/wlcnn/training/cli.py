@@ -259,7 +259,7 @@ def run_plot(args: argparse.Namespace) -> int:
 def input_errors() -> tuple[type[Exception], ...]:
     """Exceptions of this stage that mean a bad input file (map or model)."""
     from wlcnn.maps.mapfile import MapFileError
-    from wlcnn.training.trainer import ModelFileError
+    from wlcnn.training.export import ModelFileError
 
     return MapFileError, ModelFileError
 

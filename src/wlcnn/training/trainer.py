@@ -1,4 +1,7 @@
-"""The training loop: custom ``tf.distribute`` loop, checkpoints, resumption, curriculum, export.
+"""The training loop: custom ``tf.distribute`` loop, resumption, curriculum.
+
+Checkpoint files are kept by :mod:`wlcnn.training.checkpoints`, the trained network is written
+by :mod:`wlcnn.training.export` (:func:`load_trained_model` is re-exported from there).
 
 :func:`train_network` trains one network and writes into ``out_dir``::
 
@@ -42,12 +45,8 @@ directory and delete them.
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-import shutil
 import signal
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -56,10 +55,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from wlcnn.atomic import atomic_path, atomic_write_text
-from wlcnn.provenance import file_record, provenance_record, utc_now, write_sidecar
+from wlcnn.provenance import utc_now
 from wlcnn.seeding import rng_for
+from wlcnn.training.checkpoints import Checkpoints
 from wlcnn.training.distribute import Distribution, distribution_of, make_distribution
+from wlcnn.training.export import TrainedRun, export_network, load_trained_model
 from wlcnn.training.forward import ForwardFn, StandInForwardModel
 from wlcnn.training.history import HistoryWriter, progress_line
 from wlcnn.training.input_pipeline import (
@@ -97,9 +97,10 @@ CHECKPOINT_SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
 DEFAULT_N_PATCHES = 20
 #: Keras dtype policy per ``training.mixed_precision``.
 _POLICIES = {"none": "float32", "float16": "mixed_float16", "bfloat16": "mixed_bfloat16"}
-_MODEL_FILE = "model.keras"
-_FINGERPRINT_FILE = "fingerprint.json"
-_HISTORY_BACKUP = "history.csv"  # copy of the loss history at the latest checkpoint
+#: The loss history in the output directory (:mod:`wlcnn.training.history`).
+HISTORY_FILE = "history.csv"
+#: TensorBoard event files in the output directory.
+TENSORBOARD_DIR = "tensorboard"
 
 
 class TrainingInterrupted(RuntimeError):
@@ -179,21 +180,6 @@ def _settings(training_config: TrainingSettings | Mapping[str, Any]) -> Training
     if isinstance(training_config, TrainingSettings):
         return training_config
     return TrainingSettings.from_config(training_config)
-
-
-def _checkpoint_state(ckpt_dir: Path, fingerprint: str) -> tuple[str | None, bool]:
-    """(latest checkpoint prefix or None, whether existing checkpoints are stale)."""
-    import tensorflow as tf
-
-    latest = tf.train.latest_checkpoint(str(ckpt_dir)) if ckpt_dir.is_dir() else None
-    if latest is None:
-        return None, False
-    stored = ckpt_dir / _FINGERPRINT_FILE
-    try:
-        ok = json.loads(stored.read_text()).get("fingerprint") == fingerprint
-    except (OSError, ValueError):
-        ok = False
-    return (latest, False) if ok else (None, True)
 
 
 class _Trainer:
@@ -317,75 +303,18 @@ class _Trainer:
                 synchronization=tf.VariableSynchronization.ON_WRITE,
                 aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA,
             )
-        self.checkpoint = tf.train.Checkpoint(
-            model=self.model, optimizer=self.optimizer, loss_scale=self.loss_scale, step=self.step_var
+        self.checkpoints = Checkpoints(
+            tf.train.Checkpoint(
+                model=self.model, optimizer=self.optimizer, loss_scale=self.loss_scale, step=self.step_var
+            ),
+            self.step_var,
+            ckpt_dir=self.ckpt_dir,
+            out_dir=self.out_dir,
+            fingerprint=self.fingerprint,
+            config=self.config_subset,
+            dist=self.dist,
+            keep=self.s.keep_checkpoints,
         )
-
-    def restore(self) -> int:
-        """Restore the latest matching checkpoint; return the step to start from."""
-        latest, stale = _checkpoint_state(self.ckpt_dir, self.fingerprint)
-        self._stale = stale
-        if latest is None:
-            if stale:
-                log.warning(
-                    "checkpoints in %s come from a different configuration: starting afresh", self.ckpt_dir
-                )
-            return 0
-        self.checkpoint.restore(latest).assert_existing_objects_matched()
-        step = int(self.step_var.numpy())
-        log.info("resumed from %s (step %d of %d)", latest, step, self.total)
-        return step
-
-    def prepare_checkpoint_dir(self) -> None:
-        """After every worker has restored: move stale checkpoints away, write the fingerprint."""
-        tf = self.tf
-        if self.dist.is_chief:
-            if self._stale:
-                stale = self.ckpt_dir.with_name(
-                    f"{self.ckpt_dir.name}.stale-{time.strftime('%Y%m%dT%H%M%S')}"
-                )
-                os.replace(self.ckpt_dir, stale)
-                log.warning("moved stale checkpoints to %s", stale)
-            self.ckpt_dir.mkdir(parents=True, exist_ok=True)
-            atomic_write_text(
-                self.ckpt_dir / _FINGERPRINT_FILE,
-                json.dumps(
-                    {"fingerprint": self.fingerprint, "config": self.config_subset}, indent=1, default=str
-                ),
-            )
-            directory = self.ckpt_dir
-        else:
-            # Non-chief workers must take part in saving, but their copies are thrown away.
-            directory = Path(tempfile.mkdtemp(prefix=f"wlcnn-ckpt-worker{self.dist.worker_index}-"))
-        self._worker_tmp = None if self.dist.is_chief else directory
-        self.manager = tf.train.CheckpointManager(
-            self.checkpoint, str(directory), max_to_keep=self.s.keep_checkpoints
-        )
-
-    def restore_history(self, start: int) -> None:
-        """Bring back history.csv from the checkpoint's copy when resuming without it.
-
-        Snakemake deletes a job's declared outputs (``history.csv``) before rerunning it, while
-        the checkpoints survive; a rerun resuming at step ``start`` then rebuilds the history up
-        to there from the copy saved with the checkpoint.
-        """
-        history, backup = self.out_dir / "history.csv", self.ckpt_dir / _HISTORY_BACKUP
-        if self.dist.is_chief and start > 0 and not history.exists() and backup.is_file():
-            self.out_dir.mkdir(parents=True, exist_ok=True)
-            atomic_write_text(history, backup.read_text())
-            log.info("restored the loss history up to step %d from %s", start, backup)
-
-    def save(self, step: int) -> None:
-        """Write a checkpoint of ``step`` (every worker calls this)."""
-        self.step_var.assign(step)
-        path = self.manager.save(checkpoint_number=step)
-        if self.dist.is_chief:
-            # the loss history up to this checkpoint travels with it: Snakemake deletes a job's
-            # declared outputs (history.csv) before a rerun, the checkpoints are not among them
-            history = self.out_dir / "history.csv"
-            if history.exists():
-                atomic_write_text(self.ckpt_dir / _HISTORY_BACKUP, history.read_text())
-            log.info("checkpoint %s", path)
 
     # ------------------------------------------------------------ step functions
     def _datasets(self, start: int) -> tuple[Any, Any]:
@@ -498,11 +427,11 @@ class _Trainer:
     def run(self, start: int, flag: _SignalFlag) -> tuple[float | None, float | None]:
         """Train from ``start`` to the last stage's end; returns (last mean loss, last val loss)."""
         tf = self.tf
-        history = HistoryWriter(self.out_dir / "history.csv") if self.dist.is_chief else None
+        history = HistoryWriter(self.out_dir / HISTORY_FILE) if self.dist.is_chief else None
         if history is not None:
             history.truncate(start)
         writer = (
-            tf.summary.create_file_writer(str(self.out_dir / "tensorboard")) if self.dist.is_chief else None
+            tf.summary.create_file_writer(str(self.out_dir / TENSORBOARD_DIR)) if self.dist.is_chief else None
         )
         train_ds, val_ds = self._datasets(start)
         train_it = iter(train_ds)
@@ -563,10 +492,10 @@ class _Trainer:
                     acc_n = 0
                     t_window = time.perf_counter()
                 if float(stop) > 0:
-                    self.save(step)
+                    self.checkpoints.save(step)
                     raise TrainingInterrupted(step, flag.signum or signal.SIGTERM)
                 if step % self.s.checkpoint_every == 0 or end_of_stage:
-                    self.save(step)
+                    self.checkpoints.save(step)
         if writer is not None:
             writer.flush()
         return last_loss, last_val
@@ -615,76 +544,41 @@ class _Trainer:
         """Write model, configuration, provenance and loss plot (chief only)."""
         if not self.dist.is_chief:
             return None
-        from wlcnn.training.plots import plot_loss_curves
-
-        model_path = self.out_dir / _MODEL_FILE
-        # Keras insists on the '.keras' ending, so the temporary keeps it last
-        with atomic_path(model_path, suffix=".keras", suffix_last=True) as tmp:
-            self.model.save(tmp)
-        config = {
-            "network": self.spec.__dict__,
-            "preset": self.preset,
-            "input_shape": list(self.input_shape),
-            "n_patches": self.n_patches,
-            "n_bins": self.train_cosmos[0].n_bins,
-            "outputs": N_OUTPUTS,
-            "output_layout": [
-                "omega_m",
-                "sigma8",
-                "a_ia/10",
-                "L00_raw",
-                "L11_raw",
-                "L22_raw",
-                "L10",
-                "L20",
-                "L21",
-            ],
-            "diagonal_transform": "softplus",
-            "training": self.config_subset,
-            "stages": [s.__dict__ for s in self.stages],
-            "steps": self.total,
-            "base_seed": self.base_seed,
-            "forward_model": self.forward.identity,
-            "dtype_policy": self.policy,
-            "distribution": self.dist.describe(),
-            "train_cosmologies": describe_cosmologies(self.train_cosmos),
-            "validation_cosmologies": describe_cosmologies(self.val_cosmos),
-        }
-        atomic_write_text(self.out_dir / "training_config.json", json.dumps(config, indent=1, default=str))
-        inputs = [file_record(p, checksum=checksum) for p in [*train_files, *validation_files]]
-        prov = provenance_record(
-            step="train_network",
-            inputs=inputs,
+        run = TrainedRun(
+            spec=self.spec,
+            preset=self.preset,
+            input_shape=self.input_shape,
+            n_patches=self.n_patches,
+            n_bins=self.train_cosmos[0].n_bins,
             config=self.config_subset,
-            started=started,
-            extra={
-                "preset": self.preset,
-                "steps": self.total,
-                "base_seed": self.base_seed,
-                "forward_model": self.forward.identity,
-                "distribution": self.dist.describe(),
-                **(extra or {}),
-            },
+            stages=self.stages,
+            steps=self.total,
+            base_seed=self.base_seed,
+            forward_model=self.forward.identity,
+            dtype_policy=self.policy,
+            distribution=self.dist.describe(),
+            train_cosmologies=describe_cosmologies(self.train_cosmos),
+            validation_cosmologies=describe_cosmologies(self.val_cosmos),
         )
-        atomic_write_text(self.out_dir / "provenance.json", json.dumps(prov, indent=1, default=str))
-        history = self.out_dir / "history.csv"
-        if history.exists():
-            plot_loss_curves({self.preset: history}, self.out_dir / "loss.png")
-        # the same record beside each product, where `wlcnn audit` looks for it
-        for product in (model_path, history, self.out_dir / "loss.png"):
-            if product.exists():
-                write_sidecar(product, prov)
-        log.info("exported %s", model_path)
-        return model_path
+        return export_network(
+            self.model,
+            run,
+            out_dir=self.out_dir,
+            train_files=train_files,
+            validation_files=validation_files,
+            started=started,
+            checksum=checksum,
+            extra=extra,
+        )
 
     def cleanup(self) -> None:
         """Close files and remove a non-chief worker's temporary checkpoints."""
         self.reader.close()
         if self.val_reader is not None:
             self.val_reader.close()
-        tmp = getattr(self, "_worker_tmp", None)
-        if tmp is not None:
-            shutil.rmtree(tmp, ignore_errors=True)
+        checkpoints = getattr(self, "checkpoints", None)  # None when build() failed
+        if checkpoints is not None:
+            checkpoints.cleanup()
 
 
 def _write_scalar(tf: Any, tag: str, value: float) -> None:
@@ -796,11 +690,11 @@ def train_network(
     )
     try:
         trainer.build()
-        start = trainer.restore()
+        start = trainer.checkpoints.restore(total=trainer.total)
         if dist.num_workers > 1:
             _barrier(dist.strategy)  # every worker has read the checkpoints before any are moved
-        trainer.prepare_checkpoint_dir()
-        trainer.restore_history(start)
+        trainer.checkpoints.prepare_directory()
+        trainer.checkpoints.restore_history(start)
         log.info(
             "network %s (%d parameters), input patch %s, %d stage(s), %d steps, %d training and %d "
             "validation cosmologies",
@@ -824,7 +718,7 @@ def train_network(
         )
     finally:
         trainer.cleanup()
-    history = out / "history.csv"
+    history = out / HISTORY_FILE
     return TrainingResult(
         out_dir=out,
         model_path=model_path,
@@ -835,108 +729,3 @@ def train_network(
         final_val_loss=last_val,
         model=trainer.model,
     )
-
-
-class ModelFileError(ValueError):
-    """A trained-model file cannot be used: missing, truncated, damaged or of the wrong shape.
-
-    Parameters
-    ----------
-    path
-        The ``.keras`` file.
-    field
-        What is at fault: ``"file"``, a member of the archive (``"config.json"``), ``"inputs"``,
-        ``"outputs"``.
-    expected, found
-        What the loader needed and what the file holds.
-    """
-
-    def __init__(self, path: str | Path, field: str, expected: str, found: str) -> None:
-        self.path = Path(path)
-        self.field = field
-        self.expected = expected
-        self.found = found
-        super().__init__(f"{self.path}: {field}: expected {expected}, found {found}")
-
-
-#: Members every ``.keras`` archive of Keras 3 holds (the weights as .h5 or .npz).
-_KERAS_CONFIG = "config.json"
-_KERAS_WEIGHTS = ("model.weights.h5", "model.weights.npz")
-
-
-def _check_keras_archive(path: Path) -> None:
-    """Refuse a missing, truncated or incomplete ``.keras`` zip before Keras misreports it.
-
-    Keras says "File not found" for any file that is not a readable zip, e.g. a truncated copy.
-    """
-    import zipfile
-
-    if not path.is_file():
-        found = "a directory" if path.is_dir() else "no such file"
-        raise ModelFileError(path, "file", "an existing .keras model file", found)
-    if not zipfile.is_zipfile(path):
-        raise ModelFileError(
-            path,
-            "file",
-            "a .keras zip archive",
-            f"{path.stat().st_size} bytes that are not a complete zip archive "
-            "(truncated, or not a .keras file?)",
-        )
-    try:
-        with zipfile.ZipFile(path) as archive:
-            names = archive.namelist()
-            damaged = archive.testzip()  # reads every member: catches cut or flipped bytes
-            config_text = archive.read(_KERAS_CONFIG) if _KERAS_CONFIG in names else None
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:
-        raise ModelFileError(
-            path, "file", "a readable .keras zip archive", f"{type(exc).__name__}: {exc}"
-        ) from None
-    if damaged is not None:
-        raise ModelFileError(path, damaged, "a member whose CRC matches", "a damaged member")
-    if config_text is None:
-        raise ModelFileError(path, _KERAS_CONFIG, "this member of the archive", f"members {names}")
-    if not any(w in names for w in _KERAS_WEIGHTS):
-        raise ModelFileError(path, _KERAS_WEIGHTS[0], "the weights member of the archive", f"members {names}")
-    try:
-        json.loads(config_text)
-    except ValueError as exc:
-        raise ModelFileError(path, _KERAS_CONFIG, "JSON text", f"{config_text[:40]!r}... ({exc})") from None
-
-
-def load_trained_model(path: str | Path, *, input_shape: Sequence[int] | None = None) -> Any:
-    """Load an exported ``model.keras`` (per-patch inputs → 9 outputs, see :mod:`wlcnn.training.loss`).
-
-    Parameters
-    ----------
-    path
-        The ``.keras`` file written by :func:`train_network`.
-    input_shape
-        Expected shape of one patch (ny, nx, channels); checked against the model when given.
-
-    Raises
-    ------
-    ModelFileError
-        A missing, truncated or damaged file, one Keras cannot load, or a model whose input or
-        output shape is not the one expected.
-    """
-    import keras
-
-    path = Path(path)
-    _check_keras_archive(path)
-    try:
-        model = keras.models.load_model(path, compile=False)
-    except Exception as exc:  # Keras raises many types for a damaged archive: all mean the same
-        raise ModelFileError(
-            path, "file", "a model keras.models.load_model can read", f"{type(exc).__name__}: {exc}"
-        ) from None
-    n_out = model.output_shape[-1]
-    if n_out != N_OUTPUTS:
-        raise ModelFileError(path, "outputs", f"{N_OUTPUTS} outputs per patch", f"{n_out}")
-    if input_shape is not None and tuple(model.input_shape[1:]) != tuple(input_shape):
-        raise ModelFileError(
-            path,
-            "inputs",
-            f"patches of shape {tuple(input_shape)} (n_pix, n_pix, 3 n_bins of the survey)",
-            f"{tuple(model.input_shape[1:])}",
-        )
-    return model
