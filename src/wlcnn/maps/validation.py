@@ -31,9 +31,14 @@ import h5py
 import numpy as np
 
 from wlcnn.atomic import atomic_write_text
-from wlcnn.cosmology import make_cosmology
+from wlcnn.cosmology import simulation_cosmology
 from wlcnn.lensing.born import shell_weights_from_config
-from wlcnn.lensing.theory import binned_theory, born_limber_spectra, flat_sky_power_spectrum
+from wlcnn.lensing.theory import (
+    binned_theory,
+    born_limber_spectra,
+    flat_sky_power_spectrum,
+    plot_power_spectrum_validation,
+)
 
 __all__ = [
     "largest_box_modes",
@@ -113,14 +118,7 @@ def _theory_for(
     Also returns, per key, the fraction of each binned C_ℓ from ``k_min <= k <= k_max``.
     """
     c = info["cosmology"]
-    cosmo = make_cosmology(
-        omega_m=c["omega_m"],
-        sigma8=c["sigma8"],
-        omega_b=c.get("omega_b", 0.0493),
-        h=c.get("h", 0.6736),
-        n_s=c.get("n_s", 0.9649),
-        radiation=False,
-    )
+    cosmo = simulation_cosmology(c)
     z_edges = np.stack([info["z_near"], info["z_far"]], axis=1)
     weights = shell_weights_from_config(cosmo=cosmo, z_edges=z_edges, lensing=lensing, base_dir=base_dir)
 
@@ -217,8 +215,6 @@ def power_spectrum_validation(
     Gaussian maps drawn from the Born-Limber theory of a file's shells pass; see
     ``tests/test_maps_validation.py``.
     """
-    from wlcnn.lensing.theory import plot_power_spectrum_validation
-
     lo, hi = ell_range
     edges = np.geomspace(lo, hi, n_ell_bins + 1)
     ratios: dict[str, list[np.ndarray]] = {key: [] for key in _COMPARISONS}
