@@ -707,7 +707,7 @@ def test_bad_model_files_are_named(
     case: str, model_file: Path, demo_config: dict[str, object], tmp_path: Path
 ) -> None:
     from wlcnn.inference.predictors import make_predictor
-    from wlcnn.training.trainer import ModelFileError
+    from wlcnn.training.export import ModelFileError
 
     damage, field, expected, found = MODEL_CASES[case]
     damaged = tmp_path / "model.keras"

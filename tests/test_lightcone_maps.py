@@ -192,7 +192,7 @@ def test_hpb_degraded_nside_and_bad_settings(nbody_fixtures, tmp_path):
                  output_redshifts=spec["output_redshifts"])
     # 0.05 -> end of step 130 (0.048294), 0.025 -> end of step 135 (0.023745), 0 -> end of 140.
     assert [(s.z_near, s.z_far) for s in plan.shells] == [(0.0, 0.023745), (0.023745, 0.048294)]
-    assert plan.lightcone.shell_steps == ((136, 137, 138, 139, 140), (131, 132, 133, 134, 135))
+    assert plan.source.shell_steps == ((136, 137, 138, 139, 140), (131, 132, 133, 134, 135))
     with pytest.raises(ValueError, match="exceeds the nside 32"):
         _plan(spec, kind="hpb", n_particles=64**3,
               shells=_shells("lightcone_healpix", nside=64, lightcone_edges="steps"))

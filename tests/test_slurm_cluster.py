@@ -125,7 +125,9 @@ def test_profile_retries_failed_jobs() -> None:
     # the map jobs ask for more memory on a retry (the reason to retry an out-of-memory job)
     common = (REPO / "workflow" / "rules" / "common.smk").read_text()
     assert re.search(
-        r"def maps_memory_mb\(\w+, attempt\):(?:\n(?:    .*)?)*?\n    return .*\* attempt", common
+        r"def maps_memory_mb\(\w+, attempt\):(?:\n(?:    .*)?)*?"
+        r"\n    return .*(?:\* attempt|attempt=attempt)",
+        common,
     )
     assert "mem_mb=maps_memory_mb" in (REPO / "workflow" / "rules" / "maps.smk").read_text()
 

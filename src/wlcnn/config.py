@@ -286,13 +286,13 @@ def _shell_thickness_problems(cfg: Mapping[str, Any], grid: Any) -> list[str]:
 
     Checked for the grid's lowest Ωm, whose distances, and so shells, are the largest.
     """
-    from wlcnn.cosmology import make_cosmology  # local: pyccl is slow to import
+    from wlcnn.cosmology import simulation_cosmology  # local: pyccl is slow to import
     from wlcnn.maps.shells import check_shell_thickness, shells_from_redshifts
 
     sims = cfg["simulations"]
     widest = min(grid, key=lambda c: c.omega_m)
     fixed = cfg["cosmology"]["fixed"]
-    cosmo = make_cosmology(omega_m=widest.omega_m, sigma8=widest.sigma8, radiation=False, **fixed)
+    cosmo = simulation_cosmology({"omega_m": widest.omega_m, "sigma8": widest.sigma8, **fixed})
     shells = shells_from_redshifts(output_redshifts(sims["output_redshifts"]), cosmo=cosmo,
                                    z_max=cfg.get("lensing", {}).get("z_source_max"))
     try:

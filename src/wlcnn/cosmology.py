@@ -27,6 +27,7 @@ Examples
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -47,6 +48,7 @@ __all__ = [
     "make_cosmology",
     "nonlinear_power",
     "omega_m_of_z",
+    "simulation_cosmology",
 ]
 
 #: Critical density today, 3 H0^2 / (8 pi G), in (M_sun/h) / (Mpc/h)^3. Independent of h in
@@ -123,6 +125,45 @@ def make_cosmology(
         transfer_function=transfer_function,
         matter_power_spectrum="halofit",
         **extra,
+    )
+
+
+def simulation_cosmology(
+    parameters: Mapping[str, float], *, transfer_function: str = "eisenstein_hu"
+) -> pyccl.Cosmology:
+    """The pyccl cosmology of an N-body simulation: matter + Lambda, no radiation.
+
+    The one way the pipeline builds the cosmology of a simulation (its shells' distances, the
+    Born weights of its maps, the theory its maps are checked against, the surveys drawn from
+    them): the background the N-body codes integrate (the light-cone fixtures' particle radii
+    agree with these distances to 3e-5), so that distances and weights match the particles.
+
+    Parameters
+    ----------
+    parameters
+        ``omega_m`` and ``sigma8`` (required); ``omega_b``, ``h``, ``n_s`` (default
+        :data:`DEFAULT_OMEGA_B`, :data:`DEFAULT_H`, :data:`DEFAULT_N_S`). Other keys are ignored.
+    transfer_function
+        As for :func:`make_cosmology`.
+
+    Returns
+    -------
+    pyccl.Cosmology
+        :func:`make_cosmology` with ``radiation=False``.
+
+    Raises
+    ------
+    KeyError
+        If ``omega_m`` or ``sigma8`` is missing.
+    """
+    return make_cosmology(
+        omega_m=float(parameters["omega_m"]),
+        sigma8=float(parameters["sigma8"]),
+        omega_b=float(parameters.get("omega_b", DEFAULT_OMEGA_B)),
+        h=float(parameters.get("h", DEFAULT_H)),
+        n_s=float(parameters.get("n_s", DEFAULT_N_S)),
+        transfer_function=transfer_function,
+        radiation=False,
     )
 
 

@@ -159,17 +159,10 @@ MAPS_SHELL = (
 
 
 def maps_memory_mb(wildcards, attempt):
-    from wlcnn.maps.simulation import estimate_memory_mb
+    from wlcnn.maps.plan import map_job_memory_mb
 
-    n_bins = len(config["lensing"]["nz_files"])
-    if MAPS_SOURCE != "snapshots":  # one sky, no particles in memory (light-cone files are streamed)
-        mb = estimate_memory_mb(n_particles=0, n_realisations=1, n_shells=N_SNAP, n_bins=n_bins,
-                                n_pix=SHELLS["n_pix"], mode="healpix", nside=SHELLS["nside"],
-                                patches_per_sky=12 * SHELLS["patch_nside"] ** 2)
-        return int(mb * attempt) + 500 + SHELLS["mpi_tasks"] * (24 * 12 * SHELLS["nside"] ** 2 >> 20)
-    mb = estimate_memory_mb(n_particles=SIM_CFG["n_particles_1d"] ** 3, n_realisations=SHELLS["n_realisations"],
-                            n_shells=N_SNAP, n_bins=n_bins, n_pix=SHELLS["n_pix"], ranks=SHELLS["mpi_tasks"])
-    return int(mb * SHELLS["mpi_tasks"] * attempt) + 500
+    return map_job_memory_mb(SHELLS, attempt=attempt, source=MAPS_SOURCE, n_particles=SIM_CFG["n_particles_1d"] ** 3,
+                             n_shells=N_SNAP, n_bins=len(config["lensing"]["nz_files"]))
 
 
 def validation_map_files():

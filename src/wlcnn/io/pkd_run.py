@@ -65,11 +65,6 @@ class PkdStepReader(SnapshotReader):
         return self
 
     @classmethod
-    def _from_step_files(cls, files: StepFiles, **options: Any) -> Self:
-        """The former name of :meth:`from_step_files` (``wlcnn.maps.lightcone`` still calls it)."""
-        return cls.from_step_files(files, **options)
-
-    @classmethod
     def _has_step_name(cls, path: Path) -> bool:
         """Whether ``path`` is named ``*.<kind>`` or ``*.<kind>.<T>`` and is a file."""
         return re.search(rf"\.{cls.kind}(\.\d+)?$", path.name) is not None and path.is_file()

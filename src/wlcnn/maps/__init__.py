@@ -9,10 +9,15 @@ One concept per module:
 - :mod:`wlcnn.maps.pencil_beam`: the KiDS-450 pencil-beam projection (compiled kernel + numpy reference).
 - :mod:`wlcnn.maps.healpix_shells`: full-sky HEALPix count shells (``.hpb``, ``.lcp``, snapshots)
   and gnomonic patches cut from HEALPix maps.
-- :mod:`wlcnn.maps.simulation`: every realisation of one simulation, Born maps, the map file.
-- :mod:`wlcnn.maps.lightcone`: the same map file from a PkdGrav3 light cone (``.hpb`` / ``.lcp``).
+- :mod:`wlcnn.maps.plan`: settings, the plan of a simulation's maps, Born weights, the
+  :class:`~wlcnn.maps.plan.ShellSource` protocol, the memory model of a map job.
+- :mod:`wlcnn.maps.parallel`: the ``Comm`` protocol, rank splitting, the gather on rank 0.
+- :mod:`wlcnn.maps.snapshots`: the snapshot source (manifest, header redshifts, replicas).
+- :mod:`wlcnn.maps.lightcone`: the PkdGrav3 light-cone source (``.hpb`` / ``.lcp``).
+- :mod:`wlcnn.maps.projection`: realisations -> δ patches -> Born κ, κ_IA, in memory.
+- :mod:`wlcnn.maps.simulation`: the driver: a plan's realisations shared, projected, the map file.
 - :mod:`wlcnn.maps.mapfile`: the map file's layout, writer and description (``wlcnn inspect``).
-- :mod:`wlcnn.maps.mpi`: the MPI driver (``mpiexec -n K python -m wlcnn.maps.mpi ...``).
+- :mod:`wlcnn.maps.mpi`: the MPI command line (``mpiexec -n K python -m wlcnn.maps.mpi ...``).
 
 Examples
 --------
@@ -31,15 +36,11 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers only
     from wlcnn.maps.gnomonic import PatchGeometry
     from wlcnn.maps.lightcone import make_lightcone_maps
     from wlcnn.maps.mapfile import describe_map_file, format_description, is_map_file, read_map_attrs
+    from wlcnn.maps.plan import MapPlan, MapSettings, estimate_memory_mb
+    from wlcnn.maps.projection import project_realisations
     from wlcnn.maps.shells import Shell, shells_from_redshifts
-    from wlcnn.maps.simulation import (
-        MapPlan,
-        MapSettings,
-        estimate_memory_mb,
-        make_simulation_maps,
-        plan_maps,
-        project_realisations,
-    )
+    from wlcnn.maps.simulation import make_simulation_maps
+    from wlcnn.maps.snapshots import plan_maps
     from wlcnn.maps.symmetries import N_SYMMETRIES, BoxTransform, draw_transform
 
 __all__ = [
@@ -68,9 +69,9 @@ _HOME = {
     "N_SYMMETRIES": "symmetries", "BoxTransform": "symmetries", "draw_transform": "symmetries",
     "PatchGeometry": "gnomonic", "Shell": "shells", "shells_from_redshifts": "shells",
     "describe_map_file": "mapfile", "format_description": "mapfile", "is_map_file": "mapfile",
-    "read_map_attrs": "mapfile", "MapPlan": "simulation", "MapSettings": "simulation",
-    "estimate_memory_mb": "simulation", "make_simulation_maps": "simulation", "plan_maps": "simulation",
-    "project_realisations": "simulation", "make_lightcone_maps": "lightcone",
+    "read_map_attrs": "mapfile", "MapPlan": "plan", "MapSettings": "plan", "estimate_memory_mb": "plan",
+    "make_simulation_maps": "simulation", "plan_maps": "snapshots", "project_realisations": "projection",
+    "make_lightcone_maps": "lightcone",
 }
 
 

@@ -47,23 +47,28 @@ from typing import Any
 import healpy as hp
 import numpy as np
 
+from wlcnn.config import box_size_mpc_h, output_redshifts
 from wlcnn.io.pkd_healpix import HealpixShellReader
 from wlcnn.io.pkd_lightcone import LightconeParticleReader
 from wlcnn.io.pkd_params import StepFiles, find_step_files, load_step_redshifts
 from wlcnn.maps.healpix_shells import counts_from_hpb, counts_from_lightcone, healpix_overdensity
-from wlcnn.maps.shells import Shell, shells_from_redshifts
-from wlcnn.maps.simulation import (
+from wlcnn.maps.parallel import Comm, rank_and_size
+from wlcnn.maps.plan import (
     MapPlan,
     MapSettings,
-    _shell_cosmology,
+    RankShare,
+    ShellOverdensity,
     born_weights_for_shells,
-    write_simulation_maps,
+    shell_cosmology,
 )
+from wlcnn.maps.shells import Shell, shells_from_redshifts
+from wlcnn.maps.simulation import write_simulation_maps
 from wlcnn.provenance import file_record, utc_now
 
 __all__ = [
     "LIGHTCONE_KINDS",
     "LightconeInput",
+    "LightconeSource",
     "lightcone_files",
     "lightcone_overdensities",
     "lightcone_spec_from_config",
@@ -78,11 +83,16 @@ log = logging.getLogger(__name__)
 _Z_ROUNDING = 1e-9
 #: ``shells.source`` -> PkdGrav3 file kind.
 LIGHTCONE_KINDS = {"lightcone_healpix": "hpb", "lightcone_particles": "lcp"}
+#: PkdGrav3 file kind -> ``shells.source``.
+SOURCE_OF_KIND = {kind: source for source, kind in LIGHTCONE_KINDS.items()}
 
 
 @dataclass(frozen=True)
-class LightconeInput:
-    """The light-cone output of one PkdGrav3 run, cut into shells.
+class LightconeSource:
+    """The light-cone output of one PkdGrav3 run, cut into shells: a :class:`ShellSource`.
+
+    One sky (realisation 0), seen from one observer; the ranks share the counting of its shells
+    (shell ``k`` on rank ``k mod K``), and rank 0 alone projects and writes.
 
     Attributes
     ----------
@@ -98,6 +108,8 @@ class LightconeInput:
         Per shell (near to far): the steps whose outputs fill it.
     file_nside
         ``.hpb``: the files' nside (None for particles).
+    records
+        Provenance records of the step table and of every thread file of the shells' steps.
     """
 
     kind: str
@@ -106,6 +118,12 @@ class LightconeInput:
     steps: tuple[StepFiles, ...]
     shell_steps: tuple[tuple[int, ...], ...]
     file_nside: int | None = None
+    records: tuple[dict[str, Any], ...] = ()
+
+    @property
+    def inputs(self) -> tuple[dict[str, Any], ...]:
+        """Provenance records of the step table and the light-cone files used."""
+        return self.records
 
     def files_of(self, steps: Sequence[int]) -> list[Path]:
         """The thread files of some steps, in step then thread order."""
@@ -117,6 +135,90 @@ class LightconeInput:
         return {"kind": self.kind, "prefix": str(self.prefix), "step_table": str(self.step_table),
                 "first_step": self.steps[0].step, "last_step": self.steps[-1].step,
                 "shell_steps": [[s[0], s[-1]] for s in self.shell_steps], "file_nside": self.file_nside}
+
+    def attributes(self) -> dict[str, Any]:
+        """``source`` (the ``shells.source`` value) and ``lightcone`` (:meth:`describe`)."""
+        return {"source": SOURCE_OF_KIND[self.kind], "lightcone": self.describe()}
+
+    def share(self, n_realisations: int, *, comm: Comm | None) -> RankShare:
+        """Rank 0 projects the one sky and writes it; the others only count shells for it."""
+        rank, _ = rank_and_size(comm)
+        if rank != 0:
+            return RankShare(realisations=range(0), gather_comm=None, helper=True)
+        # everything reaches rank 0 through the shells' counts: no realisation blocks to gather
+        return RankShare(realisations=range(n_realisations), gather_comm=None)
+
+    def assist(self, plan: MapPlan, *, comm: Comm | None) -> None:
+        """Count this rank's shells and send them to rank 0."""
+        for _ in self.shell_overdensities(plan, comm=comm):
+            pass
+
+    def overdensities(
+        self, plan: MapPlan, skies: np.ndarray, *, base_seed: int, comm: Comm | None
+    ) -> Iterator[ShellOverdensity]:
+        """The single sky: δ of every shell, with identity transforms (``base_seed`` draws nothing).
+
+        Raises
+        ------
+        ValueError
+            If ``skies`` is not ``[0]``.
+        """
+        if skies.tolist() != [0]:
+            raise ValueError(f"a light cone is one sky (realisation 0), asked for {skies.tolist()}")
+        identity_shift = np.zeros(3, dtype=np.float64)
+        for shell, d_sky in self.shell_overdensities(plan, comm=comm):
+            yield shell, 0, d_sky, 0, identity_shift, 0
+
+    def shell_counts(self, plan: MapPlan, shell: Shell) -> np.ndarray:
+        """int64 RING count map (``shells.nside``) of one shell: the sum over its steps."""
+        nside = plan.settings.nside
+        by_step = {s.step: s for s in self.steps}
+        counts = np.zeros(hp.nside2npix(nside), dtype=np.int64)
+        for step in self.shell_steps[shell.index]:
+            files = by_step[step]
+            if self.kind == "hpb":
+                reader = HealpixShellReader.from_step_files(files, nside=self.file_nside)
+                counts += counts_from_hpb(reader, nside=nside)
+            else:  # every particle of the step, binned by direction (positions in box units suffice)
+                readers = [LightconeParticleReader.from_step_files(files)]
+                counts += counts_from_lightcone(readers, nside=nside)
+        return counts
+
+    def shell_overdensities(
+        self, plan: MapPlan, *, comm: Comm | None = None
+    ) -> Iterator[tuple[Shell, np.ndarray]]:
+        """Full-sky δ of every shell, near to far (see :func:`lightcone_overdensities`)."""
+        rank, size = rank_and_size(comm)
+        density = plan.n_particles / plan.box**3
+        npix = hp.nside2npix(plan.settings.nside)
+        covered = np.zeros(npix, dtype=bool) if rank == 0 else None
+        for shell in plan.shells:
+            owner = shell.index % size
+            counts = self.shell_counts(plan, shell) if rank == owner else None
+            if rank == 0:
+                if owner != 0:
+                    assert comm is not None  # another owner exists only with a communicator
+                    counts = np.empty(npix, dtype=np.int64)
+                    comm.Recv(counts, source=owner, tag=shell.index)
+                assert counts is not None and covered is not None
+                covered |= counts > 0
+                log.info("light-cone shell %d/%d z %.4f-%.4f (steps %d-%d): %d particles", shell.index + 1,
+                         plan.n_shells, shell.z_near, shell.z_far, self.shell_steps[shell.index][0],
+                         shell.snapshot, int(counts.sum()))
+                yield shell, healpix_overdensity(counts, mean_density=density, r_near=shell.r_near,
+                                                 r_far=shell.r_far)
+            elif rank == owner:
+                assert comm is not None and counts is not None
+                comm.Send(counts, dest=0, tag=shell.index)
+        if covered is not None:
+            fraction = float(covered.mean())
+            if fraction < 1.0:
+                log.warning("the light cone reaches %.1f%% of the sky's pixels: delta = -1 elsewhere (a "
+                            "partial-sky light cone; patches outside it are empty)", 100 * fraction)
+
+
+#: The former name of :class:`LightconeSource`.
+LightconeInput = LightconeSource
 
 
 def lightcone_files(prefix: str | Path, *, kind: str) -> list[Path]:
@@ -256,7 +358,7 @@ def plan_lightcone_maps(
         raise ValueError(f"kind must be one of {sorted(LIGHTCONE_KINDS.values())}, got {kind!r}")
     settings = MapSettings.from_config(shells_config)
     if settings.source == "snapshots":
-        settings = replace(settings, source=next(k for k, v in LIGHTCONE_KINDS.items() if v == kind))
+        settings = replace(settings, source=SOURCE_OF_KIND[kind])
     if LIGHTCONE_KINDS.get(settings.source) != kind:
         raise ValueError(f"shells.source {settings.source!r} does not read .{kind} files")
     if settings.mode != "healpix":
@@ -278,7 +380,7 @@ def plan_lightcone_maps(
         raise ValueError(f"{table_path}: redshifts of steps {ends[0]} ... {ends[-1]} do not decrease")
     requested = None if settings.lightcone_edges == "steps" else list(output_redshifts or [])
     chosen = select_shell_edges(boundaries, requested=requested, tolerance=redshift_tolerance)
-    cosmo = _shell_cosmology(cosmology)
+    cosmo = shell_cosmology(cosmology)
     shells = shells_from_redshifts([boundaries[i] for i in chosen], cosmo=cosmo)
     # shells_from_redshifts numbers the edges far to near: shell of edges k-1 (far), k (near)
     # holds the steps after step end chosen[k-1] up to step end chosen[k].
@@ -290,16 +392,17 @@ def plan_lightcone_maps(
         step_shells.append(replace(sh, snapshot=group[-1]))
     file_nside = None
     if kind == "hpb":
-        file_nside = HealpixShellReader._from_step_files(steps[0]).nside
+        file_nside = HealpixShellReader.from_step_files(steps[0]).nside
         if settings.nside > file_nside:
             raise ValueError(f"shells.nside {settings.nside} exceeds the nside {file_nside} of the "
                              f"light-cone HEALPix maps {steps[0].base}.* (counts cannot be refined)")
-    lightcone = LightconeInput(kind=kind, prefix=prefix, step_table=table_path, steps=tuple(steps),
-                               shell_steps=tuple(shell_steps), file_nside=file_nside)
+    lightcone = LightconeSource(kind=kind, prefix=prefix, step_table=table_path, steps=tuple(steps),
+                                shell_steps=tuple(shell_steps), file_nside=file_nside)
     weights, nz_records = born_weights_for_shells(step_shells, cosmo=cosmo, lensing_config=lensing_config,
                                                   base_dir=base_dir, z_source_default=boundaries[chosen[0]])
     used = sorted({n for group in shell_steps for n in group})
     inputs = [file_record(table_path), *(file_record(f) for f in lightcone.files_of(used))]
+    lightcone = replace(lightcone, records=tuple(inputs))
     log.info("light cone %s.*.%s.*: steps %d-%d, %d shells z %.4g-%.4g", prefix, kind, used[0], used[-1],
              len(step_shells), step_shells[0].z_near, step_shells[-1].z_far)
     return MapPlan(
@@ -307,27 +410,13 @@ def plan_lightcone_maps(
         cosmology={k: float(v) for k, v in cosmology.items() if isinstance(v, int | float)},
         box=float(box), n_particles=int(n_particles), snapshot_paths=(),
         redshifts=tuple(boundaries[i] for i in chosen), shells=tuple(step_shells), settings=settings,
-        weights=weights, nz_records=nz_records, inputs=tuple(inputs), lightcone=lightcone,
+        weights=weights, nz_records=nz_records, source=lightcone,
     )
 
 
-def _shell_counts(plan: MapPlan, shell: Shell) -> np.ndarray:
-    """int64 RING count map (``shells.nside``) of one shell: the sum over its steps."""
-    lc: LightconeInput = plan.lightcone
-    nside = plan.settings.nside
-    by_step = {s.step: s for s in lc.steps}
-    counts = np.zeros(hp.nside2npix(nside), dtype=np.int64)
-    for step in lc.shell_steps[shell.index]:
-        files = by_step[step]
-        if lc.kind == "hpb":
-            reader = HealpixShellReader._from_step_files(files, nside=lc.file_nside)
-            counts += counts_from_hpb(reader, nside=nside)
-        else:  # every particle of the step, binned by direction (positions in box units suffice)
-            counts += counts_from_lightcone([LightconeParticleReader._from_step_files(files)], nside=nside)
-    return counts
-
-
-def lightcone_overdensities(plan: MapPlan, *, comm: Any = None) -> Iterator[tuple[Shell, np.ndarray]]:
+def lightcone_overdensities(
+    plan: MapPlan, *, comm: Comm | None = None
+) -> Iterator[tuple[Shell, np.ndarray]]:
     """Full-sky δ of every shell of a light-cone plan, near to far.
 
     Parameters
@@ -343,32 +432,10 @@ def lightcone_overdensities(plan: MapPlan, *, comm: Any = None) -> Iterator[tupl
     tuple
         On rank 0 only: ``(shell, float64 δ RING map)``. Other ranks yield nothing.
     """
-    size = 1 if comm is None else comm.Get_size()
-    rank = 0 if comm is None else comm.Get_rank()
-    density = plan.n_particles / plan.box**3
-    npix = hp.nside2npix(plan.settings.nside)
-    covered = np.zeros(npix, dtype=bool) if rank == 0 else None
-    for shell in plan.shells:
-        owner = shell.index % size
-        counts = _shell_counts(plan, shell) if rank == owner else None
-        if rank == 0:
-            if owner != 0:
-                counts = np.empty(npix, dtype=np.int64)
-                comm.Recv(counts, source=owner, tag=shell.index)
-            assert counts is not None and covered is not None
-            covered |= counts > 0
-            log.info("light-cone shell %d/%d z %.4f-%.4f (steps %d-%d): %d particles", shell.index + 1,
-                     plan.n_shells, shell.z_near, shell.z_far, plan.lightcone.shell_steps[shell.index][0],
-                     shell.snapshot, int(counts.sum()))
-            yield shell, healpix_overdensity(counts, mean_density=density, r_near=shell.r_near,
-                                             r_far=shell.r_far)
-        elif rank == owner:
-            comm.Send(counts, dest=0, tag=shell.index)
-    if covered is not None:
-        fraction = float(covered.mean())
-        if fraction < 1.0:
-            log.warning("the light cone reaches %.1f%% of the sky's pixels: delta = -1 elsewhere (a "
-                        "partial-sky light cone; patches outside it are empty)", 100 * fraction)
+    if not isinstance(plan.source, LightconeSource):
+        raise ValueError(f"{plan.cosmology_id}/{plan.simulation}: not a light-cone plan "
+                         f"(shells.source {plan.settings.source!r})")
+    return plan.source.shell_overdensities(plan, comm=comm)
 
 
 def lightcone_spec_from_config(
@@ -390,8 +457,6 @@ def lightcone_spec_from_config(
         ``output_redshifts``, ``redshift_tolerance``, ``cosmology_id``, ``simulation``: JSON-able,
         the keyword arguments of :func:`plan_lightcone_maps` that the configuration fixes.
     """
-    from wlcnn.config import box_size_mpc_h, output_redshifts
-
     sims = config["simulations"]
     source = config.get("shells", {}).get("source", "snapshots")
     if source not in LIGHTCONE_KINDS:
@@ -420,7 +485,7 @@ def make_lightcone_maps(
     lensing_config: Mapping[str, Any] | None,
     role: str,
     base_seed: int,
-    comm: Any = None,
+    comm: Comm | None = None,
     base_dir: str | Path = ".",
 ) -> Path | None:
     """Build the map file of one simulation from its PkdGrav3 light cone.

@@ -30,84 +30,27 @@ with the same byte-identical output for any number of ranks::
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+from wlcnn.config import load_config
+from wlcnn.grid import read_grid, simulations
+from wlcnn.logs import setup_rule_logging
+from wlcnn.maps.lightcone import lightcone_spec_from_config, make_lightcone_maps
+from wlcnn.maps.parallel import Comm, gather_to_root, split_range
+from wlcnn.maps.simulation import make_simulation_maps
 
 __all__ = ["gather_to_root", "main", "split_range"]
 
 log = logging.getLogger(__name__)
 
 
-def split_range(n: int, size: int, rank: int) -> range:
-    """The contiguous block of ``range(n)`` owned by ``rank`` of ``size`` (sizes differ by at most 1).
-
-    Examples
-    --------
-    >>> [list(split_range(5, 2, r)) for r in range(2)]
-    [[0, 1, 2], [3, 4]]
-    """
-    if not 0 <= rank < size:
-        raise ValueError(f"rank {rank} outside [0, {size})")
-    base, extra = divmod(n, size)
-    start = rank * base + min(rank, extra)
-    return range(start, start + base + (1 if rank < extra else 0))
-
-
-def gather_to_root(
-    comm: Any,
-    blocks: Mapping[str, tuple[np.ndarray | None, int]],
-    *,
-    writer: Any,
-    n_realisations: int,
-) -> None:
-    """Send every rank's blocks to rank 0, which writes them in realisation order.
-
-    Parameters
-    ----------
-    comm
-        mpi4py communicator, or None (single process: write the local blocks).
-    blocks
-        ``name -> (array, rows per realisation)``; the arrays hold this rank's realisations
-        (:func:`split_range`) and the same names are None on every rank.
-    writer
-        :class:`wlcnn.maps.mapfile.MapFileWriter` on rank 0, None elsewhere.
-    n_realisations
-        Realisations in the split.
-
-    Notes
-    -----
-    Rank 0 holds its own blocks and one other rank's at a time. Arrays travel as raw buffers
-    (``Send``/``Recv``), in a fixed order of names.
-    """
-    size = 1 if comm is None else comm.Get_size()
-    rank = 0 if comm is None else comm.Get_rank()
-    names = [name for name in sorted(blocks) if blocks[name][0] is not None]
-    if rank != 0:
-        for tag, name in enumerate(names):
-            comm.Send(np.ascontiguousarray(blocks[name][0]), dest=0, tag=tag)
-        return
-    for source in range(size):
-        owned = split_range(n_realisations, size, source)
-        for tag, name in enumerate(names):
-            own, rows = blocks[name]
-            assert own is not None
-            if source == 0:
-                data = own
-            else:
-                data = np.empty((len(owned) * rows, *own.shape[1:]), dtype=own.dtype)
-                comm.Recv(data, source=source, tag=tag)
-            writer.write_block(owned.start * rows, **{name: data})
-
-
 def _role_of(config: Mapping[str, Any], *, cosmology_id: str, simulation: str, base_dir: Path) -> str:
     """Role of a simulation from the configuration's grid."""
-    from wlcnn.grid import read_grid, simulations
-
     grid = read_grid(base_dir / config["cosmology"]["grid"], prior=config["cosmology"]["prior"])
     for sim in simulations(grid):
         if sim.cosmology.id == cosmology_id and sim.name == simulation:
@@ -119,9 +62,6 @@ def _lightcone_from_config(
     config: Mapping[str, Any], args: argparse.Namespace, *, base_dir: Path
 ) -> tuple[dict[str, Any], dict[str, float], str]:
     """(light-cone spec, cosmology, role) of the simulation named by ``--identity``."""
-    from wlcnn.grid import read_grid
-    from wlcnn.maps.lightcone import lightcone_spec_from_config
-
     if not args.identity or args.identity.count("/") != 1:
         raise ValueError("a light-cone source with --config needs --identity COSMOLOGY/SIMULATION")
     cosmology_id, simulation = args.identity.split("/")
@@ -179,24 +119,17 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point (see the module docstring and ``--help``)."""
     args = _parser().parse_args(argv)
-    comm = None
+    comm: Comm | None = None
     if not args.no_mpi:
         try:
-            from mpi4py import MPI
+            from mpi4py import MPI  # lazy: optional, and initialises MPI when imported
         except ImportError:  # single process without mpi4py
             MPI = None
         if MPI is not None and MPI.COMM_WORLD.Get_size() > 1:
             comm = MPI.COMM_WORLD
     rank = 0 if comm is None else comm.Get_rank()
-    from wlcnn.logs import setup_rule_logging
-
     setup_rule_logging(args.log if rank == 0 else None, level=logging.INFO if rank == 0 else logging.WARNING)
     try:
-        import json
-
-        from wlcnn.config import load_config
-        from wlcnn.maps.simulation import make_simulation_maps
-
         base_dir = Path(args.base_dir)
         lightcone = None
         if args.params is not None:
@@ -220,8 +153,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.n_realisations is not None:
             shells["n_realisations"] = args.n_realisations
         if lightcone is not None:
-            from wlcnn.maps.lightcone import make_lightcone_maps
-
             lightcone = dict(lightcone)
             if args.lightcone is not None:
                 lightcone["prefix"] = args.lightcone

@@ -31,7 +31,7 @@ import h5py
 import numpy as np
 
 from wlcnn.atomic import atomic_write_text
-from wlcnn.cosmology import DEFAULT_H, DEFAULT_N_S, DEFAULT_OMEGA_B, make_cosmology
+from wlcnn.cosmology import simulation_cosmology
 from wlcnn.lensing.born import shell_weights_from_config
 from wlcnn.lensing.theory import binned_theory, born_limber_spectra, flat_sky_power_spectrum
 
@@ -113,14 +113,7 @@ def _theory_for(
     Also returns, per key, the fraction of each binned C_ℓ from ``k_min <= k <= k_max``.
     """
     c = info["cosmology"]
-    cosmo = make_cosmology(
-        omega_m=c["omega_m"],
-        sigma8=c["sigma8"],
-        omega_b=c.get("omega_b", DEFAULT_OMEGA_B),
-        h=c.get("h", DEFAULT_H),
-        n_s=c.get("n_s", DEFAULT_N_S),
-        radiation=False,
-    )
+    cosmo = simulation_cosmology(c)
     z_edges = np.stack([info["z_near"], info["z_far"]], axis=1)
     weights = shell_weights_from_config(cosmo=cosmo, z_edges=z_edges, lensing=lensing, base_dir=base_dir)
 
