@@ -5,7 +5,7 @@ from wlcnn.maps.validation import power_spectrum_validation
 from wlcnn.provenance import write_rendered_sidecars
 
 log = setup_rule_logging(snakemake.log[0])
-lensing = snakemake.params.lensing
+lensing = snakemake.params.config["lensing"]
 result = power_spectrum_validation(
     list(snakemake.input),
     lensing=lensing,
