@@ -69,8 +69,8 @@ def _config_selection(block, path, keep, drop):
         here = f"{path}.{key}" if path else str(key)
         if any(fnmatch(here, pattern) for pattern in drop):
             continue
-        whole = any(here == p or here.startswith(p + ".") for p in keep)
-        below = any(p.startswith(here + ".") for p in [*keep, *drop])
+        whole = any(here == p or here.startswith(f"{p}.") for p in keep)
+        below = any(p.startswith(f"{here}.") for p in [*keep, *drop])
         if isinstance(value, dict) and below:
             part = _config_selection(value, here, keep, drop)
             if part or whole:
