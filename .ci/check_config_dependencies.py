@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import copy
 import fnmatch
+import multiprocessing
 import os
 import sys
 import tempfile
@@ -257,7 +258,8 @@ def check_keys(
         pending.append((path, files, expected))
     # First candidate of every key in parallel; a key whose first candidate Snakemake refuses
     # tries its second in a later round.
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
+    # spawn: the parent has run Snakemake (threads, an event loop), which a fork would copy
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
         round_ = 0
         while pending:
             results = list(pool.map(_worker_dry_run, [str(files[round_]) for _, files, _ in pending]))
