@@ -1,7 +1,7 @@
 """Property test (run after the demo): a configuration edit reruns exactly the rules that depend on it.
 
 For every leaf of ``config/demo.yaml`` (each element of a list too) a valid perturbation is made
-(numbers: a small change; booleans: the other value; strings: another value the schema allows)
+(numbers: a small change; booleans: the other value; strings: another value the schema allows, or a new name)
 and a Snakemake dry run on the finished demo (default ``--rerun-triggers``) says which rules
 would rerun. That set must equal the rules declared to depend on the key in
 ``workflow/schemas/dependencies.yaml`` (the map the rules' ``config`` params are cut from),
@@ -43,6 +43,12 @@ FLOAT_STEP = 0.01
 ZERO_STEP = 0.01
 #: Rule with no outputs that only names the targets (reruns whenever anything does).
 TARGET_RULE = "all"
+#: Appended to a free-form name (run name, output directory, labels) to make another valid one.
+NAME_SUFFIX = "_edited"
+#: Catalogue column names: only the columns the catalogue file has are valid.
+CATALOGUE_COLUMNS = "survey.columns."
+#: Members of a combination: only the run's statistics are valid.
+COMBINATION_MEMBERS = "inference.combinations.members"
 #: Matches any rule in the ``structure`` section of the dependency map.
 ANY_RULE = "*"
 
@@ -103,7 +109,7 @@ def schema_node(schema: Mapping[str, Any], path: Path_) -> Mapping[str, Any]:
     return node
 
 
-def candidates(value: Any, schema: Mapping[str, Any]) -> tuple[list[Any], str]:
+def candidates(value: Any, schema: Mapping[str, Any], *, key: str) -> tuple[list[Any], str]:
     """Valid-looking new values for a leaf, or the reason why there are none."""
     if isinstance(value, bool):
         return [not value], ""
@@ -120,7 +126,13 @@ def candidates(value: Any, schema: Mapping[str, Any]) -> tuple[list[Any], str]:
         return [], "null (a default chosen at run time): no generic valid value"
     if isinstance(value, list):
         return [], "empty list: no element to perturb"
-    return [], "free-form string (a file, name or pattern): no generic valid alternative"
+    if key.startswith(CATALOGUE_COLUMNS):
+        return [], "names a column of the catalogue file: no other valid value"
+    if key == COMBINATION_MEMBERS:
+        return [], "names a statistic of the run (a network or power_spectrum): no other valid value"
+    if "{" in value or (REPO / value).is_file():
+        return [], "names a file or a file pattern: no generic valid alternative (n(z) content: see below)"
+    return [f"{value}{NAME_SUFFIX}"], ""
 
 
 def perturbed(cfg: Mapping[str, Any], path: Path_, value: Any) -> dict[str, Any]:
@@ -199,9 +211,27 @@ def direct_rules(key: str, deps: Mapping[str, Any], rules: set[str]) -> set[str]
         if base in out:
             out.add(derived)
     for prefix, named in deps.get("structure", {}).items():
-        if key == prefix or key.startswith(prefix + "."):
+        if (key == prefix or key.startswith(prefix + ".")) and isinstance(named, list):
             out |= rules if ANY_RULE in named else set(named)
     return out & rules
+
+
+def exact_rules(key: str, deps: Mapping[str, Any], rules: set[str]) -> set[str]:
+    """Rules a key reaches with no propagation (``structure`` entries with ``downstream: false``)."""
+    out: set[str] = set()
+    for prefix, named in deps.get("structure", {}).items():
+        if (key == prefix or key.startswith(prefix + ".")) and isinstance(named, Mapping):
+            out |= set(named["rules"])
+    return out & rules
+
+
+def expected_rules(key: str, deps: Mapping[str, Any], graph: Mapping[str, set[str]]) -> frozenset[str]:
+    """What the dependency map says a change of ``key`` reruns."""
+    rules = set(graph)
+    exact = exact_rules(key, deps, rules)
+    if exact:  # the key's effect is declared rule by rule (params reached per job, not per rule)
+        return without_target(exact)
+    return without_target(downstream(direct_rules(key, deps, rules), graph))
 
 
 def downstream(start: set[str], graph: Mapping[str, set[str]]) -> set[str]:
@@ -233,15 +263,14 @@ def check_keys(
     tmp: Path,
 ) -> list[Outcome]:
     schema = yaml.safe_load(SCHEMA.read_text())
-    rules = set(graph)
     outcomes: list[Outcome] = []
     pending: list[tuple[Path_, list[Path], frozenset[str]]] = []
     for path, value in leaves(cfg):
         key = dotted(path)
         if only and not shown(path).startswith(only):
             continue
-        expected = without_target(downstream(direct_rules(key, deps, rules), graph))
-        values, reason = candidates(value, schema_node(schema, path))
+        expected = expected_rules(key, deps, graph)
+        values, reason = candidates(value, schema_node(schema, path), key=key)
         files, problems = [], []
         for i, new in enumerate(values):
             candidate = perturbed(cfg, path, new)
@@ -279,7 +308,7 @@ def check_nz_file(cfg: Mapping[str, Any], deps: Mapping[str, Any], graph: Mappin
     """A new n(z) estimate in an existing file (same name) reruns what reads n(z) files."""
     nz = REPO / cfg["lensing"]["nz_files"][0]
     stat, original = nz.stat(), nz.read_bytes()
-    expected = without_target(downstream(direct_rules("lensing.nz_files", deps, set(graph)), graph))
+    expected = expected_rules("lensing.nz_files", deps, graph)
     try:
         # Snakemake compares the content of small inputs, not only their mtime
         nz.write_bytes(original + b"# a new n(z) estimate\n")
