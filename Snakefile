@@ -2,6 +2,16 @@
 # This file only includes the rule files and names the default target; see README.md.
 #   snakemake --cores 2 --configfile config/demo.yaml                    (embedded demo)
 #   snakemake --profile profiles/slurm --configfile config/config.yaml   (cluster)
+#   snakemake --report report.html --configfile config/demo.yaml         (HTML report of a run)
+
+from snakemake.utils import min_version
+
+# the oldest Snakemake the workflow is tested with (`use rule ... with:`, storage of params)
+min_version("9.0")
+
+
+report: "workflow/report/workflow.rst"
+
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/simulate.smk"

@@ -4,10 +4,12 @@
 
 import json
 import os
+from fnmatch import fnmatch
 import shutil
 import sys
 from pathlib import Path
 
+import yaml
 from wlcnn.config import ConfigError, box_size_mpc_h, output_redshifts, validate_config
 from wlcnn.grid import read_grid, simulations
 from wlcnn.ingest import resolve_snapshot_files
@@ -54,9 +56,37 @@ os.environ.update(
 _VENV_MPIEXEC = Path(sys.executable).with_name("mpiexec")
 MPIEXEC = str(_VENV_MPIEXEC) if _VENV_MPIEXEC.exists() else (shutil.which("mpiexec") or "mpiexec")
 ROLE = {(s.cosmology.id, s.name): s.role for s in SIMULATIONS}
-# The lensing block as the stages that make maps and summaries see it: the validation_* keys only
-# affect the Fig. 4 check and must not make maps, surveys or summaries stale.
-LENSING = {k: v for k, v in config["lensing"].items() if not k.startswith("validation_")}
+# What each rule's outputs depend on, declared once: every rule's `config` params are cut from
+# the configuration by this map (.ci/check_config_dependencies.py checks it against Snakemake).
+DEPENDENCIES = yaml.safe_load((Path(workflow.basedir) / "workflow" / "schemas" / "dependencies.yaml").read_text())
+
+
+def _config_selection(block, path, keep, drop):
+    """The part of ``block`` (at dotted ``path``) under a ``keep`` path and not matched by ``drop``."""
+    out = {}
+    for key, value in block.items():
+        here = f"{path}.{key}" if path else str(key)
+        if any(fnmatch(here, pattern) for pattern in drop):
+            continue
+        whole = any(here == p or here.startswith(f"{p}.") for p in keep)
+        below = any(p.startswith(f"{here}.") for p in [*keep, *drop])
+        if isinstance(value, dict) and below:
+            part = _config_selection(value, here, keep, drop)
+            if part or whole:
+                out[key] = part
+        elif whole:
+            out[key] = value
+    return out
+
+
+def config_subset(rule_name):
+    """The configuration subset ``rule_name``'s outputs depend on (workflow/schemas/dependencies.yaml)."""
+    paths = DEPENDENCIES["params"][rule_name]
+    keep = [p for p in paths if not p.startswith("~")]
+    drop = [p[1:] for p in paths if p.startswith("~")]
+    return _config_selection(config, "", keep, drop)
+
+
 
 wildcard_constraints:
     cosmology=r"[A-Za-z0-9_-]+",
@@ -133,13 +163,14 @@ def maps_inputs(wc):
 def maps_params(cosmology, simulation):
     """JSON for ``python -m wlcnn.maps.mpi --params`` (what the map job depends on; MAPS_SHELL quotes it)."""
     # Snapshot runs: exactly the parameters they had before light cones existed (no rerun).
-    shells = dict(SHELLS)
-    if MAPS_SOURCE != "snapshots":
-        shells.update({k: config["shells"][k] for k in _MAPS_SOURCE_KEYS if k in config["shells"]})
+    subset = config_subset("simulation_maps")
+    shells = subset["shells"]
+    if MAPS_SOURCE == "snapshots":
+        shells = {k: v for k, v in shells.items() if k not in _MAPS_SOURCE_KEYS}
     params = {
         "shells": shells,
-        "lensing": LENSING,
-        "seed": config["run"]["seed"],
+        "lensing": subset["lensing"],
+        "seed": subset["run"]["seed"],
         "role": ROLE[(cosmology, simulation)],
         "cosmology": cosmology_params(cosmology),
     }
@@ -220,11 +251,16 @@ def test_map_files(cosmology):
 TRAINING_RESOURCES = dict(config.get("training", {}).get("resources", {}))
 
 
-def training_subset(network):
-    """The configuration one network's training depends on (its Snakemake params)."""
-    from wlcnn.training.settings import TrainingSettings, network_config_subset
+def training_config(network):
+    """The configuration one network's training depends on (its Snakemake params).
 
-    return network_config_subset(TrainingSettings.from_config(config["training"]), network)
+    Only this network's curriculum: editing another network's curriculum does not retrain it.
+    """
+    subset = config_subset("train_network")
+    training = dict(subset["training"])
+    training["networks"] = [network]
+    training["curriculum"] = {network: training.get("curriculum", {}).get(network, [])}
+    return {**subset, "training": training}
 
 
 def trained_model(network):

@@ -11,6 +11,7 @@ rule test_summaries:
     output:
         str(OUT / "inference" / "summaries" / "{label}" / "{cosmology}.h5"),
     params:
+        config=config_subset("test_summaries"),
         cosmology=lambda wc: cosmology_params(wc.cosmology),
     log:
         str(LOGS / "test_summaries" / "{label}_{cosmology}.log"),
@@ -44,6 +45,8 @@ rule data_vector:
         model=lambda wc: model_inputs(wc.label),
     output:
         str(OUT / "inference" / "data" / "{label}.h5"),
+    params:
+        config=config_subset("data_vector"),
     log:
         str(LOGS / "data_vector" / "{label}.log"),
     conda:
@@ -58,11 +61,17 @@ rule constrain:
         data=lambda wc: data_vector_file(wc.label),
     output:
         table=str(OUT / "inference" / "results" / "{label}" / "constraints.json"),
+        contours=report(str(OUT / "inference" / "results" / "{label}" / "omega_m_sigma8.png"),
+                        category="Constraints", subcategory="Omega_m-sigma8 contours",
+                        caption="../report/contours.rst", labels={"analysis": "{label}"}),
+        s8_a_ia=report(str(OUT / "inference" / "results" / "{label}" / "s8_a_ia.png"),
+                       category="Constraints", subcategory="S8-A_IA contours",
+                       caption="../report/s8_a_ia.rst", labels={"analysis": "{label}"}),
     params:
         out_dir=lambda wc: str(OUT / "inference" / "results" / wc.label),
         truth=mock_truth(),
         fixed_covariance=lambda wc: wc.label == "power_spectrum",
-        inference=config["inference"],
+        config=config_subset("constrain"),
     log:
         str(LOGS / "constrain" / "{label}.log"),
     benchmark:
@@ -82,9 +91,10 @@ rule compare_constraints:
     output:
         plot=report(str(OUT / "plots" / "fig9_s8_whisker.png"), category="Constraints", caption="../report/fig9.rst"),
         json=str(OUT / "inference" / "constraints.json"),
-        markdown=str(OUT / "inference" / "constraints.md"),
+        markdown=report(str(OUT / "inference" / "constraints.md"), category="Constraints",
+                        caption="../report/constraints.rst"),
     params:
-        published=config["inference"].get("published_s8", []),
+        published=config_subset("compare_constraints").get("inference", {}).get("published_s8", []),
         truth=mock_truth(),
     log:
         str(LOGS / "compare_constraints.log"),
@@ -113,7 +123,8 @@ if COMBINATIONS:
 
 if MOCKS and "mock" in config["survey"]:
 
-    rule mock_data_vector:
+    # Fig. 7: every single statistic on every systematics mock, with the survey's rules
+    use rule data_vector as mock_data_vector with:
         input:
             patch_maps=str(OUT / "survey" / "mocks" / "{mock}" / "patch_maps.h5"),
             model=lambda wc: model_inputs(wc.label),
@@ -121,12 +132,8 @@ if MOCKS and "mock" in config["survey"]:
             str(OUT / "inference" / "mocks" / "{mock}" / "data" / "{label}.h5"),
         log:
             str(LOGS / "mock_data_vector" / "{mock}_{label}.log"),
-        conda:
-            lambda wc: str(ENVS / ("inference.yaml" if wc.label == "power_spectrum" else "training.yaml"))
-        script:
-            "../scripts/data_vector.py"
 
-    rule mock_constrain:
+    use rule constrain as mock_constrain with:
         input:
             summaries=lambda wc: summaries_file(wc.label),
             data=str(OUT / "inference" / "mocks" / "{mock}" / "data" / "{label}.h5"),
@@ -136,18 +143,13 @@ if MOCKS and "mock" in config["survey"]:
             out_dir=lambda wc: str(OUT / "inference" / "mocks" / wc.mock / "results" / wc.label),
             truth=lambda wc: mock_truth(wc.mock),
             fixed_covariance=lambda wc: wc.label == "power_spectrum",
-            inference=config["inference"],
+            config=config_subset("constrain"),
         log:
             str(LOGS / "mock_constrain" / "{mock}_{label}.log"),
-        resources:
-            mem_mb=4000,
-            runtime=60,
-        conda:
-            str(ENVS / "inference.yaml")
-        script:
-            "../scripts/constrain.py"
+        benchmark:
+            str(BENCH / "mock_constrain" / "{mock}_{label}.tsv")
 
-    rule robustness_plot:
+    use rule compare_constraints as robustness_plot with:
         input:
             robustness_tables(),
         output:
@@ -160,7 +162,3 @@ if MOCKS and "mock" in config["survey"]:
             truth=None,
         log:
             str(LOGS / "robustness_plot.log"),
-        conda:
-            str(ENVS / "inference.yaml")
-        script:
-            "../scripts/compare_constraints.py"

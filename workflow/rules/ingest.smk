@@ -12,9 +12,8 @@ rule ingest_simulation:
         snapshots=lambda wc: [raw_snapshot(wc.cosmology, wc.simulation, i) for i in SNAP_INDICES],
         cosmology=lambda wc: cosmology_params(wc.cosmology),
         redshifts=[float(z) for z in Z_OUT],
-        simulations=SIM_CFG,
         box=BOX,
-        ingest=config["ingest"],
+        config=config_subset("ingest_simulation"),
     log:
         str(LOGS / "ingest_simulation" / "{cosmology}_{simulation}.log"),
     benchmark:

@@ -37,7 +37,7 @@ rule maps_power_spectrum_validation:
                     caption="../report/fig4.rst"),
         json=str(OUT / "validation" / "power_spectrum.json"),
     params:
-        lensing=config["lensing"],
+        config=config_subset("maps_power_spectrum_validation"),
         base_dir=lambda wc: workflow.basedir,  # where the config's relative paths point
     log:
         str(LOGS / "maps_power_spectrum_validation.log"),

@@ -6,12 +6,10 @@ if SIM_CFG["code"] == "mock_pm":
         output:
             [str(OUT / "simulations" / "{cosmology}" / "{simulation}" / f"snapshot_{i:03d}") for i in SNAP_INDICES],
         params:
+            config=config_subset("mock_simulation"),
             cosmology=lambda wc: cosmology_params(wc.cosmology),
-            transfer_function=config["cosmology"].get("transfer_function", "eisenstein_hu"),
-            simulations=SIM_CFG,
             box=BOX,
             redshifts=[float(z) for z in Z_OUT],
-            seed=config["run"]["seed"],
         log:
             str(LOGS / "mock_simulation" / "{cosmology}_{simulation}.log"),
         benchmark:

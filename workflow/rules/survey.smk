@@ -11,10 +11,7 @@ if "mock" in config["survey"]:
         output:
             str(OUT / "survey" / "mocks" / "{mock}" / "catalogue.fits"),
         params:
-            survey=config["survey"],
-            lensing=LENSING,
-            shells=SHELLS,
-            seed=config["run"]["seed"],
+            config=config_subset("mock_observation"),
             base_dir=lambda wc: workflow.basedir,  # where the config's relative paths point
         log:
             str(LOGS / "mock_observation" / "{mock}.log"),
@@ -34,9 +31,7 @@ rule survey_patch_maps:
         maps=str(OUT / "survey" / "patch_maps.h5"),
         table=str(OUT / "survey" / "selection_table.md"),
     params:
-        survey=config["survey"],
-        shells=SHELLS,
-        lensing=LENSING,
+        config=config_subset("survey_patch_maps"),
         base_dir=lambda wc: workflow.basedir,  # where the config's relative paths point
     log:
         str(LOGS / "survey_patch_maps.log"),
@@ -69,23 +64,14 @@ rule plot_survey_maps:
 
 if "mock" in config["survey"]:
 
-    rule mock_patch_maps:
+    # the systematics mocks' patch maps: the survey's rule on each mock catalogue
+    use rule survey_patch_maps as mock_patch_maps with:
         input:
             str(OUT / "survey" / "mocks" / "{mock}" / "catalogue.fits"),
         output:
             maps=str(OUT / "survey" / "mocks" / "{mock}" / "patch_maps.h5"),
             table=str(OUT / "survey" / "mocks" / "{mock}" / "selection_table.md"),
-        params:
-            survey=config["survey"],
-            shells=SHELLS,
-            lensing=LENSING,
-            base_dir=lambda wc: workflow.basedir,
         log:
             str(LOGS / "mock_patch_maps" / "{mock}.log"),
-        resources:
-            mem_mb=8000,
-            runtime=60,
-        conda:
-            str(ENVS / "survey.yaml")
-        script:
-            "../scripts/survey_patch_maps.py"
+        benchmark:
+            str(BENCH / "mock_patch_maps" / "{mock}.tsv")

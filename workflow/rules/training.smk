@@ -16,9 +16,7 @@ rule train_network:
         out_dir=lambda wc: str(OUT / "training" / wc.network),
         checkpoints=lambda wc: str(OUT / "checkpoints" / wc.network),
         # only this network's settings: editing another network's curriculum does not retrain it
-        training=lambda wc: training_subset(wc.network),
-        n_patches=config["survey"]["n_patches"],
-        seed=config["run"]["seed"],
+        config=lambda wc: training_config(wc.network),
     log:
         str(LOGS / "train_network" / "{network}.log"),
     benchmark:

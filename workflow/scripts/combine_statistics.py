@@ -22,8 +22,12 @@ data = concatenate_data_vectors([read_data_vector(p) for p in snakemake.input.da
 
 def record(inputs):
     """A record of its own, with the combined statistics' files (which hold theirs) as inputs."""
-    return provenance_record(step="combine_statistics", inputs=[file_record(p) for p in inputs],
-                             config={"combination": name}, started=started)
+    return provenance_record(
+        step="combine_statistics",
+        inputs=[file_record(p) for p in inputs],
+        config={"combination": name},
+        started=started,
+    )
 
 
 write_summaries(snakemake.output.summaries, replace(summaries, provenance=record(snakemake.input.summaries)))

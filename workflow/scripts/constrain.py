@@ -8,7 +8,7 @@ from wlcnn.logs import setup_rule_logging
 
 log = setup_rule_logging(snakemake.log[0])
 p = snakemake.params
-settings = InferenceSettings.from_config(snakemake.config)
+settings = InferenceSettings.from_config(p.config)
 truth = p.truth
 # analyses of systematics mocks are labelled with the mock they observe (Fig. 7)
 mock = dict(snakemake.wildcards.items()).get("mock")
@@ -23,7 +23,7 @@ row = constrain(
     # the power-spectrum baseline uses a fixed covariance from the test set near the mock (SPEC §8)
     fixed_covariance_near=truth[:2] if (p.fixed_covariance and truth) else None,
     inputs=[snakemake.input.summaries, snakemake.input.data],
-    config_subset={"inference": p.inference},
+    config_subset=p.config,
 )
 assert Path(snakemake.output.table).is_file(), "constrain() did not write constraints.json"
 log.info("%s: %s", label, row)

@@ -5,7 +5,7 @@ from wlcnn.maps.validation import power_spectrum_validation
 from wlcnn.provenance import write_rendered_sidecars
 
 log = setup_rule_logging(snakemake.log[0])
-lensing = snakemake.params.lensing
+lensing = snakemake.params.config["lensing"]
 result = power_spectrum_validation(
     list(snakemake.input),
     lensing=lensing,
@@ -21,8 +21,9 @@ result = power_spectrum_validation(
     json_path=snakemake.output.json,
 )
 for label in ("no_ia", "ia", "gi", "ii"):
-    log.info("%s: max |sim/theory - 1| = %s over the validated entries", label,
-             result[label]["max_deviation"])
+    log.info(
+        "%s: max |sim/theory - 1| = %s over the validated entries", label, result[label]["max_deviation"]
+    )
 log.info(
     "%d maps; validated l from %s to %s per bin (>= %.0f%% of theory from %.3f <= k <= %.3f h/Mpc)",
     result["n_maps"],

@@ -10,7 +10,11 @@ log = setup_rule_logging(snakemake.log[0])
 started = utc_now()
 merged = merge_cosmologies([read_summaries(p) for p in snakemake.input])
 # a record of its own, with the per-cosmology files (which hold theirs) as inputs
-record = provenance_record(step="merge_summaries", inputs=[file_record(p) for p in snakemake.input],
-                           config={"label": merged.label}, started=started)
+record = provenance_record(
+    step="merge_summaries",
+    inputs=[file_record(p) for p in snakemake.input],
+    config={"label": merged.label},
+    started=started,
+)
 write_summaries(snakemake.output[0], replace(merged, provenance=record))
 log.info("%s: %d cosmologies", merged.label, len(merged.cosmology_ids))

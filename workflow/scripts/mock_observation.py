@@ -10,14 +10,14 @@ from wlcnn.survey.mock_catalogue import nz_tables_from_config
 
 log = setup_rule_logging(snakemake.log[0])
 p = snakemake.params
-config = {"survey": p.survey, "lensing": p.lensing, "shells": p.shells}
+config = p.config
 settings = SurveySettings.from_config(config, base_dir=p.base_dir)
 with h5py.File(snakemake.input.maps, "r") as fh:
     # One realisation per survey patch: independent 5x5 deg beams of the held-out mock simulation.
     kappa = fh["kappa"][: settings.n_patches]
     kappa_ia = fh["kappa_ia"][: settings.n_patches]
     truth = {"cosmology_id": fh.attrs["cosmology_id"], "simulation": fh.attrs["simulation"]}
-seed = int(rng_for(p.seed, "mock_observation", snakemake.wildcards.mock).integers(2**62))
+seed = int(rng_for(p.config["run"]["seed"], "mock_observation", snakemake.wildcards.mock).integers(2**62))
 galaxies = write_mock_observation(
     snakemake.output[0],
     settings=settings,

@@ -11,10 +11,11 @@ from wlcnn.seeding import rng_for
 log = setup_rule_logging(snakemake.log[0])
 started = utc_now()
 p = snakemake.params
-sims, pm = p.simulations, p.simulations["mock_pm"]
+sims = p.config["simulations"]
+pm = sims["mock_pm"]
 cosmo_id, sim = snakemake.wildcards.cosmology, snakemake.wildcards.simulation
 # Initial-condition phases depend only on the run seed and this simulation's identity.
-seed = int(rng_for(p.seed, "mock_simulation", cosmo_id, sim).integers(2**31 - 1))
+seed = int(rng_for(p.config["run"]["seed"], "mock_simulation", cosmo_id, sim).integers(2**31 - 1))
 c = p.cosmology
 cosmo = make_cosmology(
     omega_m=c["omega_m"],
@@ -22,7 +23,7 @@ cosmo = make_cosmology(
     omega_b=c["omega_b"],
     h=c["h"],
     n_s=c["n_s"],
-    transfer_function=p.transfer_function,
+    transfer_function=p.config["cosmology"].get("transfer_function", "eisenstein_hu"),
     radiation=False,
 )
 log.info(

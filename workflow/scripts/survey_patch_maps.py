@@ -6,9 +6,7 @@ from wlcnn.survey import SurveySettings, build_patch_maps, format_selection_tabl
 
 log = setup_rule_logging(snakemake.log[0])
 p = snakemake.params
-settings = SurveySettings.from_config(
-    {"survey": p.survey, "shells": p.shells, "lensing": p.lensing}, base_dir=p.base_dir
-)
+settings = SurveySettings.from_config(p.config, base_dir=p.base_dir)
 maps = build_patch_maps(
     list(snakemake.input),
     settings=settings,

@@ -15,7 +15,7 @@ from wlcnn.training.trainer import TrainingInterrupted, train_network
 log = setup_rule_logging(snakemake.log[0], append=True)  # resumed runs continue the log
 p = snakemake.params
 patch_maps = snakemake.input.patch_maps
-settings = SurveySettings.from_config(snakemake.config)
+settings = SurveySettings.from_config(p.config)
 model = ForwardModel.from_patch_maps(read_patch_maps(patch_maps), settings=settings)
 forward = SurveyForwardModel(
     TFForwardModel(model), identity=f"patch_maps:sha256={file_checksum(patch_maps)[:16]}"
@@ -28,9 +28,9 @@ try:
         validation_files=list(snakemake.input.validation),
         out_dir=p.out_dir,
         preset=snakemake.wildcards.network,
-        training_config=snakemake.config["training"],
-        base_seed=p.seed,
-        n_patches=p.n_patches,
+        training_config=p.config["training"],
+        base_seed=p.config["run"]["seed"],
+        n_patches=p.config["survey"]["n_patches"],
         forward_model=forward,
         strategy=dist.strategy,
         checkpoint_dir=p.checkpoints,
