@@ -34,6 +34,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 from scipy.linalg import solve_triangular
 from scipy.spatial import Delaunay
@@ -59,6 +60,8 @@ _N_VERTICES = 3
 #: Barycentric tolerance of the point location (unit-square coordinates): points on the hull's
 #: edges, e.g. simulated cosmologies on its boundary, are inside.
 _EDGE_TOLERANCE = 1e-10
+#: Grid values entering one point: 3 triangle vertices × the 2 ends of its A_IA interval.
+_N_CORNERS = 2 * _N_VERTICES
 
 
 def sellentin_heavens_logpdf(
@@ -118,6 +121,93 @@ def _log_student(
     """Log-likelihood from Q and ln|Ŝ| (module doc)."""
     log_norm = gammaln(n / 2) - gammaln((n - p) / 2) - 0.5 * p * np.log(np.pi * (n - 1) * (m + 1) / m)
     return log_norm - 0.5 * log_det - 0.5 * n * np.log1p(m * q / ((m + 1) * (n - 1)))
+
+
+@numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
+def _interpolated_quadratic_forms(
+    covariance: np.ndarray,
+    mean: np.ndarray,
+    data: np.ndarray,
+    corners: np.ndarray,
+    corner_weights: np.ndarray,
+    order: np.ndarray,
+    q: np.ndarray,
+    log_det: np.ndarray,
+) -> int:
+    """Q and ln|Ŝ| at many points with Ŝ, μ̂ interpolated in place (:meth:`SummaryLikelihood.log_likelihood`).
+
+    Per point the lower triangle of Ŝ = Σ_k w_k Ŝ_k over its 6 grid values is accumulated into
+    one reused (p, p) buffer, factored in place (Cholesky-Banachiewicz, row by row, so that each
+    row of the 6 inputs is read once while it is in cache) and d − μ̂ is whitened by forward
+    substitution in the same sweep. Nothing of size (n, p, p) is ever made, and only the lower
+    triangle of the inputs is read. ``fastmath`` allows reassociation (vectorised dot products);
+    the results differ from a LAPACK factorisation by rounding only.
+
+    Parameters
+    ----------
+    covariance
+        (n_grid, p, p) Ŝ per flattened (node, A_IA) grid value.
+    mean
+        (n_grid, p) μ̂ per grid value.
+    data
+        (p,) data vector.
+    corners, corner_weights
+        (n, 6) flattened grid values entering each point and their weights (sum to 1).
+    order
+        (n,) processing order of the points (sorted by grid value, so that neighbours share
+        cached rows).
+    q, log_det
+        (n,) outputs.
+
+    Returns
+    -------
+    int
+        −1 when every Ŝ was positive definite, else the index of the first point that was not.
+    """
+    p = data.shape[0]
+    n_corners = corners.shape[1]
+    chol = np.empty((p, p))
+    white = np.empty(p)
+    for i_order in range(order.shape[0]):
+        point = order[i_order]
+        total = 0.0
+        log_diag = 0.0
+        for row in range(p):
+            # This row of Ŝ and of μ̂, interpolated.
+            for col in range(row + 1):
+                chol[row, col] = 0.0
+            mu = 0.0
+            for k in range(n_corners):
+                w = corner_weights[point, k]
+                if w == 0.0:
+                    continue
+                c = corners[point, k]
+                mu += w * mean[c, row]
+                for col in range(row + 1):
+                    chol[row, col] += w * covariance[c, row, col]
+            # Cholesky row: L_rc = (Ŝ_rc − Σ_{k<c} L_rk L_ck) / L_cc, then the diagonal.
+            for col in range(row):
+                s = chol[row, col]
+                for k in range(col):
+                    s -= chol[row, k] * chol[col, k]
+                chol[row, col] = s / chol[col, col]
+            s = chol[row, row]
+            for k in range(row):
+                s -= chol[row, k] * chol[row, k]
+            if not s > 0.0:
+                return point
+            diag = np.sqrt(s)
+            chol[row, row] = diag
+            log_diag += np.log(diag)
+            # Forward substitution of L z = d − μ̂ for this row.
+            z = data[row] - mu
+            for k in range(row):
+                z -= chol[row, k] * white[k]
+            white[row] = z / diag
+            total += white[row] * white[row]
+        q[point] = total
+        log_det[point] = 2.0 * log_diag
+    return -1
 
 
 @dataclass(frozen=True)
@@ -319,6 +409,22 @@ class GridInterpolator:
             out = out + w * ((1.0 - tt) * values[node, j] + tt * values[node, j + 1])
         return np.asarray(out)
 
+    def corners(self, weights: InterpolationWeights) -> tuple[np.ndarray, np.ndarray]:
+        """The 6 grid values entering each point, flattened, and their weights.
+
+        Returns
+        -------
+        tuple of numpy.ndarray
+            (n, 6) indices into values reshaped to (n_c n_a, ...) (vertex k at the low, then the
+            high end of the A_IA interval), and (n, 6) weights w_k (1 − t), w_k t.
+        """
+        n_a = len(self.a_ia)
+        low = weights.nodes * n_a + weights.a_ia_index[:, None]
+        t = weights.a_ia_fraction[:, None]
+        index = np.concatenate([low, low + 1], axis=1)
+        corner_weights = np.concatenate([weights.node_weights * (1.0 - t), weights.node_weights * t], axis=1)
+        return index, corner_weights
+
     def smallest_count(self, counts: np.ndarray, *, weights: InterpolationWeights) -> np.ndarray:
         """Smallest count (n_c, n_a) among the grid values that enter each point (conservative N, M)."""
         counts = np.asarray(counts, dtype=np.float64)
@@ -383,7 +489,9 @@ class SummaryLikelihood:
     ) -> None:
         self.interpolator = GridInterpolator(nodes=nodes, a_ia=a_ia, scale=scale)
         n_c, n_a = len(self.interpolator.nodes), len(self.interpolator.a_ia)
-        self.mean = np.asarray(mean, dtype=np.float64)
+        # Own, contiguous copies: the fused kernel reads flat views of them, and a caller may
+        # replace one grid value in place (leave-one-out, :mod:`.coverage`).
+        self.mean = np.array(mean, dtype=np.float64, order="C")
         self.data = np.asarray(data, dtype=np.float64)
         p = self.data.shape[-1]
         if self.mean.shape != (n_c, n_a, p):
@@ -396,7 +504,7 @@ class SummaryLikelihood:
                 raise ValueError(
                     f"{name}: expected finite values, found {values[tuple(bad[0])]} at {bad[0].tolist()}"
                 )
-        self.n_mean = np.broadcast_to(np.asarray(n_mean, dtype=np.float64), (n_c, n_a))
+        self.n_mean = np.array(np.broadcast_to(np.asarray(n_mean, dtype=np.float64), (n_c, n_a)))
         if fixed_covariance is not None:
             self.fixed_covariance: np.ndarray | None = np.asarray(fixed_covariance, dtype=np.float64)
             if self.fixed_covariance.shape != (p, p) or fixed_n_cov is None:
@@ -421,12 +529,12 @@ class SummaryLikelihood:
                 raise ValueError("give covariance or fixed_covariance")
             self.fixed_covariance = None
             self._fixed_cholesky = None
-            self.covariance = np.asarray(covariance, dtype=np.float64)
+            self.covariance = np.array(covariance, dtype=np.float64, order="C")
             if self.covariance.shape != (n_c, n_a, p, p):
                 raise ValueError(
                     f"covariance: expected shape {(n_c, n_a, p, p)}, found {self.covariance.shape}"
                 )
-            self.n_cov = np.broadcast_to(np.asarray(n_cov, dtype=np.float64), (n_c, n_a))
+            self.n_cov = np.array(np.broadcast_to(np.asarray(n_cov, dtype=np.float64), (n_c, n_a)))
         grid_lo, grid_hi = self.interpolator.a_ia_range
         lo, hi = (grid_lo, grid_hi) if a_ia_range is None else (float(a_ia_range[0]), float(a_ia_range[1]))
         if lo < grid_lo - 1e-12 or hi > grid_hi + 1e-12 or lo >= hi:
@@ -498,10 +606,48 @@ class SummaryLikelihood:
                     m=n_mean,
                 )
             else:
-                mean, cov, n_mean, n_cov = self.model(block[inside], weights=sub)
-                lp = sellentin_heavens_logpdf(d, mean=mean, covariance=cov, n_cov=n_cov, n_mean=n_mean)
+                lp = self._interpolated_log_likelihood(d, weights=sub)
             out[start : start + len(block)][inside] = lp
         return out
+
+    def _interpolated_log_likelihood(self, data: np.ndarray, *, weights: InterpolationWeights) -> np.ndarray:
+        """Log-likelihood at points inside the prior, Ŝ interpolated (fused kernel, no (n, p, p) arrays)."""
+        p = self.n_data
+        index, corner_weights = self.interpolator.corners(weights)
+        # Points sharing grid values are processed one after the other: their rows stay in cache.
+        order = np.argsort(index[:, 0], kind="stable")
+        q = np.empty(len(index))
+        log_det = np.empty(len(index))
+        failed = _interpolated_quadratic_forms(
+            self._flat_covariance,
+            self._flat_mean,
+            np.ascontiguousarray(data, dtype=np.float64).reshape(p),
+            index,
+            corner_weights,
+            order,
+            q,
+            log_det,
+        )
+        if failed >= 0:
+            raise np.linalg.LinAlgError(
+                "the interpolated covariance is not positive definite at grid values "
+                f"{index[failed].tolist()}"
+            )
+        n_mean = self.interpolator.smallest_count(self.n_mean, weights=weights)
+        n_cov = self.interpolator.smallest_count(self.n_cov, weights=weights)
+        if np.any(n_cov <= p):
+            raise ValueError(f"the covariance needs more surveys than data-vector entries: N <= p = {p}")
+        return _log_student(q, log_det=log_det, p=p, n=n_cov, m=n_mean)
+
+    @property
+    def _flat_covariance(self) -> np.ndarray:
+        """(n_c n_a, p, p) view of the covariances (they are stored contiguous: no copy)."""
+        return self.covariance.reshape(-1, self.n_data, self.n_data)
+
+    @property
+    def _flat_mean(self) -> np.ndarray:
+        """(n_c n_a, p) view of the means (no copy)."""
+        return self.mean.reshape(-1, self.n_data)
 
     def log_prior(self, theta: np.ndarray) -> np.ndarray:
         """Ln of the flat prior (0 inside, −inf outside; unnormalised)."""

@@ -30,7 +30,9 @@ from wlcnn.inference.likelihood import PARAMETER_LABELS, PARAMETER_NAMES
 __all__ = [
     "add_blinded_warning",
     "getdist_samples",
+    "plot_coverage",
     "plot_omega_m_sigma8",
+    "plot_rank_histograms",
     "plot_s8_a_ia",
     "plot_s8_whiskers",
 ]
@@ -221,6 +223,97 @@ def plot_s8_whiskers(
     fig.tight_layout()
     if blinded:
         add_blinded_warning(fig)
+    suffix = Path(path).suffix or ".png"
+    with atomic_path(path, suffix=suffix) as tmp:
+        fig.savefig(tmp, dpi=_DPI, bbox_inches="tight", format=suffix.lstrip("."))
+    plt.close(fig)
+
+
+#: Lines of the coverage plot: (key in the coverage result, legend label).
+_COVERAGE_LINES = (
+    ("s8", r"$S_8$"),
+    ("omega_m", r"$\Omega_{\rm m}$"),
+    ("sigma8", r"$\sigma_8$"),
+    ("a_ia", r"$A_{\rm IA}$"),
+)
+#: Binomial band of the coverage plot: ± this many standard deviations.
+_COVERAGE_BAND_SIGMA = 2.0
+
+
+def _coverage_curves(coverage: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
+    curves = [(label, coverage["parameters"][key]) for key, label in _COVERAGE_LINES]
+    curves.append(("joint (HDR)", coverage["joint"]))
+    curves.append(("joint (TARP)", coverage["tarp"]))
+    return curves
+
+
+def plot_coverage(path: str | Path, *, coverage: Mapping[str, Any], title: str = "") -> None:
+    """Empirical against nominal credibility, one line per parameter plus the joint (HDR, TARP).
+
+    Parameters
+    ----------
+    path
+        Output image (format from the suffix).
+    coverage
+        Result of :func:`wlcnn.inference.coverage.expected_coverage`.
+    title
+        Axes title (the statement of the 68 % coverage is added below it).
+    """
+    fig, ax = plt.subplots(figsize=(_WIDTH_INCH, _WIDTH_INCH))
+    nominal = np.asarray(coverage["joint"]["nominal"])
+    band = _COVERAGE_BAND_SIGMA * np.asarray(coverage["joint"]["expected_error"])
+    ax.fill_between(
+        nominal, nominal - band, nominal + band, color="0.85", label=f"calibrated ± {_COVERAGE_BAND_SIGMA:g}σ"
+    )
+    ax.plot([0, 1], [0, 1], color="0.4", ls="--", lw=1)
+    for label, curve in _coverage_curves(coverage):
+        ax.errorbar(
+            curve["nominal"], curve["empirical"], yerr=curve["error"], marker=".", ms=4, lw=1, label=label
+        )
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("nominal credibility")
+    ax.set_ylabel(f"empirical coverage ({coverage['n_trials']} trials)")
+    ax.set_title(f"{title}\n{coverage['statement']}" if title else coverage["statement"], fontsize=9)
+    ax.legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    suffix = Path(path).suffix or ".png"
+    with atomic_path(path, suffix=suffix) as tmp:
+        fig.savefig(tmp, dpi=_DPI, bbox_inches="tight", format=suffix.lstrip("."))
+    plt.close(fig)
+
+
+def plot_rank_histograms(path: str | Path, *, coverage: Mapping[str, Any], title: str = "") -> None:
+    """SBC rank histograms (posterior CDF at the truth) per parameter, with the flat expectation.
+
+    Parameters
+    ----------
+    path
+        Output image.
+    coverage
+        Result of :func:`wlcnn.inference.coverage.expected_coverage`.
+    title
+        Figure title.
+    """
+    fig, axes = plt.subplots(
+        1, len(_COVERAGE_LINES), figsize=(2 * _WIDTH_INCH, 0.5 * _WIDTH_INCH), sharey=True
+    )
+    for ax, (key, label) in zip(axes, _COVERAGE_LINES, strict=True):
+        ranks = coverage["parameters"][key]["ranks"]
+        edges, counts = np.asarray(ranks["edges"]), np.asarray(ranks["counts"])
+        expected = counts.sum() / len(counts)
+        ax.stairs(counts, edges, fill=True, alpha=0.6)
+        ax.axhline(expected, color="k", lw=1)
+        # ± 2 σ of a bin count under flatness (binomial).
+        spread = _COVERAGE_BAND_SIGMA * np.sqrt(expected * (1 - 1 / len(counts)))
+        ax.axhspan(expected - spread, expected + spread, color="0.85", zorder=0)
+        p_value = ranks["p_value"]
+        ax.set_title(f"{label}  (χ² p = {p_value:.2g})" if p_value is not None else label, fontsize=9)
+        ax.set_xlabel("posterior CDF at truth")
+    axes[0].set_ylabel("trials")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
     suffix = Path(path).suffix or ".png"
     with atomic_path(path, suffix=suffix) as tmp:
         fig.savefig(tmp, dpi=_DPI, bbox_inches="tight", format=suffix.lstrip("."))
