@@ -110,7 +110,8 @@ def theory_maps(tmp_path_factory):
 
 def _validate(path: Path | list[Path], tmp_path: Path) -> dict:
     return power_spectrum_validation(
-        path if isinstance(path, list) else [path], lensing=LENSING, base_dir=ROOT, ell_range=(90.0, 400.0), n_ell_bins=4, tolerance=0.15,
+        path if isinstance(path, list) else [path],
+        lensing=LENSING, base_dir=ROOT, ell_range=(90.0, 400.0), n_ell_bins=4, tolerance=0.15,
         tolerance_ia=0.2, plot_path=tmp_path / "fig4.png", json_path=tmp_path / "fig4.json",
     )
 
