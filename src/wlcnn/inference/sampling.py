@@ -680,6 +680,7 @@ def write_arviz_netcdf(path: str | Path, chain: Chain) -> Path:
             chain_dim, draw_dim = _dimension(group, "chain", n_chain), _dimension(group, "draw", n_draw)
             for name, values in variables.items():
                 data = group.create_dataset(name, data=np.asarray(values, dtype=np.float64))
-                data.dims[0].attach_scale(chain_dim)
-                data.dims[1].attach_scale(draw_dim)
+                for axis, scale in enumerate((chain_dim, draw_dim)):
+                    data.dims[axis].attach_scale(scale)
+                    data.dims[axis].label = scale.name.rsplit("/", 1)[-1]
     return Path(path)
