@@ -142,7 +142,9 @@ def test_blinded_outputs_are_shifted_by_the_secret(runs: dict) -> None:
     chain_c = read_chain(runs["tmp"] / "clear" / RESULT_FILES["chain"])
     assert chain_b.blinded and not chain_c.blinded
     np.testing.assert_allclose(
-        chain_b.samples - chain_c.samples, np.broadcast_to(secret.vector[:3], chain_c.samples.shape), atol=1e-12
+        chain_b.samples - chain_c.samples,
+        np.broadcast_to(secret.vector[:3], chain_c.samples.shape),
+        atol=1e-12,
     )
     assert "BLINDED" in (runs["tmp"] / "blind" / RESULT_FILES["table_md"]).read_text()
     assert "truth" not in blinded  # no truth on blinded outputs
