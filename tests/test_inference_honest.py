@@ -12,6 +12,7 @@ import itertools
 import json
 import logging
 import os
+from pathlib import Path
 
 import emcee
 import numpy as np
@@ -216,3 +217,22 @@ def test_contours_from_the_grid_stay_inside_the_prior_hull(tmp_path) -> None:
     assert np.all(_outside_distance(points, grid.prior_hull) <= pixel)
     # The contours reach the hull's edge: the check is not vacuous.
     assert points[:, 0].min() < 0.20 + pixel
+
+
+def test_max_steps_below_n_steps_is_refused_with_file_field_expected_found(tmp_path) -> None:
+    import yaml
+
+    from wlcnn.config import ConfigError, load_config
+
+    root = Path(__file__).resolve().parents[1]
+    cfg = yaml.safe_load((root / "config" / "demo.yaml").read_text())
+    cfg["inference"]["sampler"]["max_steps"] = cfg["inference"]["sampler"]["n_steps"] - 1
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(cfg))
+    with pytest.raises(ConfigError) as info:
+        load_config(bad, base_dir=root)
+    message = str(info.value)
+    assert str(bad) in message and "inference.sampler.max_steps" in message
+    assert f"at least inference.sampler.n_steps ({cfg['inference']['sampler']['n_steps']})" in message
+    assert f"found {cfg['inference']['sampler']['max_steps']}" in message
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.yaml"]  # nothing written

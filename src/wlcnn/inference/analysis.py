@@ -176,6 +176,7 @@ class InferenceSettings:
             n_steps=int(sampler["n_steps"]),
             n_burn=int(sampler["n_burn"]),
             thin=int(sampler["thin"]),
+            # validate_config refuses max_steps < n_steps; an unvalidated mapping is not extended
             max_steps=max(int(sampler["max_steps"]), int(sampler["n_steps"])),
             grid_shape=tuple(int(n) for n in block["grid_shape"]),  # type: ignore[arg-type]
             blind=bool(block["blind"]),
