@@ -53,7 +53,10 @@ def problem() -> dict:
         in_prior=like.in_prior, bounds=PRIOR_BOUNDS, n_walkers=32, rng=np.random.default_rng(8)
     )
     # Walkers start uniform over the whole prior (not from the grid): an independent route.
-    chain = run_emcee(like, initial=init, n_steps=3000, n_burn=1000, thin=1, base_seed=5, identity=("toy",))
+    # Extended until converged (N > 50 tau, tau stable to 1 %): 4750 steps here.
+    chain = run_emcee(
+        like, initial=init, n_steps=3000, n_burn=1000, thin=1, base_seed=5, identity=("toy",), max_steps=20000
+    )
     grid = evaluate_grid(like, bounds=PRIOR_BOUNDS, shape=(40, 40, 30))
     return {"mean": mean, "cov": cov, "like": like, "chain": chain, "grid": grid, "init": init}
 

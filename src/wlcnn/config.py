@@ -151,6 +151,12 @@ def _semantic_problems(cfg: Mapping[str, Any], *, base_dir: Path) -> list[str]:
     for name, (lo, hi) in prior.items():
         if not lo < hi:
             problems.append(f"cosmology.prior.{name}: expected [low, high] with low < high, found {[lo, hi]}")
+    sampler = cfg.get("inference", {}).get("sampler", {})
+    if "max_steps" in sampler and "n_steps" in sampler and sampler["max_steps"] < sampler["n_steps"]:
+        problems.append(
+            "inference.sampler.max_steps: expected at least inference.sampler.n_steps "
+            f"({sampler['n_steps']}), found {sampler['max_steps']}"
+        )
     sims = cfg["simulations"]
     z_out = sims["output_redshifts"]
     # Checks below that compute the snapshot redshifts run only on a usable list: the problem is

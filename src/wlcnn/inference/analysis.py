@@ -33,7 +33,9 @@ from wlcnn.inference.sampling import (
     read_grid,
     run_emcee,
     walker_rng,
+    write_arviz_netcdf,
     write_chain,
+    write_getdist_chain,
     write_grid,
 )
 from wlcnn.inference.summaries import DataVector, Summaries, SummariesFileError
@@ -53,6 +55,8 @@ __all__ = [
 #: File names of one analysis' results.
 RESULT_FILES = {
     "chain": "chain.h5",
+    "getdist_root": "chain",
+    "netcdf": "chain.nc",
     "grid": "grid.h5",
     "table_json": "constraints.json",
     "table_md": "constraints.md",
@@ -74,7 +78,7 @@ DEFAULTS: dict[str, Any] = {
     "ps_ell_range": [75.0, 3500.0],
     "ps_covariance_a_ia": 0.0,
     "combinations": [],
-    "sampler": {"n_walkers": 64, "n_steps": 5000, "n_burn": 1000, "thin": 1},
+    "sampler": {"n_walkers": 64, "n_steps": 5000, "n_burn": 1000, "thin": 1, "max_steps": 50000},
     "grid_shape": [64, 64, 25],
     "blind": False,
     "blinding_scales": dict(DEFAULT_SCALES),
@@ -106,7 +110,10 @@ class InferenceSettings:
     batch_size
         Patches per ``predict`` call.
     n_walkers, n_steps, n_burn, thin
-        emcee settings.
+        emcee settings (``n_steps``: the minimum length).
+    max_steps
+        The chain is extended until converged or this long (``inference.sampler.max_steps``;
+        None: ``n_steps``, no extension).
     grid_shape
         Points per axis (Ωm, σ8, A_IA) of the dense-grid check.
     blind
@@ -145,6 +152,7 @@ class InferenceSettings:
     ps_n_ell_bins: int = 7
     ps_covariance_a_ia: float = 0.0
     combinations: tuple[Mapping[str, Any], ...] = field(default_factory=tuple)
+    max_steps: int | None = None
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any], *, base_dir: str | Path = ".") -> InferenceSettings:
@@ -168,6 +176,8 @@ class InferenceSettings:
             n_steps=int(sampler["n_steps"]),
             n_burn=int(sampler["n_burn"]),
             thin=int(sampler["thin"]),
+            # validate_config refuses max_steps < n_steps; an unvalidated mapping is not extended
+            max_steps=max(int(sampler["max_steps"]), int(sampler["n_steps"])),
             grid_shape=tuple(int(n) for n in block["grid_shape"]),  # type: ignore[arg-type]
             blind=bool(block["blind"]),
             blinding_scales={**DEFAULT_SCALES, **block["blinding_scales"]},
@@ -291,6 +301,7 @@ def sample_posterior(
         n_steps=settings.n_steps,
         n_burn=settings.n_burn,
         thin=settings.thin,
+        max_steps=settings.max_steps,
         base_seed=settings.base_seed,
         identity=("constrain", label),
         label=label,
@@ -309,13 +320,20 @@ def _write_results(
     truth: Sequence[float] | None,
     extra: Mapping[str, Any],
     provenance: Mapping[str, Any],
+    a_ia_range: Sequence[float],
 ) -> dict[str, Any]:
-    """Write chain, grid, table and plots of one analysis (values as given: blinded or not)."""
+    """Write chain, grid, table and plots of one analysis (values as given: blinded or not).
+
+    Beside the chain: its getdist root and ArviZ netCDF (:mod:`.sampling`), with the prior
+    ranges (the hull's bounding box and ``a_ia_range``).
+    """
     from wlcnn.inference.plots import plot_omega_m_sigma8, plot_s8_a_ia, plot_s8_whiskers
 
     out_dir.mkdir(parents=True, exist_ok=True)
     files = {key: out_dir / name for key, name in RESULT_FILES.items()}
     samples = chain.flat()
+    # the reported S8 column: a blinded chain's S8 carries its own offset (width unchanged)
+    samples_s8 = np.column_stack([samples, chain.flat_s8()])
     mass_2d = grid.weights().sum(axis=2)
     row_extra = dict(extra)
     row_extra["blinded"] = blinded
@@ -329,12 +347,23 @@ def _write_results(
     row = constraints_row(
         label=label,
         samples=samples,
+        s8_samples=samples_s8[:, -1],
         grid_mass_2d=mass_2d,
         grid_axes_2d=(grid.axes[0], grid.axes[1]),
         extra=row_extra,
     )
     write_chain(files["chain"], chain)
     write_grid(files["grid"], grid)
+    hull = grid.prior_hull
+    prior_ranges = None
+    if hull is not None:
+        prior_ranges = {
+            "omega_m": (float(hull[:, 0].min()), float(hull[:, 0].max())),
+            "sigma8": (float(hull[:, 1].min()), float(hull[:, 1].max())),
+            "a_ia": (float(a_ia_range[0]), float(a_ia_range[1])),
+        }
+    exported = write_getdist_chain(files["getdist_root"], chain, ranges=prior_ranges)
+    exported.append(write_arviz_netcdf(files["netcdf"], chain))
     write_table(
         [row],
         json_path=files["table_json"],
@@ -346,13 +375,14 @@ def _write_results(
     plot_omega_m_sigma8(
         files["contours"],
         analyses=[(label, samples)],
+        grids=[grid],
         hull=grid.prior_hull,
         blinded=blinded,
         truth=None if shown_truth is None else shown_truth[:2],
     )
     plot_s8_a_ia(
         files["s8_a_ia"],
-        analyses=[(label, samples)],
+        analyses=[(label, samples_s8)],
         blinded=blinded,
         truth=None if shown_truth is None else (float(s8(truth[0], truth[1])), truth[2]),
     )
@@ -365,7 +395,7 @@ def _write_results(
     )
     # the table and plots are rendered from the chain and grid, which hold the full record
     write_rendered_sidecars(
-        [files["table_md"], files["contours"], files["s8_a_ia"], files["whisker"]],
+        [files["table_md"], files["contours"], files["s8_a_ia"], files["whisker"], *exported],
         sources=[files["chain"], files["grid"]],
         step="inference.render",
     )
@@ -446,6 +476,7 @@ def constrain(
         truth=truth,
         extra=extra,
         provenance=provenance,
+        a_ia_range=settings.a_ia_range,
     )
 
 
@@ -499,13 +530,14 @@ def unblind(
         truth=None,
         extra={**extra, "unblinded": True},
         provenance=dict(table.get("provenance", {})),
+        a_ia_range=settings.a_ia_range,
     )
     record_unblinding(
         results_dir / UNBLINDING_RECORD,
         secret=secret,
         reason=reason,
         inputs=[chain_path, grid_path],
-        outputs=[out / name for name in RESULT_FILES.values()],
+        outputs=[out / name for name in RESULT_FILES.values() if (out / name).exists()],
         by=by,
     )
     return unblinded_row

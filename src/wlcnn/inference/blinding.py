@@ -1,9 +1,12 @@
 """Blinding of the constraints on real data (SPEC §8: analyse only after the pipeline is frozen).
 
 With ``inference.blind: true`` every constraint output (chains, grid posterior, Table II, plots)
-is written with the parameters shifted by a secret offset δ = (δΩm, δσ8, δA_IA). Widths, areas
-and the shape of the contours are unchanged, so the analysis can be checked and frozen; the
-values are not the answer. The unshifted chain never reaches the disk while blinded.
+is written with each reported parameter shifted by its own secret offset δ = (δΩm, δσ8, δA_IA,
+δS8), applied to the samples after inference. S8 is shifted by δS8, not recomputed from the
+shifted Ωm and σ8 (that would rescale its width by √((Ωm + δΩm)/Ωm) and by the σ8 shift: −15 % to
++12 % on the demo chain). So every marginal width, every contour area and the shape of the
+contours are unchanged, and the analysis can be checked and frozen; the values are not the
+answer. The unshifted chain never reaches the disk while blinded.
 
 The secret lives apart from the results, in a JSON file readable by its owner only (mode 0600,
 directory 0700). It is created once and reused, so reruns are blinded identically. Its offset is
@@ -44,6 +47,7 @@ from wlcnn.provenance import file_record, git_state, utc_now
 from wlcnn.seeding import rng_for
 
 __all__ = [
+    "BLINDED_PARAMETERS",
     "BLINDED_WARNING",
     "DEFAULT_SCALES",
     "SECRET_SCHEMA",
@@ -59,8 +63,10 @@ UNBLINDING_SCHEMA = "wlcnn.unblinding/1"
 #: Text placed on every blinded plot and table.
 BLINDED_WARNING = "BLINDED: parameter values shifted by a secret offset"
 #: Half-widths of the uniform offset per parameter: a few times the KiDS-450 68 % errors, so
-#: that blinded values cannot be read as the result.
-DEFAULT_SCALES = {"omega_m": 0.1, "sigma8": 0.15, "a_ia": 2.0}
+#: that blinded values cannot be read as the result (S8: 0.037 in Fluri+19).
+DEFAULT_SCALES = {"omega_m": 0.1, "sigma8": 0.15, "a_ia": 2.0, "s8": 0.1}
+#: Order of the offsets in :attr:`BlindingSecret.vector`: the sampled parameters, then S8.
+BLINDED_PARAMETERS = (*PARAMETER_NAMES, "s8")
 _SECRET_FILE_MODE = 0o600
 _SECRET_DIR_MODE = 0o700
 #: Bits of OS entropy behind the offset.
@@ -90,16 +96,17 @@ class UnblindingError(ValueError):
 
 @dataclass(frozen=True)
 class BlindingSecret:
-    """The secret offset δ, added to (Ωm, σ8, A_IA) in blinded outputs."""
+    """The secret offset δ, added to (Ωm, σ8, A_IA) and, separately, to S8 in blinded outputs."""
 
     shift: tuple[float, float, float]
     created: str
     path: Path
+    s8_shift: float = 0.0
 
     @property
     def vector(self) -> np.ndarray:
-        """δ as a (3,) array in the order of :data:`PARAMETER_NAMES`."""
-        return np.asarray(self.shift, dtype=np.float64)
+        """δ as a (4,) array in the order of :data:`BLINDED_PARAMETERS` (S8 last)."""
+        return np.asarray([*self.shift, self.s8_shift], dtype=np.float64)
 
 
 def _read_secret(path: Path) -> BlindingSecret:
@@ -107,7 +114,16 @@ def _read_secret(path: Path) -> BlindingSecret:
     if payload.get("schema") != SECRET_SCHEMA:
         raise ValueError(f"{path}: not a blinding secret (schema {payload.get('schema')!r})")
     shift = tuple(float(payload["shift"][name]) for name in PARAMETER_NAMES)
-    return BlindingSecret(shift=(shift[0], shift[1], shift[2]), created=payload["created"], path=path)
+    if "s8" in payload["shift"]:
+        s8_shift = float(payload["shift"]["s8"])
+    else:
+        # A secret made before S8 had its own offset: derive it from the stored entropy, so that
+        # it is as secret, and as reproducible, as the others.
+        scale = float(payload.get("scales", {}).get("s8", DEFAULT_SCALES["s8"]))
+        s8_shift = float(rng_for(int(payload["entropy"]), "blinding", "s8").uniform(-scale, scale))
+    return BlindingSecret(
+        shift=(shift[0], shift[1], shift[2]), created=payload["created"], path=path, s8_shift=s8_shift
+    )
 
 
 def load_or_create_secret(path: str | Path, *, scales: Mapping[str, float]) -> BlindingSecret:
@@ -133,14 +149,14 @@ def load_or_create_secret(path: str | Path, *, scales: Mapping[str, float]) -> B
     entropy = secrets.randbits(_ENTROPY_BITS)
     rng = rng_for(entropy, "blinding")
     full_scales = {**DEFAULT_SCALES, **dict(scales)}
-    shift = {name: float(rng.uniform(-full_scales[name], full_scales[name])) for name in PARAMETER_NAMES}
+    shift = {name: float(rng.uniform(-full_scales[name], full_scales[name])) for name in BLINDED_PARAMETERS}
     payload = {
         "schema": SECRET_SCHEMA,
         "created": utc_now(),
         "shift": shift,
-        "scales": {name: float(full_scales[name]) for name in PARAMETER_NAMES},
+        "scales": {name: float(full_scales[name]) for name in BLINDED_PARAMETERS},
         "entropy": str(entropy),
-        "note": "added to (omega_m, sigma8, a_ia) in blinded outputs; do not open before unblinding",
+        "note": "added to (omega_m, sigma8, a_ia, s8) in blinded outputs; do not open before unblinding",
     }
     # mkstemp (inside atomic_path) creates the file with mode 0600 before anything is written.
     with atomic_path(path) as tmp:
@@ -187,7 +203,7 @@ def record_unblinding(
         "secret": {
             "path": str(secret.path),
             "created": secret.created,
-            "shift": dict(zip(PARAMETER_NAMES, secret.shift, strict=True)),
+            "shift": dict(zip(BLINDED_PARAMETERS, map(float, secret.vector), strict=True)),
         },
         "code": git_state(),
         "inputs": [file_record(p) for p in inputs],

@@ -33,6 +33,8 @@ from wlcnn.inference.likelihood import PARAMETER_NAMES
 __all__ = [
     "CONTOUR_LEVELS",
     "INTERVAL_LEVEL",
+    "NOT_CONVERGED_MARK",
+    "NOT_CONVERGED_NOTE",
     "S8_EXPONENT",
     "S8_PIVOT",
     "TABLE_PARAMETERS",
@@ -59,6 +61,12 @@ INTERVAL_LEVEL = 0.68
 CONTOUR_LEVELS = (0.68, 0.95)
 #: Rows of Table II, in the paper's order.
 TABLE_PARAMETERS = ("s8", "a_ia", "sigma8", "omega_m")
+#: Mark of an analysis whose chain did not meet the convergence criterion (and its footnote).
+NOT_CONVERGED_MARK = "†"
+NOT_CONVERGED_NOTE = (
+    f"{NOT_CONVERGED_MARK} chain NOT converged (emcee autocorrelation criterion: N > 50 τ, τ "
+    "changing < 1 %) within the maximum number of steps: intervals are not final."
+)
 _TABLE_LABELS = {"s8": "S8", "a_ia": "A_IA", "sigma8": "σ8", "omega_m": "Ωm"}
 #: Histogram bin width of the sample-based area, in posterior standard deviations (whitened).
 _AREA_BIN = 0.05
@@ -205,6 +213,7 @@ def constraints_row(
     label: str,
     samples: np.ndarray,
     weights: np.ndarray | None = None,
+    s8_samples: np.ndarray | None = None,
     grid_mass_2d: np.ndarray | None = None,
     grid_axes_2d: tuple[np.ndarray, np.ndarray] | None = None,
     extra: Mapping[str, Any] | None = None,
@@ -219,6 +228,9 @@ def constraints_row(
         (n, 3) posterior samples.
     weights
         Optional sample weights.
+    s8_samples
+        (n,) S8 of the samples as reported (a blinded chain carries its own S8 offset); default
+        derived from Ωm and σ8.
     grid_mass_2d, grid_axes_2d
         Marginal (Ωm, σ8) posterior mass on a regular grid and its axes: the contour areas
         ``area_68``/``area_95`` come from it when given (exact density); the sample-based areas
@@ -228,7 +240,11 @@ def constraints_row(
     """
     samples = np.asarray(samples, dtype=np.float64)
     columns = {name: samples[:, i] for i, name in enumerate(PARAMETER_NAMES)}
-    columns["s8"] = s8(columns["omega_m"], columns["sigma8"])
+    columns["s8"] = (
+        s8(columns["omega_m"], columns["sigma8"])
+        if s8_samples is None
+        else np.asarray(s8_samples, dtype=np.float64).ravel()
+    )
     row: dict[str, Any] = {"analysis": label}
     for name in TABLE_PARAMETERS:
         row[name] = marginal_interval(columns[name], weights=weights).to_dict()
@@ -253,7 +269,11 @@ def _fmt(entry: Mapping[str, float]) -> str:
 
 
 def format_markdown_table(rows: Sequence[Mapping[str, Any]], *, blinded: bool) -> str:
-    """Markdown of Table II: one line per analysis, medians with 68 % intervals and areas."""
+    """Markdown of Table II: one line per analysis, medians with 68 % intervals and areas.
+
+    An analysis whose row says ``converged: false`` is marked with :data:`NOT_CONVERGED_MARK`
+    and explained in a footnote.
+    """
     head = [
         "analysis",
         *(_TABLE_LABELS[p] for p in TABLE_PARAMETERS),
@@ -268,13 +288,18 @@ def format_markdown_table(rows: Sequence[Mapping[str, Any]], *, blinded: bool) -
         ]
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in rows:
-        cells = [str(row["analysis"]), *(_fmt(row[p]) for p in TABLE_PARAMETERS)]
+        name = str(row["analysis"])
+        if row.get("converged") is False:
+            name += NOT_CONVERGED_MARK
+        cells = [name, *(_fmt(row[p]) for p in TABLE_PARAMETERS)]
         cells += [f"{row['area_68']:.4g}", f"{row['area_95']:.4g}"]
         lines.append("| " + " | ".join(cells) + " |")
     lines += [
         "",
         f"Medians and central {round(100 * INTERVAL_LEVEL)} % intervals; contour areas in Ωm × σ8 units.",
     ]
+    if any(row.get("converged") is False for row in rows):
+        lines += ["", NOT_CONVERGED_NOTE]
     return "\n".join(lines) + "\n"
 
 

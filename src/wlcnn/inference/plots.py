@@ -1,10 +1,13 @@
-"""Constraint plots: Ωm–σ8 contours (Fig. 8), S8–A_IA (Fig. 13), S8 whiskers (Figs. 7 and 9).
+"""Constraint plots: Ωm–σ8 (Fig. 8), S8–A_IA (Fig. 13), S8 whiskers (Figs. 7, 9), triangle, traces.
 
 Contours are drawn with getdist (68 % and 95 % levels, :data:`.constraints.CONTOUR_LEVELS`) on
-the matplotlib Agg backend. The Ωm–σ8 plot shows the prior: the convex hull of the simulated
-cosmologies. Every plot of blinded results carries a large 'BLINDED' warning, and the prior
-hull is left out of blinded plots, because its position relative to the shifted contours would
-reveal the secret offset.
+the matplotlib Agg backend, except the Ωm–σ8 contours of an analysis with a grid posterior:
+those are the highest-density regions of the grid's marginal (Ωm, σ8) mass, which is zero
+outside the prior, so they cannot spill outside it (getdist's kernel density of the samples
+does: the combined demo 95 % contour reached Ωm ≈ 0.185 with the hull starting at 0.20). The
+Ωm–σ8 plot shows the prior: the convex hull of the simulated cosmologies. Every plot of blinded
+results carries a large 'BLINDED' warning, and the prior hull is left out of blinded plots,
+because its position relative to the shifted contours would reveal the secret offset.
 """
 
 from __future__ import annotations
@@ -24,17 +27,20 @@ import numpy as np
 
 from wlcnn.atomic import atomic_path
 from wlcnn.inference.blinding import BLINDED_WARNING
-from wlcnn.inference.constraints import CONTOUR_LEVELS, s8
+from wlcnn.inference.constraints import CONTOUR_LEVELS, S8_EXPONENT, S8_PIVOT, s8
 from wlcnn.inference.likelihood import PARAMETER_LABELS, PARAMETER_NAMES
 
 __all__ = [
     "add_blinded_warning",
     "getdist_samples",
+    "grid_hpd_thresholds",
+    "plot_chain_traces",
     "plot_coverage",
     "plot_omega_m_sigma8",
     "plot_rank_histograms",
     "plot_s8_a_ia",
     "plot_s8_whiskers",
+    "plot_triangle",
 ]
 
 #: Figure width, inches (one column of a two-column paper, scaled up for legibility).
@@ -81,11 +87,18 @@ def add_blinded_warning(fig: Any) -> None:
 
 
 def getdist_samples(samples: np.ndarray, *, label: str, weights: np.ndarray | None = None) -> Any:
-    """Getdist MCSamples of (n, 3) θ = (Ωm, σ8, A_IA) with derived S8."""
+    """Getdist MCSamples of (n, 3) θ = (Ωm, σ8, A_IA) with derived S8.
+
+    (n, 4) samples carry the reported S8 in the last column (a blinded chain's S8 has its own
+    offset); otherwise S8 is derived from Ωm and σ8.
+    """
     from getdist import MCSamples, chains
 
     chains.print_load_details = False  # getdist prints burn-in notes for every sample set
     samples = np.asarray(samples, dtype=np.float64)
+    n_dim = len(PARAMETER_NAMES)
+    reported_s8 = samples[:, n_dim] if samples.shape[1] > n_dim else s8(samples[:, 0], samples[:, 1])
+    samples = samples[:, :n_dim]
     mc = MCSamples(
         samples=samples,
         weights=weights,
@@ -102,7 +115,7 @@ def getdist_samples(samples: np.ndarray, *, label: str, weights: np.ndarray | No
             "smooth_scale_1D": 0.3,
         },
     )
-    mc.addDerived(s8(samples[:, 0], samples[:, 1]), name="s8", label=r"S_8")
+    mc.addDerived(reported_s8, name="s8", label=r"S_8")
     return mc
 
 
@@ -116,6 +129,14 @@ def _save(g: Any, path: str | Path, *, blinded: bool) -> None:
     plt.close(fig)
 
 
+def grid_hpd_thresholds(mass: np.ndarray, *, levels: Sequence[float] = CONTOUR_LEVELS) -> list[float]:
+    """Mass per cell at which the highest-density region holds each of ``levels`` (decreasing)."""
+    ordered = np.sort(np.asarray(mass, dtype=np.float64).ravel())[::-1]
+    ordered = ordered / ordered.sum()
+    cum = np.cumsum(ordered)
+    return [float(ordered[min(int(np.searchsorted(cum, level)), ordered.size - 1)]) for level in levels]
+
+
 def plot_omega_m_sigma8(
     path: str | Path,
     *,
@@ -123,7 +144,8 @@ def plot_omega_m_sigma8(
     hull: np.ndarray | None,
     blinded: bool,
     truth: Sequence[float] | None = None,
-) -> None:
+    grids: Sequence[Any | None] | None = None,
+) -> list[np.ndarray]:
     """Ωm–σ8 contours (68 %, 95 %) of one or more analyses, with the prior hull (Fig. 8 left).
 
     Parameters
@@ -138,23 +160,75 @@ def plot_omega_m_sigma8(
         Stamp the warning (and hide the hull).
     truth
         (Ωm, σ8) of a mock observation, marked with a star.
+    grids
+        One :class:`~wlcnn.inference.sampling.GridPosterior` (or None) per analysis: its
+        contours are drawn from the grid's marginal (Ωm, σ8) mass, zero outside the prior, instead
+        of a kernel density of the samples; unblinded, they are also clipped to ``hull``.
+
+    Returns
+    -------
+    list of numpy.ndarray
+        (k, 2) vertices of every contour line drawn from a grid (for checks against the prior).
     """
     from getdist import plots
+    from matplotlib.patches import Patch, Polygon
 
-    mcs = [getdist_samples(s, label=label) for label, s in analyses]
+    grids = list(grids) if grids is not None else [None] * len(analyses)
+    if len(grids) != len(analyses):
+        raise ValueError(
+            f"need one grid (or None) per analysis: {len(analyses)} analyses, {len(grids)} grids"
+        )
     g = plots.get_single_plotter(width_inch=_WIDTH_INCH)
-    with _quiet_getdist():
-        g.plot_2d(mcs, "omega_m", "sigma8", filled=True)
+    from_samples = [(label, s) for (label, s), grid in zip(analyses, grids, strict=True) if grid is None]
+    if from_samples:
+        mcs = [getdist_samples(s, label=label) for label, s in from_samples]
+        with _quiet_getdist():
+            g.plot_2d(mcs, "omega_m", "sigma8", filled=True)
+    else:
+        g.make_figure(1)
+        g.subplots[0, 0] = g.fig.add_subplot(111)
     ax = g.get_axes()
+    ax.set_xlabel(rf"${PARAMETER_LABELS['omega_m']}$")
+    ax.set_ylabel(rf"${PARAMETER_LABELS['sigma8']}$")
+    vertices: list[np.ndarray] = []
+    handles: list[Any] = []
+    clip = None
     if hull is not None and not blinded:
-        ax.plot(hull[:, 0], hull[:, 1], color="0.4", ls="--", lw=1.0, label="prior (simulated hull)")
+        clip = Polygon(
+            np.asarray(hull)[:, :2], closed=True, transform=ax.transData, fill=False, visible=False
+        )
+        ax.add_patch(clip)
+    for i, ((label, _), grid) in enumerate(zip(analyses, grids, strict=True)):
+        colour = f"C{i}"
+        if grid is None:
+            handles.append(Patch(color=colour, label=label))
+            continue
+        mass = grid.weights().sum(axis=2)
+        thresholds = grid_hpd_thresholds(mass)  # (68 %, 95 %): decreasing mass
+        x, y = grid.axes[0], grid.axes[1]
+        levels = [thresholds[1], thresholds[0], float(mass.max()) * (1 + np.finfo(np.float64).eps) + 1e-300]
+        filled = ax.contourf(x, y, mass.T, levels=levels, colors=[colour, colour], alpha=0.35)
+        lines = ax.contour(x, y, mass.T, levels=levels[:2], colors=[colour], linewidths=1.0)
+        if clip is not None:
+            filled.set_clip_path(clip)
+            lines.set_clip_path(clip)
+        for seg_list in lines.allsegs:
+            vertices.extend(np.asarray(seg) for seg in seg_list if len(seg))
+        handles.append(Patch(color=colour, alpha=0.6, label=label))
+    if hull is not None and not blinded:
+        (line,) = ax.plot(
+            hull[:, 0], hull[:, 1], color="0.4", ls="--", lw=1.0, label="prior (simulated hull)"
+        )
+        handles.append(line)
         ax.set_xlim(hull[:, 0].min() - 0.02, hull[:, 0].max() + 0.02)
         ax.set_ylim(hull[:, 1].min() - 0.05, hull[:, 1].max() + 0.05)
     if truth is not None:
-        ax.plot(truth[0], truth[1], marker="*", color="k", ms=12, ls="none", label="truth")
+        (star,) = ax.plot(truth[0], truth[1], marker="*", color="k", ms=12, ls="none", label="truth")
+        handles.append(star)
+    ax.legend(handles=handles, loc="upper right", fontsize="small")
     with _quiet_getdist():
-        g.add_legend([label for label, _ in analyses], legend_loc="upper right")
         _save(g, path, blinded=blinded)
+    return vertices
 
 
 def plot_s8_a_ia(
@@ -220,6 +294,138 @@ def plot_s8_whiskers(
         ax.axhline(len(published) - 0.5, color="0.8", lw=0.8)
     if title:
         ax.set_title(title)
+    fig.tight_layout()
+    if blinded:
+        add_blinded_warning(fig)
+    suffix = Path(path).suffix or ".png"
+    with atomic_path(path, suffix=suffix) as tmp:
+        fig.savefig(tmp, dpi=_DPI, bbox_inches="tight", format=suffix.lstrip("."))
+    plt.close(fig)
+
+
+#: Parameters of the triangle plot, in order (getdist names of :func:`getdist_samples`).
+TRIANGLE_PARAMETERS = ("omega_m", "sigma8", "s8", "a_ia")
+
+
+def plot_triangle(
+    path: str | Path,
+    *,
+    analyses: Sequence[tuple[str, np.ndarray]],
+    blinded: bool,
+    truth: Sequence[float] | None = None,
+    parameters: Sequence[str] = TRIANGLE_PARAMETERS,
+) -> None:
+    """Triangle plot of Ωm, σ8, S8 and A_IA with every analysis overlaid (getdist).
+
+    Parameters
+    ----------
+    path
+        Output image (PNG by suffix), written atomically.
+    analyses
+        (label, samples) per analysis: (n, 3) θ = (Ωm, σ8, A_IA), or (n, 4) with the reported S8
+        last (blinded chains; see :func:`getdist_samples`).
+    blinded
+        Stamp the warning.
+    truth
+        (Ωm, σ8, A_IA) of a mock observation: marked on every panel (S8 derived).
+    parameters
+        getdist names of the parameters shown, in order.
+    """
+    from getdist import plots
+
+    if not analyses:
+        raise ValueError("plot_triangle needs at least one analysis")
+    mcs = [getdist_samples(s, label=label) for label, s in analyses]
+    g = plots.get_subplot_plotter(width_inch=1.6 * _WIDTH_INCH)
+    markers = None
+    if truth is not None:
+        values = {
+            "omega_m": truth[0],
+            "sigma8": truth[1],
+            "a_ia": truth[2],
+            "s8": float(s8(truth[0], truth[1])),
+        }
+        markers = {name: values[name] for name in parameters}
+    with _quiet_getdist():
+        g.triangle_plot(
+            mcs, list(parameters), filled=True, markers=markers, legend_labels=[lab for lab, _ in analyses]
+        )
+        _save(g, path, blinded=blinded)
+
+
+def plot_chain_traces(
+    path: str | Path,
+    *,
+    samples: np.ndarray,
+    n_burn: int,
+    autocorr_time: Mapping[str, float],
+    blinded: bool,
+    reported_s8: np.ndarray | None = None,
+    label: str = "",
+    max_walkers_drawn: int = 16,
+) -> None:
+    """Walker traces of Ωm, σ8, A_IA and S8 with the burn-in and the autocorrelation estimate.
+
+    Parameters
+    ----------
+    path
+        Output image (PNG by suffix), written atomically.
+    samples
+        (n_steps, n_walkers, 3) chain (:attr:`~wlcnn.inference.sampling.Chain.samples`).
+    n_burn
+        Burn-in steps (shaded).
+    autocorr_time
+        τ per parameter name, in steps (quoted per panel with N / τ; τ of S8 is estimated here).
+    blinded
+        Stamp the warning.
+    reported_s8
+        (n_steps, n_walkers) S8 as reported (blinded chains); default derived.
+    label
+        Analysis name (title).
+    max_walkers_drawn
+        Walkers drawn per panel (the first ones; all enter the mean line).
+    """
+    import emcee
+
+    samples = np.asarray(samples, dtype=np.float64)
+    if samples.ndim != 3 or samples.shape[-1] != len(PARAMETER_NAMES) or samples.shape[0] < 1:
+        raise ValueError(
+            f"samples must be (n_steps >= 1, n_walkers, {len(PARAMETER_NAMES)}), found {samples.shape}"
+        )
+    s8_trace = s8(samples[..., 0], samples[..., 1]) if reported_s8 is None else np.asarray(reported_s8)
+    traces = {name: samples[..., i] for i, name in enumerate(PARAMETER_NAMES)} | {"s8": s8_trace}
+    taus = dict(autocorr_time)
+    post = s8_trace[n_burn:]
+    if "s8" not in taus:
+        taus["s8"] = (
+            float(emcee.autocorr.integrated_time(post[:, :, None], tol=0)[0]) if len(post) > 1 else np.inf
+        )
+    labels = {**PARAMETER_LABELS, "s8": rf"S_8 = \sigma_8(\Omega_{{\rm m}}/{S8_PIVOT})^{{{S8_EXPONENT}}}"}
+    n_steps = samples.shape[0]
+    steps = np.arange(n_steps)
+    fig, axes = plt.subplots(len(traces), 1, figsize=(1.4 * _WIDTH_INCH, 1.4 * len(traces)), sharex=True)
+    for ax, (name, trace) in zip(axes, traces.items(), strict=True):
+        ax.plot(steps, trace[:, :max_walkers_drawn], color="0.3", lw=0.3, alpha=0.5)
+        ax.plot(steps, trace.mean(axis=1), color="C3", lw=1.0, label="walker mean")
+        if n_burn > 0:
+            ax.axvspan(0, n_burn, color="0.85", zorder=0, label="burn-in")
+        tau = float(taus.get(name, np.inf))
+        n_over_tau = (n_steps - n_burn) / tau if np.isfinite(tau) and tau > 0 else 0.0
+        ax.set_ylabel(rf"${labels[name]}$", fontsize="small")
+        ax.text(
+            0.99,
+            0.95,
+            rf"$\tau$ = {tau:.1f} steps, N/$\tau$ = {n_over_tau:.0f}",
+            transform=ax.transAxes,
+            ha="right",
+            va="top",
+            fontsize="small",
+            bbox={"facecolor": "white", "alpha": 0.7, "lw": 0},
+        )
+    axes[0].legend(loc="upper left", fontsize="x-small")
+    axes[-1].set_xlabel("step")
+    if label:
+        axes[0].set_title(label)
     fig.tight_layout()
     if blinded:
         add_blinded_warning(fig)

@@ -38,6 +38,7 @@ from wlcnn.lensing.theory import binned_theory, born_limber_spectra, flat_sky_po
 __all__ = [
     "largest_box_modes",
     "load_kappa_maps",
+    "ERROR_METHOD",
     "particle_nyquist",
     "power_spectrum_validation",
     "shell_shot_noise",
@@ -46,6 +47,22 @@ __all__ = [
 #: Theory multipoles (log-spaced) from which the binned theory is averaged.
 _THEORY_ELL = np.geomspace(10.0, 2.0e4, 200)
 _IA_AMPLITUDE = 1.0  # Fig. 4 shows the maps with and without IA at A_IA = 1
+#: How the errors of the mean ratios are estimated (written to the JSON).
+ERROR_METHOD = (
+    "box-to-box: standard deviation of the per-simulation mean ratios / sqrt(number of simulations); "
+    "the maps of one simulation are projections of the same box and are not independent "
+    "(null with a single simulation)"
+)
+
+
+def _finite_or_none(values: np.ndarray) -> list[Any]:
+    """Nested list with NaN written as None (JSON has no NaN)."""
+    return np.where(np.isfinite(values), values, None).tolist()
+
+
+def _as_array(values: Any) -> np.ndarray:
+    """Inverse of :func:`_finite_or_none`: None back to NaN."""
+    return np.array(values, dtype=np.float64)
 
 
 def load_kappa_maps(paths: Sequence[str | Path]) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
@@ -166,9 +183,11 @@ def power_spectrum_validation(
     """Compare the maps' spectra with theory per bin; optionally write the plot and a JSON.
 
     Every map file is compared with the theory of its own cosmology and shells; the ratios
-    sim / theory are averaged over all maps of all files (independent simulations beat down the
-    sample variance of each small box, which dominates at low ℓ). The plot shows the mean
-    ratio times the theory of the first file's cosmology.
+    sim / theory are averaged per file (one simulation box), then over the files (independent
+    simulations beat down the sample variance of each small box, which dominates at low ℓ).
+    Errors are box-to-box: the spread of the per-file means / √(number of files)
+    (:data:`ERROR_METHOD`); a file's projections of one box are not independent samples. The
+    plot shows the mean ratio times the theory of the first file's cosmology.
 
     Four comparisons are made: ``no_ia`` (κ, the paper's Fig. 4), ``ia`` (κ + κ_IA at
     A_IA = 1), ``gi`` (the cross-spectrum κ × κ_IA against the NLA GI term: negative) and ``ii``
@@ -260,19 +279,30 @@ def power_spectrum_validation(
         "reference_cosmology": c,
         "files": [str(p) for p in map_files],
     }
+    out["error_method"] = ERROR_METHOD
+    out["n_boxes"] = len(map_files)
     for key in _COMPARISONS:
-        r = np.concatenate(ratios[key])  # (n_maps, n_bins, n_ell)
-        mean, err = r.mean(axis=0), r.std(axis=0, ddof=1) / np.sqrt(r.shape[0])
+        # The maps of one file are projections of the same box: not independent. The error of
+        # the mean is the spread of the per-box means over the boxes (needs 2 boxes or more).
+        per_box = np.stack([r.mean(axis=0) for r in ratios[key]])  # (n_boxes, n_bins, n_ell)
+        mean = per_box.mean(axis=0)
+        n_box = per_box.shape[0]
+        err = per_box.std(axis=0, ddof=1) / np.sqrt(n_box) if n_box > 1 else np.full_like(mean, np.nan)
         ok = validated[key]
-        out["n_maps"] = int(r.shape[0])
+        out["n_maps"] = int(sum(len(r) for r in ratios[key]))
+        deviation_sigma = np.abs(mean - 1.0) / err
         out[key] = {
             "ratio": mean.tolist(),
-            "ratio_err": err.tolist(),
+            "ratio_err": _finite_or_none(err),
+            "box_scatter": _finite_or_none(per_box.std(axis=0, ddof=1) if n_box > 1 else err),
             "theory": reference[key].tolist(),
             "sim_mean": (mean * reference[key]).tolist(),
-            "sim_err": (err * reference[key]).tolist(),
+            "sim_err": _finite_or_none(err * reference[key]),
             "validated": ok.tolist(),
             "max_deviation": float(np.max(np.abs(mean - 1.0)[ok])) if ok.any() else None,
+            "max_deviation_sigma": (
+                float(np.max(deviation_sigma[ok])) if ok.any() and np.all(np.isfinite(err[ok])) else None
+            ),
         }
     def deviation(key: str) -> float:
         value = out[key]["max_deviation"]
@@ -285,18 +315,19 @@ def power_spectrum_validation(
         plot_power_spectrum_validation(
             ell=ell,
             sim_mean=np.asarray(out["no_ia"]["sim_mean"]),
-            sim_err=np.asarray(out["no_ia"]["sim_err"]),
+            sim_err=_as_array(out["no_ia"]["sim_err"]),
             theory_ell=ell,
             theory=reference["no_ia"],
             sim_mean_ia=np.asarray(out["ia"]["sim_mean"]),
-            sim_err_ia=np.asarray(out["ia"]["sim_err"]),
+            sim_err_ia=_as_array(out["ia"]["sim_err"]),
             theory_ia=reference["ia"],
             ell_range=(lo, hi),
             tolerance=tolerance,
             validated=mask,
             title=f"{out['n_maps']} maps of {len(map_files)} simulations (ratios rescaled to "
             f"Ωm={c['omega_m']:.3f}, σ8={c['sigma8']:.3f}) vs Born-Limber/halofit; filled: ≥ "
-            f"{resolved_fraction:.0%} of theory from {k_min:.3f} ≤ k ≤ {k_max:.2f} h/Mpc",
+            f"{resolved_fraction:.0%} of theory from {k_min:.3f} ≤ k ≤ {k_max:.2f} h/Mpc; "
+            f"error bars: box-to-box scatter / √{len(map_files)} boxes",
             path=plot_path,
         )
     if json_path is not None:

@@ -1,4 +1,6 @@
-"""Training and validation loss curves (the paper's Fig. 11), matplotlib with the Agg backend.
+"""Training plots (Agg backend): loss curves (Fig. 11) and test-set predictions against truth.
+
+The predictions plot draws the network's predicted σ as error bars.
 
 Examples
 --------
@@ -14,19 +16,23 @@ True
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from wlcnn.training.history import read_history
 
-__all__ = ["plot_loss_curves"]
+__all__ = ["plot_loss_curves", "plot_predictions_vs_truth"]
 
 #: Figure size in inches (one column of a paper, two panels' height).
 FIGSIZE = (7.0, 4.5)
 #: Dots per inch of the PNG.
 DPI = 120
+#: Side of one panel of the predictions-against-truth plot, inches.
+PANEL_INCH = 3.2
+#: Points drawn per panel at most (a random subset, seeded, when the test set is larger).
+MAX_POINTS = 2000
 
 
 def _running_mean(values: np.ndarray, window: int) -> np.ndarray:
@@ -92,6 +98,104 @@ def plot_loss_curves(
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small")
+    fig.tight_layout()
+    out = Path(out_path)
+    with atomic_path(out, suffix=out.suffix) as tmp:
+        fig.savefig(tmp, dpi=DPI, format=out.suffix.lstrip(".") or "png")
+    plt.close(fig)
+    return out
+
+
+def plot_predictions_vs_truth(
+    out_path: str | Path,
+    *,
+    truth: np.ndarray,
+    prediction: np.ndarray,
+    sigma: np.ndarray | None = None,
+    names: Sequence[str],
+    labels: Sequence[str] | None = None,
+    title: str = "Network predictions on the test set",
+    max_points: int = MAX_POINTS,
+    seed: int = 0,
+) -> Path:
+    """Predicted against true parameter, one panel per parameter, with the predicted σ as error bars.
+
+    Parameters
+    ----------
+    out_path
+        PNG (or any matplotlib format by suffix), written atomically.
+    truth, prediction
+        (n, k) true and predicted parameters of the test maps.
+    sigma
+        (n, k) predicted standard deviations (the square root of the diagonal of the network's
+        Σ); None: no error bars.
+    names
+        k parameter names (panel keys).
+    labels
+        k axis labels (LaTeX without $); default ``names``.
+    title
+        Figure title.
+    max_points
+        Points drawn per panel at most (a seeded random subset); the statistics quoted per panel
+        (bias, rms error, mean σ, fraction within 1 σ) use all points.
+    seed
+        Seed of the subset.
+
+    Returns
+    -------
+    Path
+        ``out_path``.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from wlcnn.atomic import atomic_path
+
+    truth = np.atleast_2d(np.asarray(truth, dtype=np.float64))
+    prediction = np.atleast_2d(np.asarray(prediction, dtype=np.float64))
+    k = len(names)
+    if truth.shape != prediction.shape or truth.shape[1] != k or truth.shape[0] < 1:
+        raise ValueError(
+            f"truth and prediction must both be (n >= 1, {k}) for {list(names)}, "
+            f"found {truth.shape} and {prediction.shape}"
+        )
+    if sigma is not None:
+        sigma = np.atleast_2d(np.asarray(sigma, dtype=np.float64))
+        if sigma.shape != truth.shape:
+            raise ValueError(f"sigma must be {truth.shape} like the predictions, found {sigma.shape}")
+    labels = list(names) if labels is None else list(labels)
+    n = truth.shape[0]
+    shown = np.arange(n)
+    if n > max_points:
+        shown = np.sort(np.random.default_rng(seed).choice(n, size=max_points, replace=False))
+    fig, axes = plt.subplots(1, k, figsize=(PANEL_INCH * k, PANEL_INCH + 0.4), squeeze=False)
+    for j, ax in enumerate(axes[0]):
+        t, p = truth[:, j], prediction[:, j]
+        yerr = None if sigma is None else sigma[shown, j]
+        ax.errorbar(t[shown], p[shown], yerr=yerr, fmt="o", ms=2, lw=0.4, alpha=0.5, color="C0", ecolor="0.6")
+        finite = np.concatenate([t, p])
+        finite = finite[np.isfinite(finite)]
+        lo, hi = (finite.min(), finite.max()) if finite.size else (0.0, 1.0)
+        pad = 0.05 * (hi - lo) if hi > lo else 0.5 * max(abs(lo), 1.0)
+        ax.plot(
+            [lo - pad, hi + pad], [lo - pad, hi + pad], color="k", lw=0.8, ls="--", label="prediction = truth"
+        )
+        ax.set_xlim(lo - pad, hi + pad)
+        ax.set_ylim(lo - pad, hi + pad)
+        ax.set_aspect("equal")
+        ax.set_xlabel(rf"true ${labels[j]}$")
+        ax.set_ylabel(rf"predicted ${labels[j]}$")
+        residual = p - t
+        text = f"bias {np.mean(residual):+.3g}\nrms {np.sqrt(np.mean(residual**2)):.3g}"
+        if sigma is not None:
+            within = np.mean(np.abs(residual) <= sigma[:, j])
+            text += f"\nmean σ {np.mean(sigma[:, j]):.3g}\nwithin 1σ {within:.0%}"
+        ax.text(0.03, 0.97, text, transform=ax.transAxes, va="top", fontsize="small")
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(loc="lower right", fontsize="x-small")
+    fig.suptitle(f"{title} ({n} maps)")
     fig.tight_layout()
     out = Path(out_path)
     with atomic_path(out, suffix=out.suffix) as tmp:
