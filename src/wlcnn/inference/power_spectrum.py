@@ -8,10 +8,11 @@ and a survey's vector is the mean over its patches (:mod:`.summaries` averages t
 The likelihood is the same as for the CNN but with a fixed covariance, taken from the test set
 at the grid cosmology nearest the mock, at A_IA = 0 (:func:`fixed_covariance`).
 
-Estimator (flat sky, periodic FFT of a square patch of side L = n_pix Δ, Δ the pixel size in
-radians): κ̃(ℓ) = Δ² Σ_x κ(x) e^(−i ℓ·x), Ĉ_ij(ℓ) = Re[κ̃_i(ℓ) κ̃_j*(ℓ)] / L², averaged over the
-Fourier modes with ℓ_low <= |ℓ| < ℓ_high of each bin (ℓ = 2π k / L). No correction for the mask
-or the smoothing: simulations and data go through the same maps, so the model absorbs them.
+Estimator (the project's one, :func:`wlcnn.statistics.power_spectrum`; flat sky, periodic FFT
+of a square patch of side L = n_pix Δ, Δ the pixel size in radians): κ̃(ℓ) = Δ² Σ_x κ(x)
+e^(−i ℓ·x), Ĉ_ij(ℓ) = Re[κ̃_i(ℓ) κ̃_j*(ℓ)] / L², averaged over the Fourier modes with
+ℓ_low <= |ℓ| < ℓ_high of each bin (ℓ = 2π k / L). No correction for the mask or the
+smoothing: simulations and data go through the same maps, so the model absorbs them.
 A white-noise map of pixel variance σ² has Ĉ = σ² Δ² at every ℓ.
 
 This module must not import TensorFlow (the baseline runs without it).
@@ -38,6 +39,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from wlcnn.inference.summaries import Summaries
+from wlcnn.statistics.power_spectrum import FourierRings
 
 __all__ = [
     "DEFAULT_ELL_RANGE",
@@ -81,47 +83,6 @@ def mode_ell(*, n_pix: int, patch_size_deg: float) -> np.ndarray:
     return np.hypot(ell_1d[:, None], ell_1d[None, :])
 
 
-@dataclass(frozen=True)
-class _Binning:
-    """Mode-weighted bin averages over the modes of a real FFT (rfft2 order, flattened).
-
-    A real map's transform is Hermitian: the rfft2 half-plane holds every mode once, and each
-    column except kx = 0 (and kx = n/2 for even n) also stands for its mirror image, which has
-    the same |κ̃|² and Re[κ̃_i κ̃_j*]. Weighting those columns by 2 reproduces the full-plane mean.
-    Sums use ``add.reduceat`` over modes sorted by bin rather than a dense matrix product: no
-    BLAS call, which a multi-threaded BLAS can make slow on a busy machine.
-    """
-
-    order: np.ndarray
-    weights: np.ndarray
-    starts: np.ndarray
-
-    @classmethod
-    def build(cls, n_pix: int, *, patch_size_deg: float, edges: np.ndarray) -> _Binning:
-        ell = mode_ell(n_pix=n_pix, patch_size_deg=patch_size_deg)[:, : n_pix // 2 + 1]
-        multiplicity = np.full(ell.shape, 2.0)
-        multiplicity[:, 0] = 1.0
-        if n_pix % 2 == 0:
-            multiplicity[:, -1] = 1.0
-        which = np.digitize(ell.ravel(), edges) - 1
-        n_bins = len(edges) - 1
-        counts = np.bincount(which[(which >= 0) & (which < n_bins)], minlength=n_bins)
-        if np.any(counts == 0):
-            raise ValueError(
-                f"ℓ bins without Fourier modes: {edges[:-1][counts == 0]} (patch too small for them)"
-            )
-        order = np.flatnonzero((which >= 0) & (which < n_bins))
-        order = order[np.argsort(which[order], kind="stable")]
-        totals = np.bincount(which[order], weights=multiplicity.ravel()[order], minlength=n_bins)
-        weights = multiplicity.ravel()[order] / totals[which[order]]
-        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-        return cls(order=order, weights=weights, starts=starts)
-
-    def apply(self, values: np.ndarray) -> np.ndarray:
-        """(..., n_modes) → (..., n_bins) weighted means."""
-        return np.add.reduceat(values[..., self.order] * self.weights, self.starts, axis=-1)
-
-
 def binned_spectra(maps: np.ndarray, *, patch_size_deg: float, ell_edges: np.ndarray) -> np.ndarray:
     """Binned auto- and cross-spectra of square maps (module doc for the estimator).
 
@@ -143,16 +104,20 @@ def binned_spectra(maps: np.ndarray, *, patch_size_deg: float, ell_edges: np.nda
     n_pix = maps.shape[-2]
     if maps.shape[-3] != n_pix:
         raise ValueError(f"expected square maps (..., n, n, n_maps), found {maps.shape}")
-    pixel = np.deg2rad(patch_size_deg) / n_pix
-    # Maps to the last two axes (contiguous FFTs); the real FFT halves the work (see _Binning).
-    fourier = np.fft.rfft2(np.moveaxis(maps, -1, -3))
-    fourier = fourier.reshape(*fourier.shape[:-2], -1)  # (..., n_maps, n_modes)
-    binning = _Binning.build(n_pix, patch_size_deg=patch_size_deg, edges=np.asarray(ell_edges))
-    # Δ⁴ |F|² / L² with L = n Δ: Δ² |F|² / n².
-    norm = pixel**2 / n_pix**2
+    # The project's one estimator (wlcnn.statistics.power_spectrum): its mode → bin tables,
+    # applied to the cross power of every channel pair from one real FFT per map.
+    rings = FourierRings.build(n_pix, side_deg=patch_size_deg, ell_edges=ell_edges)
+    if np.any(rings.n_modes == 0):
+        raise ValueError(
+            f"ℓ bins without Fourier modes: {rings.ell_edges[:-1][rings.n_modes == 0]}"
+            " (patch too small for them)"
+        )
+    fourier = np.fft.rfft2(np.moveaxis(maps, -1, -3))  # (..., n_maps, n, n // 2 + 1)
+    # θ² / n⁴ (wlcnn.statistics.power_spectrum), θ = n Δ: Δ² / n².
+    norm = np.deg2rad(patch_size_deg) ** 2 / float(n_pix) ** 4
     re, im = fourier.real, fourier.imag
     out = [
-        binning.apply(re[..., i, :] * re[..., j, :] + im[..., i, :] * im[..., j, :]) * norm
+        rings.average(re[..., i, :, :] * re[..., j, :, :] + im[..., i, :, :] * im[..., j, :, :]) * norm
         for i, j in spectrum_pairs(maps.shape[-1])
     ]
     return np.stack(out, axis=-2)

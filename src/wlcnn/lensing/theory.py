@@ -22,8 +22,9 @@ n(z). Tables are cut at ``z_source_max`` like the Born weights and resampled ont
 (spacing <= 0.005) before they reach pyccl, whose splines then follow the same piecewise-linear
 function the weights integrate.
 
-Flat-sky estimator. For an N×N map of side θ (radians) the estimate at Fourier mode k (integer
-frequencies) is :math:`\hat C(\ell_k) = |\tilde\kappa_k|^2 \theta^2 / N^4` with
+Flat-sky estimator (:func:`wlcnn.statistics.power_spectrum`, the project's one, called by
+:func:`flat_sky_power_spectrum`). For an N×N map of side θ (radians) the estimate at Fourier
+mode k (integer frequencies) is :math:`\hat C(\ell_k) = |\tilde\kappa_k|^2 \theta^2 / N^4` with
 :math:`\tilde\kappa` the unnormalised DFT and :math:`\ell_k = 2\pi |k| / \theta`; a white-noise
 map of pixel variance σ² has C = σ² Ω_pix. Bins average the modes with
 ``edges[i] <= ℓ < edges[i+1]``; :func:`binned_theory` averages a theory curve over the same
@@ -50,6 +51,7 @@ from wlcnn.atomic import atomic_path
 from wlcnn.cosmology import comoving_distance
 from wlcnn.lensing.born import IA_C1_RHO_CRIT, BornWeights, FlatLCDMBackground
 from wlcnn.lensing.nz import NzTable
+from wlcnn.statistics.power_spectrum import FlatSkySpectrum, power_spectrum
 
 __all__ = [
     "HUBBLE_DISTANCE_MPC_H",
@@ -363,28 +365,6 @@ def born_limber_spectra(
     return LensingSpectra(ell=ell_arr, gg=pair(q_g, q_g), gi=pair(q_g, q_i), ii=pair(q_i, q_i), field=field)
 
 
-@dataclass(frozen=True)
-class FlatSkySpectrum:
-    """Binned flat-sky power spectrum.
-
-    Attributes
-    ----------
-    ell
-        Mean multipole of the modes in each bin, shape (n_ell,) (NaN for empty bins).
-    cl
-        Mode-averaged C_ℓ estimate, shape (..., n_ell), in map units² × steradian.
-    n_modes
-        Number of (complex, non-independent ±k) Fourier modes in each bin.
-    ell_edges
-        Bin edges, shape (n_ell + 1,).
-    """
-
-    ell: np.ndarray
-    cl: np.ndarray
-    n_modes: np.ndarray
-    ell_edges: np.ndarray
-
-
 def _mode_ell(*, n_pix: int, side_deg: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """|ℓ| of every DFT mode and the integer frequencies (ky, kx), each shape (n, n)."""
     k = np.fft.fftfreq(n_pix, d=1.0 / n_pix)
@@ -424,38 +404,8 @@ def flat_sky_power_spectrum(
     FlatSkySpectrum
         ``cl`` shaped (..., n_ell).
     """
-    a = np.asarray(maps, dtype=np.float64)
-    if a.ndim < 2 or a.shape[-1] != a.shape[-2]:
-        raise ValueError(f"maps must be square, shaped (..., N, N); got {a.shape}")
-    edges = np.asarray(ell_edges, dtype=np.float64)
-    if edges.ndim != 1 or edges.size < 2 or np.any(np.diff(edges) <= 0):
-        raise ValueError("ell_edges must be increasing with at least two entries")
-    n = a.shape[-1]
-    area = np.deg2rad(side_deg) ** 2  # steradians (flat sky)
-    fa = np.fft.fft2(a)
-    if other is None:
-        power = np.abs(fa) ** 2
-    else:
-        b = np.asarray(other, dtype=np.float64)
-        if b.shape != a.shape:
-            raise ValueError(f"other must have the shape of maps {a.shape}, got {b.shape}")
-        power = np.real(fa * np.conj(np.fft.fft2(b)))
-    power *= area / float(n) ** 4
-    ell_modes, _, _ = _mode_ell(n_pix=n, side_deg=side_deg)
-    idx = _bin_index(ell_modes, edges)
-    n_ell = edges.size - 1
-    keep = idx >= 0
-    counts = np.bincount(idx[keep], minlength=n_ell)
-    ell_sum = np.bincount(idx[keep], weights=ell_modes.ravel()[keep], minlength=n_ell)
-    flat = power.reshape(-1, n * n)[:, keep]
-    # Sum modes per bin for every map with one matrix product (bins × modes indicator).
-    indicator = np.zeros((n_ell, int(keep.sum())))
-    indicator[idx[keep], np.arange(int(keep.sum()))] = 1.0
-    sums = flat @ indicator.T
-    with np.errstate(invalid="ignore", divide="ignore"):
-        cl = (sums / counts).reshape(*a.shape[:-2], n_ell)
-        ell_mean = ell_sum / counts
-    return FlatSkySpectrum(ell=ell_mean, cl=cl, n_modes=counts, ell_edges=edges)
+    # The project's one estimator (SPEC §10): Fig. 4 and the power-spectrum analysis share it.
+    return power_spectrum(maps, side_deg=side_deg, ell_edges=ell_edges, other=other)
 
 
 def _interp_loglog(ell: np.ndarray, cl: np.ndarray, at: np.ndarray) -> np.ndarray:
