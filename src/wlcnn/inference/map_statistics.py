@@ -37,7 +37,7 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -199,8 +199,9 @@ def map_statistic_from_config(
 def map_statistics_config_problems(cfg: Mapping[str, Any]) -> list[str]:
     """What the schema cannot check in the map statistics' ``inference`` keys.
 
-    A ν range must be increasing; a statistic whose keys are set must have fewer data-vector
-    entries than ``inference.n_surveys`` (its covariance is estimated from the surveys).
+    A ν range must be increasing. The data-vector length against ``inference.n_surveys`` is not
+    checked here: a configuration may lower ``n_surveys`` for statistics it does not run (the
+    likelihood refuses a singular covariance of those it does).
 
     Returns
     -------
@@ -212,22 +213,4 @@ def map_statistics_config_problems(cfg: Mapping[str, Any]) -> list[str]:
     for key in ("peaks_nu_range", "mf_nu_range"):
         if key in inference and not inference[key][0] < inference[key][1]:
             problems.append(f"inference.{key}: expected [low, high] with low < high, found {inference[key]}")
-    zb_edges: Sequence[float] | None = cfg.get("survey", {}).get("zb_edges")
-    n_surveys = inference.get("n_surveys")
-    if problems or zb_edges is None or n_surveys is None:
-        return problems
-    n_bins = len(zb_edges) - 1
-    for kind, key in ((PEAKS, "peaks_n_bins"), (MINKOWSKI, "mf_n_thresholds")):
-        if key not in inference:
-            continue
-        _, n_levels, functionals = _settings(inference, kind)  # type: ignore[arg-type]
-        p = data_vector_length(kind, n_bins=n_bins, n_levels=n_levels, n_functionals=len(functionals))  # type: ignore[arg-type]
-        if p >= n_surveys:
-            shape = f"{n_bins} tomographic bins x {n_levels}" + (
-                f" x {len(functionals)} functionals" if kind == MINKOWSKI else ""
-            )
-            problems.append(
-                f"inference.{key}: expected a {kind} data vector shorter than inference.n_surveys = "
-                f"{n_surveys}, found {p} entries ({shape})"
-            )
     return problems
