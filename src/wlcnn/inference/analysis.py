@@ -22,6 +22,13 @@ import numpy as np
 from wlcnn.inference.blinding import DEFAULT_SCALES, load_or_create_secret, record_unblinding
 from wlcnn.inference.constraints import CONTOUR_LEVELS, constraints_row, hpd_contains, s8, write_table
 from wlcnn.inference.likelihood import PARAMETER_NAMES, SummaryLikelihood
+from wlcnn.inference.map_statistics import (
+    DEFAULT_MF_FUNCTIONALS,
+    DEFAULT_MF_N_THRESHOLDS,
+    DEFAULT_MF_NU_RANGE,
+    DEFAULT_PEAKS_N_BINS,
+    DEFAULT_PEAKS_NU_RANGE,
+)
 from wlcnn.inference.power_spectrum import fixed_covariance
 from wlcnn.inference.sampling import (
     Chain,
@@ -77,6 +84,12 @@ DEFAULTS: dict[str, Any] = {
     "ps_n_ell_bins": 7,
     "ps_ell_range": [75.0, 3500.0],
     "ps_covariance_a_ia": 0.0,
+    # Map statistics (:mod:`.map_statistics`, which reads these keys itself).
+    "peaks_nu_range": list(DEFAULT_PEAKS_NU_RANGE),
+    "peaks_n_bins": DEFAULT_PEAKS_N_BINS,
+    "mf_nu_range": list(DEFAULT_MF_NU_RANGE),
+    "mf_n_thresholds": DEFAULT_MF_N_THRESHOLDS,
+    "mf_functionals": list(DEFAULT_MF_FUNCTIONALS),
     "combinations": [],
     "sampler": {"n_walkers": 64, "n_steps": 5000, "n_burn": 1000, "thin": 1, "max_steps": 50000},
     "grid_shape": [64, 64, 25],

@@ -1,6 +1,7 @@
 """The statistics the inference stage compresses each simulated or observed survey into.
 
-``power_spectrum`` is the baseline (no TensorFlow); any other label is a trained network whose
+``power_spectrum`` is the baseline and ``peaks`` and ``minkowski`` the map statistics of
+:mod:`.map_statistics` (no TensorFlow); any other label is a trained network whose
 exported ``model.keras`` predicts (Ωm, σ8, A_IA/10) and the 6 Cholesky entries per patch: the
 summary statistic is its first three outputs (SPEC §7).
 """
@@ -13,11 +14,14 @@ from typing import Any
 
 import numpy as np
 
+from wlcnn.inference.map_statistics import MAP_STATISTICS, map_statistic_from_config
 from wlcnn.inference.power_spectrum import PowerSpectrumStatistic, ell_bin_edges
 
-__all__ = ["NETWORK_OUTPUTS", "POWER_SPECTRUM", "make_predictor"]
+__all__ = ["NETWORK_OUTPUTS", "POWER_SPECTRUM", "STATISTICS", "make_predictor"]
 
 POWER_SPECTRUM = "power_spectrum"
+#: Labels computed from the maps without a network (no TensorFlow, no trained model).
+STATISTICS = (POWER_SPECTRUM, *MAP_STATISTICS)
 #: The network outputs used as summary statistics (the rest parametrise the loss covariance).
 NETWORK_OUTPUTS = ("omega_m", "sigma8", "a_ia_over_10")
 #: CNN input channels per tomographic bin: γ1, γ2 and κ_E (:func:`wlcnn.survey.channel_names`).
@@ -38,6 +42,9 @@ def make_predictor(
             n_bins=n_bins,
         )
         return stat, stat.output_names
+    if label in MAP_STATISTICS:
+        map_stat = map_statistic_from_config(label, config=config)
+        return map_stat, map_stat.output_names
     if model_path is None:
         raise ValueError(f"network statistic {label!r} needs its model_path")
     from wlcnn.training.export import ModelFileError, load_trained_model  # TensorFlow only for networks
