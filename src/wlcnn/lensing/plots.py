@@ -1,7 +1,7 @@
 """Lensing plots: the paper's Fig. 4 and the n(z) with its bootstrap spread.
 
-- :func:`plot_power_spectrum_validation`: the paper's Fig. 4 (Agg canvas, no pyplot), simulated κ spectra against
-  theory, drawn from arrays (no files read).
+- :func:`plot_power_spectrum_validation`: the paper's Fig. 4 (Agg canvas, no pyplot), simulated
+  κ spectra against theory, drawn from arrays (no files read).
 - :func:`plot_nz_bootstrap`: each tomographic bin's redshift distribution with its bootstrap
   spread. The spread comes from the bootstrap realisations (the KiDS-450 DIR bootstrap files, or
   the demo's :func:`wlcnn.lensing.nz.bootstrap_nz_histograms`), read with
