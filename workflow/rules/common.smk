@@ -227,7 +227,11 @@ def mock_map_file(mock):
 TEST_COSMOLOGIES = [c.id for c in GRID if c.n_sims.get("test")]
 NETWORKS = list(config.get("training", {}).get("networks", []))
 COMBINATIONS = {c["name"]: list(c["members"]) for c in config.get("inference", {}).get("combinations", [])}
-ANALYSES = [*NETWORKS, "power_spectrum", *COMBINATIONS] if "inference" in config else []
+# peak counts and Minkowski functionals of the same patch maps (issue 15), when configured
+MAP_STATISTICS = list(config.get("inference", {}).get("map_statistics", []))
+# single statistics: those made from one network or one map statistic (Fig. 7 shows each)
+SINGLE_STATISTICS = [*NETWORKS, "power_spectrum", *MAP_STATISTICS]
+ANALYSES = [*SINGLE_STATISTICS, *COMBINATIONS] if "inference" in config else []
 
 
 def summaries_file(label):
@@ -268,8 +272,13 @@ def trained_model(network):
 
 
 def model_inputs(label):
-    """The trained network a statistic needs (none for the power spectrum)."""
-    return [] if label == "power_spectrum" else [trained_model(label)]
+    """The trained network a statistic needs (none for the power spectrum and map statistics)."""
+    return [trained_model(label)] if label in NETWORKS else []
+
+
+def statistic_env(label):
+    """Conda environment of a statistic's summaries: TensorFlow only for networks."""
+    return str(ENVS / ("training.yaml" if label in NETWORKS else "inference.yaml"))
 
 
 def mock_truth(mock=None):
@@ -283,7 +292,7 @@ def mock_truth(mock=None):
 def robustness_tables():
     """Constraints of every single statistic on every mock observation (Fig. 7)."""
     return [str(OUT / "inference" / "mocks" / m / "results" / label / "constraints.json")
-            for m in MOCKS for label in [*NETWORKS, "power_spectrum"]]
+            for m in MOCKS for label in SINGLE_STATISTICS]
 
 
 def final_targets():
@@ -298,6 +307,8 @@ def final_targets():
         targets.append(str(OUT / "plots" / "fig11_training_loss.png"))
     if ANALYSES:
         targets += [str(OUT / "inference" / "constraints.md"), str(OUT / "plots" / "fig9_s8_whisker.png")]
+        if "survey" in config:
+            targets.append(str(OUT / "inference" / "eb_null" / "eb_null.json"))
         if MOCKS and "mock" in config.get("survey", {}):
             targets.append(str(OUT / "plots" / "fig7_robustness.png"))
     return targets

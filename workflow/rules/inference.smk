@@ -21,7 +21,7 @@ rule test_summaries:
         mem_mb=4000,
         runtime=120,
     conda:
-        lambda wc: str(ENVS / ("inference.yaml" if wc.label == "power_spectrum" else "training.yaml"))
+        lambda wc: statistic_env(wc.label)
     script:
         "../scripts/test_summaries.py"
 
@@ -50,7 +50,7 @@ rule data_vector:
     log:
         str(LOGS / "data_vector" / "{label}.log"),
     conda:
-        lambda wc: str(ENVS / ("inference.yaml" if wc.label == "power_spectrum" else "training.yaml"))
+        lambda wc: statistic_env(wc.label)
     script:
         "../scripts/data_vector.py"
 
@@ -85,9 +85,59 @@ rule constrain:
         "../scripts/constrain.py"
 
 
+rule eb_null:
+    input:
+        patch_maps=str(OUT / "survey" / "patch_maps.h5"),
+    output:
+        json=str(OUT / "inference" / "eb_null" / "eb_null.json"),
+        plot=report(str(OUT / "inference" / "eb_null" / "eb_null.png"), category="Survey",
+                    subcategory="E/B null test", caption="../report/eb_null.rst"),
+    params:
+        config=config_subset("eb_null"),
+    log:
+        str(LOGS / "eb_null.log"),
+    benchmark:
+        str(BENCH / "eb_null.tsv")
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    conda:
+        str(ENVS / "inference.yaml")
+    script:
+        "../scripts/eb_null.py"
+
+
+rule coverage:
+    input:
+        summaries=lambda wc: summaries_file(wc.label),
+    output:
+        json=str(OUT / "inference" / "coverage" / "{label}" / "coverage.json"),
+        plot=report(str(OUT / "inference" / "coverage" / "{label}" / "coverage.png"),
+                    category="Calibration", subcategory="Expected coverage",
+                    caption="../report/coverage.rst", labels={"analysis": "{label}"}),
+        ranks=report(str(OUT / "inference" / "coverage" / "{label}" / "rank_histograms.png"),
+                     category="Calibration", subcategory="Rank histograms",
+                     caption="../report/rank_histograms.rst", labels={"analysis": "{label}"}),
+    params:
+        out_dir=lambda wc: str(OUT / "inference" / "coverage" / wc.label),
+        config=config_subset("coverage"),
+    log:
+        str(LOGS / "coverage" / "{label}.log"),
+    benchmark:
+        str(BENCH / "coverage" / "{label}.tsv")
+    resources:
+        mem_mb=4000,
+        runtime=120,
+    conda:
+        str(ENVS / "inference.yaml")
+    script:
+        "../scripts/coverage.py"
+
+
 rule compare_constraints:
     input:
-        [str(OUT / "inference" / "results" / label / "constraints.json") for label in ANALYSES],
+        tables=[str(OUT / "inference" / "results" / label / "constraints.json") for label in ANALYSES],
+        coverage=[str(OUT / "inference" / "coverage" / label / "coverage.json") for label in ANALYSES],
     output:
         plot=report(str(OUT / "plots" / "fig9_s8_whisker.png"), category="Constraints", caption="../report/fig9.rst"),
         json=str(OUT / "inference" / "constraints.json"),
@@ -151,7 +201,7 @@ if MOCKS and "mock" in config["survey"]:
 
     use rule compare_constraints as robustness_plot with:
         input:
-            robustness_tables(),
+            tables=robustness_tables(),
         output:
             plot=report(str(OUT / "plots" / "fig7_robustness.png"), category="Constraints",
                         caption="../report/fig7.rst"),

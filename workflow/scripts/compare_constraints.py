@@ -7,8 +7,10 @@ from wlcnn.provenance import write_rendered_sidecars
 log = setup_rule_logging(snakemake.log[0])
 truth = snakemake.params.truth
 truth_s8 = truth[1] * (truth[0] / 0.3) ** 0.5 if truth else None
+inputs = dict(snakemake.input.items())
 rows = compare(
-    tables=list(snakemake.input),
+    tables=list(inputs["tables"]),
+    coverage=list(inputs.get("coverage", [])),
     out_plot=snakemake.output.plot,
     out_json=snakemake.output.json,
     out_markdown=snakemake.output.markdown,

@@ -565,11 +565,14 @@ def compare(
     published: Sequence[Mapping[str, Any]] = (),
     truth_s8: float | None = None,
     title: str = "",
+    coverage: Sequence[str | Path] = (),
 ) -> list[dict[str, Any]]:
     """Gather several analyses' tables into one (JSON, Markdown) and one S8 whisker plot.
 
     With the analyses of several mock observations this is the robustness plot (Fig. 7); with
     this work's analyses beside ``published`` values, Fig. 9. Blinded if any input is.
+    ``coverage`` files (:func:`wlcnn.inference.coverage.run_coverage`) add each analysis'
+    calibration statement to its row and below the Markdown table.
     """
     from wlcnn.inference.plots import plot_s8_whiskers
 
@@ -579,12 +582,19 @@ def compare(
         payload = json.loads(Path(path).read_text())
         blinded |= bool(payload["blinded"])
         rows.extend(payload["rows"])
+    statements = {}
+    for path in coverage:
+        payload = json.loads(Path(path).read_text())
+        statements[str(payload["label"])] = str(payload["statement"])
+    for row in rows:
+        if str(row["analysis"]) in statements:
+            row["coverage"] = statements[str(row["analysis"])]
     write_table(
         rows,
         json_path=out_json,
         markdown_path=out_markdown,
         blinded=blinded,
-        provenance={"tables": [str(p) for p in tables]},
+        provenance={"tables": [str(p) for p in tables], "coverage": [str(p) for p in coverage]},
     )
     plot_s8_whiskers(
         out_plot,

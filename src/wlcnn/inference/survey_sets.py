@@ -19,7 +19,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from wlcnn.cosmology import DEFAULT_H, DEFAULT_N_S, DEFAULT_OMEGA_B, make_cosmology
+from wlcnn.cosmology import simulation_cosmology
 from wlcnn.lensing.born import BornWeights, born_convergence, shell_weights_from_config
 from wlcnn.maps.mapfile import MapFileContentError, check_consistent_map_files
 from wlcnn.survey import ForwardModel, SurveySettings
@@ -126,14 +126,7 @@ class SimulatedSurveys:
             raise MapFileContentError(
                 self.files[0], "cosmology", "a JSON object with omega_m and sigma8", f"{c!r}"
             )
-        self.cosmo = make_cosmology(
-            omega_m=c["omega_m"],
-            sigma8=c["sigma8"],
-            omega_b=c.get("omega_b", DEFAULT_OMEGA_B),
-            h=c.get("h", DEFAULT_H),
-            n_s=c.get("n_s", DEFAULT_N_S),
-            radiation=False,
-        )
+        self.cosmo = simulation_cosmology(c)
         n_sets_max = len(self._index) // self.n_patches
         if n_sets_max < 1:
             raise ValueError(
