@@ -295,6 +295,20 @@ def robustness_tables():
             for m in MOCKS for label in SINGLE_STATISTICS]
 
 
+# bootstrap n(z) realisations drawn in the n(z) plot (the test set uses them all)
+N_NZ_BOOTSTRAP = int(config.get("lensing", {}).get("n_nz_bootstrap", 0)) if "nz_bootstrap_pattern" in config.get("lensing", {}) else 0
+
+
+def nz_input_files():
+    """The n(z) files of every bin and every bootstrap realisation (inputs of the n(z) plot)."""
+    lensing = config["lensing"]
+    files = list(lensing["nz_files"])
+    for realisation in range(N_NZ_BOOTSTRAP):
+        files += [lensing["nz_bootstrap_pattern"].format(bin=b, realisation=realisation)
+                  for b in range(1, len(lensing["nz_files"]) + 1)]
+    return files
+
+
 def final_targets():
     """Everything the implemented stages produce (the default target of the Snakefile)."""
     targets = all_manifests() if MAPS_SOURCE == "snapshots" else []  # light cones need no ingestion
@@ -303,8 +317,12 @@ def final_targets():
         targets.append(str(OUT / "plots" / "fig4_power_spectrum_validation.png"))
     if "survey" in config:
         targets += [str(OUT / "survey" / "patch_maps.h5"), str(OUT / "plots" / "fig1_survey_maps.png")]
+    if "lensing" in config and "nz_files" in config["lensing"]:
+        targets.append(str(OUT / "plots" / "nz_bootstrap.png"))
     if NETWORKS:
         targets.append(str(OUT / "plots" / "fig11_training_loss.png"))
+        if "inference" in config:
+            targets += [str(OUT / "plots" / f"predictions_{n}.png") for n in NETWORKS]
     if ANALYSES:
         targets += [str(OUT / "inference" / "constraints.md"), str(OUT / "plots" / "fig9_s8_whisker.png")]
         if "survey" in config:

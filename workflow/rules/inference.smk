@@ -39,6 +39,27 @@ rule merge_summaries:
         "../scripts/merge_summaries.py"
 
 
+rule plot_predictions:
+    input:
+        str(OUT / "inference" / "summaries" / "{network}.h5"),
+    output:
+        report(str(OUT / "plots" / "predictions_{network}.png"), category="Training",
+               subcategory="Predictions vs truth", caption="../report/predictions.rst",
+               labels={"network": "{network}"}),
+    params:
+        seed=config_subset("plot_predictions")["run"]["seed"],
+    log:
+        str(LOGS / "plot_predictions" / "{network}.log"),
+    benchmark:
+        str(BENCH / "plot_predictions" / "{network}.tsv")
+    wildcard_constraints:
+        network="|".join(NETWORKS) or "no-network",
+    conda:
+        str(ENVS / "inference.yaml")
+    script:
+        "../scripts/plot_predictions.py"
+
+
 rule data_vector:
     input:
         patch_maps=str(OUT / "survey" / "patch_maps.h5"),
@@ -61,6 +82,10 @@ rule constrain:
         data=lambda wc: data_vector_file(wc.label),
     output:
         table=str(OUT / "inference" / "results" / "{label}" / "constraints.json"),
+        chain=str(OUT / "inference" / "results" / "{label}" / "chain.h5"),
+        traces=report(str(OUT / "inference" / "results" / "{label}" / "chain_traces.png"),
+                      category="Constraints", subcategory="Chain traces",
+                      caption="../report/chain_traces.rst", labels={"analysis": "{label}"}),
         contours=report(str(OUT / "inference" / "results" / "{label}" / "omega_m_sigma8.png"),
                         category="Constraints", subcategory="Omega_m-sigma8 contours",
                         caption="../report/contours.rst", labels={"analysis": "{label}"}),
@@ -138,8 +163,11 @@ rule compare_constraints:
     input:
         tables=[str(OUT / "inference" / "results" / label / "constraints.json") for label in ANALYSES],
         coverage=[str(OUT / "inference" / "coverage" / label / "coverage.json") for label in ANALYSES],
+        chains=[str(OUT / "inference" / "results" / label / "chain.h5") for label in ANALYSES],
     output:
         plot=report(str(OUT / "plots" / "fig9_s8_whisker.png"), category="Constraints", caption="../report/fig9.rst"),
+        triangle=report(str(OUT / "plots" / "triangle.png"), category="Constraints",
+                        caption="../report/triangle.rst"),
         json=str(OUT / "inference" / "constraints.json"),
         markdown=report(str(OUT / "inference" / "constraints.md"), category="Constraints",
                         caption="../report/constraints.rst"),

@@ -75,3 +75,21 @@ if "mock" in config["survey"]:
             str(LOGS / "mock_patch_maps" / "{mock}.log"),
         benchmark:
             str(BENCH / "mock_patch_maps" / "{mock}.tsv")
+
+
+rule plot_nz:
+    input:
+        nz_input_files(),
+    output:
+        report(str(OUT / "plots" / "nz_bootstrap.png"), category="Survey", caption="../report/nz.rst"),
+    params:
+        lensing=config_subset("plot_nz")["lensing"],
+        n_bootstrap=N_NZ_BOOTSTRAP,
+    log:
+        str(LOGS / "plot_nz.log"),
+    benchmark:
+        str(BENCH / "plot_nz.tsv")
+    conda:
+        str(ENVS / "survey.yaml")
+    script:
+        "../scripts/plot_nz.py"

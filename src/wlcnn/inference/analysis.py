@@ -70,6 +70,7 @@ RESULT_FILES = {
     "contours": "omega_m_sigma8.png",
     "s8_a_ia": "s8_a_ia.png",
     "whisker": "s8_whisker.png",
+    "traces": "chain_traces.png",
 }
 #: Subdirectory of the unblinded results, and the record of unblinding steps.
 UNBLINDED_DIR = "unblinded"
@@ -340,7 +341,7 @@ def _write_results(
     Beside the chain: its getdist root and ArviZ netCDF (:mod:`.sampling`), with the prior
     ranges (the hull's bounding box and ``a_ia_range``).
     """
-    from wlcnn.inference.plots import plot_omega_m_sigma8, plot_s8_a_ia, plot_s8_whiskers
+    from wlcnn.inference.plots import plot_chain_traces, plot_omega_m_sigma8, plot_s8_a_ia, plot_s8_whiskers
 
     out_dir.mkdir(parents=True, exist_ok=True)
     files = {key: out_dir / name for key, name in RESULT_FILES.items()}
@@ -406,9 +407,18 @@ def _write_results(
         blinded=blinded,
         truth=None if shown_truth is None else float(s8(truth[0], truth[1])),
     )
+    plot_chain_traces(
+        files["traces"],
+        samples=chain.samples,
+        n_burn=int(chain.settings["n_burn"]),
+        autocorr_time=chain.autocorr_time,
+        blinded=blinded,
+        reported_s8=chain.s8 if blinded else None,
+        label=label,
+    )
     # the table and plots are rendered from the chain and grid, which hold the full record
     write_rendered_sidecars(
-        [files["table_md"], files["contours"], files["s8_a_ia"], files["whisker"], *exported],
+        [files["table_md"], files["contours"], files["s8_a_ia"], files["whisker"], files["traces"], *exported],
         sources=[files["chain"], files["grid"]],
         step="inference.render",
     )
@@ -566,13 +576,18 @@ def compare(
     truth_s8: float | None = None,
     title: str = "",
     coverage: Sequence[str | Path] = (),
+    chains: Sequence[str | Path] = (),
+    out_triangle: str | Path | None = None,
+    truth: Sequence[float] | None = None,
 ) -> list[dict[str, Any]]:
     """Gather several analyses' tables into one (JSON, Markdown) and one S8 whisker plot.
 
     With the analyses of several mock observations this is the robustness plot (Fig. 7); with
     this work's analyses beside ``published`` values, Fig. 9. Blinded if any input is.
     ``coverage`` files (:func:`wlcnn.inference.coverage.run_coverage`) add each analysis'
-    calibration statement to its row and below the Markdown table.
+    calibration statement to its row and below the Markdown table; ``chains`` (one per table, in
+    the same order) with ``out_triangle`` give the triangle plot of all analyses overlaid, with
+    ``truth`` (Ωm, σ8, A_IA) marked unless blinded.
     """
     from wlcnn.inference.plots import plot_s8_whiskers
 
@@ -604,4 +619,15 @@ def compare(
         truth=truth_s8,
         title=title,
     )
+    if out_triangle is not None and chains:
+        from wlcnn.inference.plots import plot_triangle
+
+        # each chain lies in its analysis' results directory, named after the analysis
+        read = [(Path(path).parent.name, read_chain(path)) for path in chains]
+        plot_triangle(
+            out_triangle,
+            analyses=[(name, np.column_stack([c.flat(), c.flat_s8()])) for name, c in read],
+            blinded=blinded,
+            truth=None if blinded else truth,
+        )
     return rows
