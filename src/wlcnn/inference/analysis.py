@@ -418,7 +418,7 @@ def _write_results(
     )
     # the table and plots are rendered from the chain and grid, which hold the full record
     write_rendered_sidecars(
-        [files["table_md"], files["contours"], files["s8_a_ia"], files["whisker"], files["traces"], *exported],
+        [files[key] for key in ("table_md", "contours", "s8_a_ia", "whisker", "traces")] + exported,
         sources=[files["chain"], files["grid"]],
         step="inference.render",
     )
