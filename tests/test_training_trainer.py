@@ -83,7 +83,7 @@ def test_small_network_overfits_a_tiny_set(tmp_path: Path) -> None:
         n_patches=1,
         training_config={
             **BASE,
-            "n_steps": 150,
+            "n_steps": 300,
             "learning_rate": 3e-3,
             "a_ia_range": [0.0, 0.0],
             "checkpoint_every": 1000,

@@ -147,6 +147,29 @@ def _attribute_equal(a: Any, b: Any) -> bool:
     return x.dtype == y.dtype and x.shape == y.shape and x.tobytes() == y.tobytes()
 
 
+def _dereferenced(value: Any, fh: Any) -> Any:
+    """An attribute with HDF5 object references (netCDF dimension scales) as the objects' names.
+
+    References are addresses inside one file: two files that point at the same-named objects are
+    equal, whatever the addresses.
+    """
+    import h5py
+
+    def name(item: Any) -> Any:
+        if isinstance(item, h5py.Reference):
+            return fh[item].name if item else None
+        if isinstance(item, np.void | tuple):  # REFERENCE_LIST: (reference, dimension index)
+            return tuple(name(x) for x in item)
+        if isinstance(item, np.ndarray):
+            return [name(x) for x in item.tolist()] if item.dtype.kind in "OV" else item
+        return item
+
+    array = np.asarray(value) if not isinstance(value, str | bytes) else None
+    if array is None or array.dtype.kind not in "OV":
+        return value
+    return json.dumps([name(x) for x in array.tolist()], default=str)
+
+
 def _dataset_difference(a: Any, b: Any) -> str | None:
     """What differs between two HDF5 datasets (None: identical dtype, shape and bytes)."""
     if a.dtype != b.dtype or a.shape != b.shape:
@@ -213,7 +236,9 @@ def _diff_hdf5(a: Path, b: Path, rel: str, report: DiffReport) -> None:
                         report.content.append(
                             Difference(rel, place, f"only in {'A' if key in x.attrs else 'B'}")
                         )
-                    elif not _attribute_equal(x.attrs[key], y.attrs[key]):
+                    elif not _attribute_equal(
+                        _dereferenced(x.attrs[key], fa), _dereferenced(y.attrs[key], fb)
+                    ):
                         report.content.append(
                             Difference(rel, place, f"{_show(x.attrs[key])} != {_show(y.attrs[key])}")
                         )

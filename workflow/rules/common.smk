@@ -276,10 +276,6 @@ def model_inputs(label):
     return [trained_model(label)] if label in NETWORKS else []
 
 
-def statistic_env(label):
-    """Conda environment of a statistic's summaries: TensorFlow only for networks."""
-    return str(ENVS / ("training.yaml" if label in NETWORKS else "inference.yaml"))
-
 
 def mock_truth(mock=None):
     """(Omega_m, sigma8, A_IA) of a mock observation (default: the survey's), None for real data."""

@@ -21,7 +21,7 @@ rule test_summaries:
         mem_mb=4000,
         runtime=120,
     conda:
-        lambda wc: statistic_env(wc.label)
+        lambda wc: str(ENVS / ("training.yaml" if wc.label in NETWORKS else "inference.yaml"))
     script:
         "../scripts/test_summaries.py"
 
@@ -71,7 +71,7 @@ rule data_vector:
     log:
         str(LOGS / "data_vector" / "{label}.log"),
     conda:
-        lambda wc: statistic_env(wc.label)
+        lambda wc: str(ENVS / ("training.yaml" if wc.label in NETWORKS else "inference.yaml"))
     script:
         "../scripts/data_vector.py"
 
