@@ -54,11 +54,13 @@ from wlcnn.statistics.power_spectrum import power_spectrum
 from wlcnn.statistics.two_sample import correlation_difference, two_sample_tests
 
 __all__ = [
+    "COMPARE_FILES",
     "STATISTICS",
     "CompareSettings",
     "MapComparison",
     "StatisticComparison",
     "compare_config_problems",
+    "compare_map_files",
     "compare_map_sets",
     "read_kappa_maps",
     "reference_sigma",
@@ -192,6 +194,8 @@ class MapComparison:
         Base seed of the bootstraps.
     labels
         Names of set A and set B.
+    meta
+        Further JSON-able facts written with the numbers (files, expectation).
     """
 
     statistics: dict[str, StatisticComparison]
@@ -225,7 +229,10 @@ class MapComparison:
             "settings": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self.settings).items()},
             "seed": self.seed,
             "reference_sigma": _json_array(self.reference_sigma),
-            "n_maps": {"a": None, "b": None},
+            "n_maps": {
+                "a": int(next(iter(self.statistics.values())).values_a.shape[0]),
+                "b": int(next(iter(self.statistics.values())).values_b.shape[0]),
+            },
             "statistics": {},
             "verdict": {
                 "different": self.different,
@@ -237,7 +244,6 @@ class MapComparison:
             **self.meta,
         }
         for name, s in self.statistics.items():
-            out["n_maps"] = {"a": int(s.values_a.shape[0]), "b": int(s.values_b.shape[0])}
             ks_frac = (s.bootstrap_ks < alpha).mean(axis=0)
             ad_frac = (s.bootstrap_ad < alpha).mean(axis=0)
             finite = np.isfinite(s.correlation_difference)
@@ -465,3 +471,93 @@ def compare_config_problems(cfg: Mapping[str, Any], *, simulation_names: Mapping
         if pair.get("expect", "same") not in _EXPECTATIONS:
             problems.append(f"{where}.expect: expected one of {_EXPECTATIONS}, found {pair['expect']!r}")
     return problems
+
+
+#: Files of a comparison, by key (the rule's outputs): JSON of every number, then the figures.
+COMPARE_FILES = {
+    "json": "comparison.json",
+    "bands": "bands.png",
+    "distributions": "distributions.png",
+    "pvalues": "pvalues.png",
+    "correlation": "correlation_difference.png",
+}
+
+
+def compare_map_files(
+    files_a: Sequence[str | Path],
+    files_b: Sequence[str | Path],
+    *,
+    outputs: Mapping[str, str | Path],
+    name: str,
+    settings: CompareSettings,
+    seed: int,
+    labels: tuple[str, str] = ("a", "b"),
+    expect: Expectation = "same",
+    config_subset: Mapping[str, Any] | None = None,
+) -> MapComparison:
+    """Read two sets of map files, compare them and write the JSON (with provenance) and figures.
+
+    Parameters
+    ----------
+    files_a, files_b
+        Map files of set A (the reference) and set B; all of one geometry.
+    outputs
+        Path per key of :data:`COMPARE_FILES`.
+    name
+        Name of the comparison (titles, bootstrap stream).
+    settings, seed, labels
+        See :func:`compare_map_sets`.
+    expect
+        ``"same"`` or ``"different"``: what the comparison should find (recorded with
+        ``as_expected``; the caller decides what a surprise means).
+    config_subset
+        Configuration the result depends on, for the provenance record.
+
+    Returns
+    -------
+    MapComparison
+        The comparison written.
+    """
+    import json
+
+    from wlcnn.atomic import atomic_write_text
+    from wlcnn.provenance import file_record, provenance_record, utc_now, write_rendered_sidecars
+    from wlcnn.seeding import seed_sequence_for
+    from wlcnn.statistics import plots
+
+    started = utc_now()
+    maps_a, attrs = read_kappa_maps(files_a)
+    maps_b, _ = read_kappa_maps(files_b)
+    # the geometry of B must match A (check_consistent_map_files compares with the first file)
+    from wlcnn.maps.mapfile import check_consistent_map_files
+
+    check_consistent_map_files([files_a[0], *files_b], shells=False)
+    # one bootstrap stream per comparison: derived from the run's seed and the pair's name
+    pair_seed = int(seed_sequence_for(seed, _RNG_IDENTITY, name).generate_state(1)[0])
+    result = compare_map_sets(
+        maps_a, maps_b, side_deg=float(attrs["patch_size_deg"]), settings=settings, seed=pair_seed, labels=labels
+    )
+    result.meta.update(
+        name=name,
+        files={"a": [str(p) for p in files_a], "b": [str(p) for p in files_b]},
+        side_deg=float(attrs["patch_size_deg"]),
+        expect=expect,
+        as_expected=result.different == (expect == "different"),
+    )
+    record = result.to_json()
+    record["provenance"] = provenance_record(
+        step="statistics.compare_maps",
+        inputs=[file_record(p) for p in [*files_a, *files_b]],
+        config=dict(config_subset or {}),
+        started=started,
+        extra={"name": name},
+    )
+    title = f"{name}: {labels[0]} vs {labels[1]}"
+    plots.plot_statistic_bands(outputs["bands"], result, title=f"{title}, mean ± σ")
+    plots.plot_distributions(outputs["distributions"], result, title=f"{title}, per-map distributions (bin 1)")
+    plots.plot_pvalues(outputs["pvalues"], result)
+    plots.plot_correlation_difference(outputs["correlation"], result, title=f"{title}, correlation difference")
+    atomic_write_text(outputs["json"], json.dumps(record, indent=1) + "\n")
+    figures = [outputs[k] for k in COMPARE_FILES if k != "json"]
+    write_rendered_sidecars(figures, sources=[outputs["json"]], step="statistics.compare_maps.render")
+    return result
