@@ -22,7 +22,13 @@ import yaml
 
 from wlcnn.cli import main
 from wlcnn.maps.mapfile import MAPS_FORMAT, MAPS_VERSION
-from wlcnn.statistics.compare import COMPARE_FILES, STATISTICS, CompareSettings, compare_map_files, compare_map_sets
+from wlcnn.statistics.compare import (
+    COMPARE_FILES,
+    STATISTICS,
+    CompareSettings,
+    compare_map_files,
+    compare_map_sets,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 N_PIX = 64
@@ -49,7 +55,9 @@ def _fields(seed: int, slope: float, n_maps: int = N_MAPS) -> np.ndarray:
 
 
 def test_same_spectrum_is_consistent() -> None:
-    result = compare_map_sets(_fields(1, SLOPE_A), _fields(2, SLOPE_A), side_deg=SIDE_DEG, settings=SETTINGS, seed=3)
+    result = compare_map_sets(
+        _fields(1, SLOPE_A), _fields(2, SLOPE_A), side_deg=SIDE_DEG, settings=SETTINGS, seed=3
+    )
     assert not result.different
     assert result.min_pvalue_corrected > SETTINGS.alpha
     # no statistic on its own is far off either (observed KS p-values, not corrected)
@@ -58,7 +66,9 @@ def test_same_spectrum_is_consistent() -> None:
 
 
 def test_different_spectrum_is_different_at_high_confidence() -> None:
-    result = compare_map_sets(_fields(1, SLOPE_A), _fields(2, SLOPE_B), side_deg=SIDE_DEG, settings=SETTINGS, seed=3)
+    result = compare_map_sets(
+        _fields(1, SLOPE_A), _fields(2, SLOPE_B), side_deg=SIDE_DEG, settings=SETTINGS, seed=3
+    )
     assert result.different
     assert result.min_pvalue_corrected < 1e-6
     # the power spectrum on its own sees it (the slope is what differs)
@@ -78,7 +88,11 @@ def _write_map_file(path: Path, maps: np.ndarray) -> Path:
     """A minimal map file: the root attributes the reader checks and the κ stack."""
     with h5py.File(path, "w") as fh:
         fh.attrs.update(
-            format=MAPS_FORMAT, format_version=MAPS_VERSION, n_pix=N_PIX, patch_size_deg=SIDE_DEG, n_bins=N_TOMO
+            format=MAPS_FORMAT,
+            format_version=MAPS_VERSION,
+            n_pix=N_PIX,
+            patch_size_deg=SIDE_DEG,
+            n_bins=N_TOMO,
         )
         fh["kappa"] = maps.astype(np.float32)
     return path
@@ -89,8 +103,16 @@ def test_json_holds_every_number_and_figures_are_written(tmp_path: Path) -> None
     files_a = [_write_map_file(tmp_path / "a.h5", maps_a)]
     files_b = [_write_map_file(tmp_path / "b.h5", maps_b)]
     outputs = {k: tmp_path / "out" / v for k, v in COMPARE_FILES.items()}
-    compare_map_files(files_a, files_b, outputs=outputs, name="t", settings=SETTINGS, seed=7, expect="different",
-                      config_subset={"statistics": {"n_bootstrap": SETTINGS.n_bootstrap}})
+    compare_map_files(
+        files_a,
+        files_b,
+        outputs=outputs,
+        name="t",
+        settings=SETTINGS,
+        seed=7,
+        expect="different",
+        config_subset={"statistics": {"n_bootstrap": SETTINGS.n_bootstrap}},
+    )
     record = json.loads(outputs["json"].read_text())
     assert set(record["statistics"]) == set(STATISTICS)
     assert record["n_maps"] == {"a": N_MAPS, "b": N_MAPS}
@@ -111,7 +133,9 @@ def test_json_holds_every_number_and_figures_are_written(tmp_path: Path) -> None
         n_x = len(entry["x"])
         per_map = np.array(entry["per_map"]["b"], dtype=float)
         assert per_map.shape == (N_MAPS, N_TOMO, n_x), name
-        np.testing.assert_allclose(np.array(entry["mean"]["b"], dtype=float), per_map.mean(axis=0), rtol=1e-12)
+        np.testing.assert_allclose(
+            np.array(entry["mean"]["b"], dtype=float), per_map.mean(axis=0), rtol=1e-12
+        )
         assert np.array(entry["ks_pvalue"]).shape == (N_TOMO, n_x)
         assert np.array(entry["bootstrap"]["ad_pvalues"]).shape == (SETTINGS.n_bootstrap, N_TOMO, n_x)
         assert np.array(entry["correlation_difference"], dtype=float).shape == (N_TOMO * n_x, N_TOMO * n_x)
@@ -131,13 +155,31 @@ def demo() -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("side", "key", "value", "field", "expected"),
     [
-        ("a", "cosmology", "c999", "statistics.compare[0].a.cosmology", "expected a cosmology of cosmology.grid"),
-        ("b", "simulation", "sim07", "statistics.compare[0].b.simulation", "expected a simulation of cosmology c004"),
+        (
+            "a",
+            "cosmology",
+            "c999",
+            "statistics.compare[0].a.cosmology",
+            "expected a cosmology of cosmology.grid",
+        ),
+        (
+            "b",
+            "simulation",
+            "sim07",
+            "statistics.compare[0].b.simulation",
+            "expected a simulation of cosmology c004",
+        ),
     ],
 )
 def test_unknown_cosmology_or_simulation_is_refused(
-    demo: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str],
-    side: str, key: str, value: str, field: str, expected: str,
+    demo: dict[str, Any],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    side: str,
+    key: str,
+    value: str,
+    field: str,
+    expected: str,
 ) -> None:
     cfg = copy.deepcopy(demo)
     cfg["statistics"]["compare"][0][side][key] = value
@@ -156,10 +198,16 @@ def test_compare_maps_is_in_the_demo_dag() -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
     dry = subprocess.run(
         [sys.executable, "-m", "snakemake", "-n", "--configfile", "config/demo.yaml"],
-        capture_output=True, text=True, timeout=600, env=env, cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+        cwd=REPO,
     )
     assert dry.returncode == 0, dry.stderr[-3000:]
     # the "Job stats" table: one line "<rule> <count>" per rule
-    counts = {w[0]: w[1] for w in (line.split() for line in (dry.stdout + dry.stderr).splitlines()) if len(w) == 2}
+    counts = {
+        w[0]: w[1] for w in (line.split() for line in (dry.stdout + dry.stderr).splitlines()) if len(w) == 2
+    }
     n_pairs = len(yaml.safe_load((REPO / "config" / "demo.yaml").read_text())["statistics"]["compare"])
     assert counts.get("compare_maps") == str(n_pairs), dry.stdout[-3000:]

@@ -20,7 +20,11 @@ result = compare_map_files(
 verdict = "different" if result.different else "consistent"
 log.info(
     "%s: %s (smallest KS p-value x %d bins = %.3g, alpha = %g)",
-    pair["name"], verdict, result.n_tests, result.min_pvalue_corrected, result.settings.alpha,
+    pair["name"],
+    verdict,
+    result.n_tests,
+    result.min_pvalue_corrected,
+    result.settings.alpha,
 )
 for name, s in result.statistics.items():
     log.info("  %s: smallest KS p-value %.3g", name, float(s.ks_pvalue.min()))

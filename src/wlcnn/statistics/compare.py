@@ -250,7 +250,10 @@ class MapComparison:
             out["statistics"][name] = {
                 "x": _json_array(s.x),
                 "x_label": BIN_LABELS[name],
-                "mean": {"a": _json_array(s.values_a.mean(axis=0)), "b": _json_array(s.values_b.mean(axis=0))},
+                "mean": {
+                    "a": _json_array(s.values_a.mean(axis=0)),
+                    "b": _json_array(s.values_b.mean(axis=0)),
+                },
                 "std": {
                     "a": _json_array(s.values_a.std(axis=0, ddof=1)),
                     "b": _json_array(s.values_b.std(axis=0, ddof=1)),
@@ -306,7 +309,9 @@ def _smooth(maps: np.ndarray, *, side_deg: float, settings: CompareSettings) -> 
     from wlcnn.survey.smoothing import smooth  # local: only when smoothing is asked for
 
     pixel_arcmin = side_deg * _ARCMIN_PER_DEG / maps.shape[-1]
-    return smooth(maps, sigma_pix=settings.smoothing_arcmin / pixel_arcmin, truncate=settings.smoothing_truncate)
+    return smooth(
+        maps, sigma_pix=settings.smoothing_arcmin / pixel_arcmin, truncate=settings.smoothing_truncate
+    )
 
 
 def _per_map_statistics(
@@ -403,7 +408,9 @@ def compare_map_sets(
             bootstrap_ad=boot.ad_pvalues.reshape(-1, *shape),
             correlation_difference=corr,
         )
-    return MapComparison(statistics=results, reference_sigma=sigma_ref, settings=settings, seed=seed, labels=labels)
+    return MapComparison(
+        statistics=results, reference_sigma=sigma_ref, settings=settings, seed=seed, labels=labels
+    )
 
 
 def read_kappa_maps(paths: Sequence[str | Path]) -> tuple[np.ndarray, dict[str, Any]]:
@@ -425,12 +432,16 @@ def read_kappa_maps(paths: Sequence[str | Path]) -> tuple[np.ndarray, dict[str, 
     for path in paths:
         with h5py.File(path, "r") as fh:
             if "kappa" not in fh:
-                raise MapFileContentError(path, "kappa", "a κ dataset (a map file with born = true)", "no such dataset")
+                raise MapFileContentError(
+                    path, "kappa", "a κ dataset (a map file with born = true)", "no such dataset"
+                )
             stacks.append(np.asarray(fh["kappa"][...], dtype=np.float64))
     return np.concatenate(stacks), attrs
 
 
-def compare_config_problems(cfg: Mapping[str, Any], *, simulation_names: Mapping[str, Sequence[str]]) -> list[str]:
+def compare_config_problems(
+    cfg: Mapping[str, Any], *, simulation_names: Mapping[str, Sequence[str]]
+) -> list[str]:
     """What the schema cannot check in ``statistics``: pairs naming simulations of the grid.
 
     Parameters
@@ -454,7 +465,9 @@ def compare_config_problems(cfg: Mapping[str, Any], *, simulation_names: Mapping
     for i, pair in enumerate(block.get("compare", [])):
         where = f"statistics.compare[{i}]"
         if pair["name"] in seen:
-            problems.append(f"{where}.name: expected a name not used by another pair, found {pair['name']!r} twice")
+            problems.append(
+                f"{where}.name: expected a name not used by another pair, found {pair['name']!r} twice"
+            )
         seen.add(pair["name"])
         for side in ("a", "b"):
             cosmo, sim = pair[side]["cosmology"], pair[side]["simulation"]
@@ -535,7 +548,12 @@ def compare_map_files(
     # one bootstrap stream per comparison: derived from the run's seed and the pair's name
     pair_seed = int(seed_sequence_for(seed, _RNG_IDENTITY, name).generate_state(1)[0])
     result = compare_map_sets(
-        maps_a, maps_b, side_deg=float(attrs["patch_size_deg"]), settings=settings, seed=pair_seed, labels=labels
+        maps_a,
+        maps_b,
+        side_deg=float(attrs["patch_size_deg"]),
+        settings=settings,
+        seed=pair_seed,
+        labels=labels,
     )
     result.meta.update(
         name=name,
@@ -554,9 +572,13 @@ def compare_map_files(
     )
     title = f"{name}: {labels[0]} vs {labels[1]}"
     plots.plot_statistic_bands(outputs["bands"], result, title=f"{title}, mean ± σ")
-    plots.plot_distributions(outputs["distributions"], result, title=f"{title}, per-map distributions (bin 1)")
+    plots.plot_distributions(
+        outputs["distributions"], result, title=f"{title}, per-map distributions (bin 1)"
+    )
     plots.plot_pvalues(outputs["pvalues"], result)
-    plots.plot_correlation_difference(outputs["correlation"], result, title=f"{title}, correlation difference")
+    plots.plot_correlation_difference(
+        outputs["correlation"], result, title=f"{title}, correlation difference"
+    )
     atomic_write_text(outputs["json"], json.dumps(record, indent=1) + "\n")
     figures = [outputs[k] for k in COMPARE_FILES if k != "json"]
     write_rendered_sidecars(figures, sources=[outputs["json"]], step="statistics.compare_maps.render")

@@ -83,8 +83,9 @@ def _distribution_bins(n_x: int) -> list[int]:
     return sorted(set(np.linspace(0, n_x - 1, min(N_DISTRIBUTION_BINS, n_x)).round().astype(int).tolist()))
 
 
-def plot_distributions(path: str | Path, comparison: MapComparison, *, tomographic_bin: int = 0,
-                       title: str = "") -> None:
+def plot_distributions(
+    path: str | Path, comparison: MapComparison, *, tomographic_bin: int = 0, title: str = ""
+) -> None:
     """Per-map distributions of each statistic at a few bins of one tomographic bin."""
     stats = comparison.statistics
     fig, axes = _grid(len(stats), N_DISTRIBUTION_BINS)
@@ -102,8 +103,9 @@ def plot_distributions(path: str | Path, comparison: MapComparison, *, tomograph
             for values, label, colour in zip((a, b), comparison.labels, _COLOURS, strict=True):
                 ax.hist(values, bins=edges, density=True, histtype="step", color=colour, label=label)
             p = float(s.ks_pvalue[tomographic_bin, k])
-            ax.set_title(f"{name} at {BIN_LABELS[name].split(' ')[0]} = {s.x[k]:.3g}\nKS p = {p:.2g}",
-                         fontsize="small")
+            ax.set_title(
+                f"{name} at {BIN_LABELS[name].split(' ')[0]} = {s.x[k]:.3g}\nKS p = {p:.2g}", fontsize="small"
+            )
     axes[0, 0].legend(fontsize="small")
     fig.suptitle(title or f"per-map distributions, tomographic bin {tomographic_bin + 1}")
     fig.tight_layout()
@@ -119,8 +121,10 @@ def plot_pvalues(path: str | Path, comparison: MapComparison, *, title: str = ""
     for row, (name, s) in enumerate(stats.items()):
         for t in range(n_tomo):
             ax = axes[row, t]
-            for boot, label, colour in ((s.bootstrap_ks, "KS (bootstrap)", _COLOURS[0]),
-                                        (s.bootstrap_ad, "AD (bootstrap)", _COLOURS[1])):
+            for boot, label, colour in (
+                (s.bootstrap_ks, "KS (bootstrap)", _COLOURS[0]),
+                (s.bootstrap_ad, "AD (bootstrap)", _COLOURS[1]),
+            ):
                 lo, med, hi = np.percentile(np.clip(boot[:, t], _P_FLOOR, 1.0), [16, 50, 84], axis=0)
                 ax.plot(s.x, med, color=colour, label=label)
                 ax.fill_between(s.x, lo, hi, color=colour, alpha=0.25)
@@ -136,7 +140,9 @@ def plot_pvalues(path: str | Path, comparison: MapComparison, *, title: str = ""
             ax.set_title(f"{name}, bin {t + 1}", fontsize="small")
     axes[0, 0].legend(fontsize="x-small")
     verdict = "different" if comparison.different else "consistent"
-    fig.suptitle(title or f"two-sample p-values: {verdict} (corrected p = {comparison.min_pvalue_corrected:.2g})")
+    fig.suptitle(
+        title or f"two-sample p-values: {verdict} (corrected p = {comparison.min_pvalue_corrected:.2g})"
+    )
     fig.tight_layout()
     _save(fig, path)
 
@@ -153,6 +159,11 @@ def plot_correlation_difference(path: str | Path, comparison: MapComparison, *, 
         ax.set_title(name, fontsize="small")
         ax.set_xlabel("bin (tomographic × x)", fontsize="x-small")
     if image is not None:
-        fig.colorbar(image, ax=list(axes[0]), shrink=0.8, label=f"corr({comparison.labels[0]}) − corr({comparison.labels[1]})")
+        fig.colorbar(
+            image,
+            ax=list(axes[0]),
+            shrink=0.8,
+            label=f"corr({comparison.labels[0]}) − corr({comparison.labels[1]})",
+        )
     fig.suptitle(title or "correlation-matrix difference")
     _save(fig, path)
