@@ -210,6 +210,14 @@ def _semantic_problems(cfg: Mapping[str, Any], *, base_dir: Path) -> list[str]:
         else:
             if source == "snapshots" and grid and not z_problems:
                 problems.extend(_shell_thickness_problems(cfg, grid))
+            if "statistics" in cfg:
+                from wlcnn.grid import simulations
+                from wlcnn.statistics.compare import compare_config_problems
+
+                names: dict[str, list[str]] = {c.id: [] for c in grid}
+                for sim in simulations(grid):
+                    names[sim.cosmology.id].append(sim.name)
+                problems.extend(compare_config_problems(cfg, simulation_names=names))
     return problems
 
 

@@ -311,6 +311,9 @@ def final_targets():
     if "lensing" in config and "shells" in config:
         targets += all_map_files()
         targets.append(str(OUT / "plots" / "fig4_power_spectrum_validation.png"))
+        # map-statistics comparisons (statistics.smk)
+        targets += [str(OUT / "statistics" / "compare" / p["name"] / "comparison.json")
+                    for p in config.get("statistics", {}).get("compare", [])]
     if "survey" in config:
         targets += [str(OUT / "survey" / "patch_maps.h5"), str(OUT / "plots" / "fig1_survey_maps.png")]
     if "lensing" in config and "nz_files" in config["lensing"]:
