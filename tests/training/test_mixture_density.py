@@ -9,7 +9,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import tensorflow as tf
-from scipy.stats import multivariate_normal
+from scipy.stats import multivariate_normal, norm
 
 from wlcnn.inference.coverage import summarise_coverage
 from wlcnn.inference.toy import LinearGaussianToy, default_toy
@@ -274,3 +274,29 @@ def test_vmim_summaries_keep_the_fisher_information(
     lossy = fisher_errors(lambda x: x[:, :3]) / errors_x
     print("marginal errors from x[:3] / from x:", np.round(lossy, 3))
     assert np.max(lossy) > 1.1
+
+
+def test_two_components_recover_a_bimodal_posterior_that_one_cannot() -> None:
+    """x = θ² + ε, θ ~ N(0, 1): p(θ|x) ∝ N(θ; 0, 1) N(x; θ², σ²) has modes at ±√x."""
+    noise_sd, n = 0.1, 3000
+    rng = np.random.default_rng(7)
+    theta = rng.standard_normal((n, 1))
+    x = theta**2 + noise_sd * rng.standard_normal((n, 1))
+    grid = np.linspace(-4.0, 4.0, 801)[:, None]
+    cell = grid[1, 0] - grid[0, 0]
+    observed = np.array([0.5, 1.0, 2.0])
+    exact = norm.pdf(grid[:, 0])[None] * norm.pdf(observed[:, None], grid[:, 0][None] ** 2, noise_sd)
+    exact /= exact.sum(axis=1, keepdims=True) * cell
+
+    def total_variation(k: int) -> tuple[np.ndarray, PosteriorEstimator]:
+        est = fit_posterior_estimator(x, theta, k=k, hidden=(32, 32), epochs=30, seed=3)
+        q = np.array([posterior_density(est, np.array([xo]), grid) for xo in observed])
+        return 0.5 * np.sum(np.abs(q - exact), axis=1) * cell, est
+
+    tv_one, _ = total_variation(1)
+    tv_two, est = total_variation(2)
+    print("total variation to the exact posterior, K=1:", np.round(tv_one, 3), "K=2:", np.round(tv_two, 3))
+    assert np.all(tv_one > 0.6)
+    assert np.all(tv_two < 0.35)
+    modes = np.sort(predict_mixture(est, observed[:, None]).means[..., 0], axis=1)
+    np.testing.assert_allclose(modes, np.sqrt(observed)[:, None] * [-1, 1], atol=0.05)

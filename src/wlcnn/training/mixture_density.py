@@ -97,6 +97,8 @@ DEFAULT_LEARNING_RATE = 3.0e-3
 DEFAULT_COVERAGE_SAMPLES = 4000
 #: Largest seed handed to a Keras initializer.
 _SEED_LIMIT = 2**31 - 1
+#: Initial component means span ± this many standard deviations of θ (see :func:`_initial_bias`).
+_INITIAL_MEAN_SPREAD = 1.0
 #: Parameter names of the coverage statistics, in the order of θ.
 _COVERAGE_THETA = ("omega_m", "sigma8", "a_ia")
 
@@ -292,7 +294,23 @@ def _standardisation(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mean, np.where(scale > 0, scale, 1.0)
 
 
-def _build_mlp(*, n_inputs: int, n_out: int, hidden: Sequence[int], seed: int) -> keras.Model:
+def _initial_bias(k: int, n_params: int) -> np.ndarray:
+    """Output bias putting component c's means at a different point on θ's diagonal.
+
+    Identical components receive identical gradients, and for a posterior symmetric about the
+    starting point (e.g. two modes ±θ) the single-Gaussian solution is a stationary point: a
+    K > 1 mixture initialised with all means at 0 stays collapsed onto one component. Spread
+    over ±:data:`_INITIAL_MEAN_SPREAD` (standardised units), they split from the start.
+    """
+    bias = np.zeros(n_outputs(k, n_params))
+    if k > 1:
+        block = component_size(n_params)
+        for c, centre in enumerate(np.linspace(-_INITIAL_MEAN_SPREAD, _INITIAL_MEAN_SPREAD, k)):
+            bias[c * block : c * block + n_params] = centre
+    return bias
+
+
+def _build_mlp(*, n_inputs: int, k: int, n_params: int, hidden: Sequence[int], seed: int) -> keras.Model:
     import keras
 
     counter = iter(range(1 << 30))
@@ -305,7 +323,12 @@ def _build_mlp(*, n_inputs: int, n_out: int, hidden: Sequence[int], seed: int) -
     x = inputs
     for i, width in enumerate(hidden):
         x = keras.layers.Dense(int(width), activation="tanh", kernel_initializer=init(), name=f"hidden{i}")(x)
-    outputs = keras.layers.Dense(n_out, kernel_initializer=init(), name="mixture")(x)
+    outputs = keras.layers.Dense(
+        n_outputs(k, n_params),
+        kernel_initializer=init(),
+        bias_initializer=keras.initializers.Constant(_initial_bias(k, n_params)),
+        name="mixture",
+    )(x)
     return keras.Model(inputs, outputs, name="posterior_estimator")
 
 
@@ -368,7 +391,7 @@ def fit_posterior_estimator(
     keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
     try:
-        model = _build_mlp(n_inputs=x.shape[1], n_out=n_outputs(k, p), hidden=hidden, seed=seed)
+        model = _build_mlp(n_inputs=x.shape[1], k=k, n_params=p, hidden=hidden, seed=seed)
 
         def loss(theta_true: Any, outputs: Any) -> Any:
             return mixture_nll(outputs, theta_true, k=k, n_params=p)
