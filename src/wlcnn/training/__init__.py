@@ -5,6 +5,8 @@ One concept per module:
 - :mod:`~wlcnn.training.settings`: the ``training:`` block, curricula, resume fingerprints;
 - :mod:`~wlcnn.training.networks`: the paper's ResNets and the demo's tiny presets;
 - :mod:`~wlcnn.training.loss`: Gaussian likelihood loss with a predicted Cholesky factor;
+- :mod:`~wlcnn.training.mixture_density`: Gaussian-mixture posterior loss, amortized posterior
+  estimator (MDN) and VMIM summaries;
 - :mod:`~wlcnn.training.forward`: the pluggable forward model (stand-in, survey adapter);
 - :mod:`~wlcnn.training.input_pipeline`: ``tf.data`` streaming of κ / κ_IA maps from HDF5;
 - :mod:`~wlcnn.training.distribute`: default / Mirrored / MultiWorkerMirrored strategy choice;
