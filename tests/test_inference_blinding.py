@@ -151,10 +151,10 @@ def test_blinded_outputs_are_shifted_by_the_secret(runs: dict) -> None:
 
 
 def test_every_blinded_plot_carries_the_warning(runs: dict) -> None:
-    assert len(runs["blind_figs"]) == 3 and len(runs["clear_figs"]) == 3
+    assert len(runs["blind_figs"]) == 4 and len(runs["clear_figs"]) == 4  # contours, S8-A_IA, whisker, traces
     assert all("BLINDED" in _texts(f) for f in runs["blind_figs"])
     assert not any("BLINDED" in _texts(f) for f in runs["clear_figs"])
-    for key in ("contours", "s8_a_ia", "whisker"):
+    for key in ("contours", "s8_a_ia", "whisker", "traces"):
         assert (runs["tmp"] / "blind" / RESULT_FILES[key]).stat().st_size > 1000
 
 

@@ -26,9 +26,9 @@ from wlcnn.statistics.compare import (
     COMPARE_FILES,
     STATISTICS,
     CompareSettings,
-    compare_map_files,
     compare_map_sets,
 )
+from wlcnn.statistics.compare_files import compare_map_files
 
 REPO = Path(__file__).resolve().parents[2]
 N_PIX = 64

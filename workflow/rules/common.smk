@@ -305,6 +305,23 @@ def nz_input_files():
     return files
 
 
+# Map-set comparisons (statistics.smk), by name
+COMPARE_PAIRS = {p["name"]: p for p in config.get("statistics", {}).get("compare", [])}
+
+
+def compare_map_inputs(name):
+    """Map files of the two sets of a comparison."""
+    pair = COMPARE_PAIRS[name]
+    return {side: map_file(pair[side]["cosmology"], pair[side]["simulation"]) for side in ("a", "b")}
+
+
+def compare_config(name):
+    """What one comparison depends on: the run's seed, the statistics settings and its own pair only."""
+    subset = config_subset("compare_maps")
+    statistics = {k: v for k, v in subset.get("statistics", {}).items() if k != "compare"}
+    return {**subset, "statistics": {**statistics, "compare": [COMPARE_PAIRS[name]]}}
+
+
 def final_targets():
     """Everything the implemented stages produce (the default target of the Snakefile)."""
     targets = all_manifests() if MAPS_SOURCE == "snapshots" else []  # light cones need no ingestion

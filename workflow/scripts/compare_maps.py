@@ -1,7 +1,8 @@
 """Snakemake script: two sets of maps compared with every map statistic (statistics.compare)."""
 
 from wlcnn.logs import setup_rule_logging
-from wlcnn.statistics.compare import CompareSettings, compare_map_files
+from wlcnn.statistics.compare import CompareSettings
+from wlcnn.statistics.compare_files import compare_map_files
 
 log = setup_rule_logging(snakemake.log[0])
 config = snakemake.params.config
