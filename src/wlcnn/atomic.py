@@ -237,8 +237,9 @@ def atomic_paths(
         remove_stale_temporaries(directory)
     temporaries: list[Path] = []
     try:
-        for target in targets:
-            temporaries.append(_make_temporary(target, suffix=suffix, suffix_last=suffix_last))
+        temporaries.extend(
+            _make_temporary(target, suffix=suffix, suffix_last=suffix_last) for target in targets
+        )
         yield list(temporaries)
         for tmp in temporaries:
             seal_product(tmp)  # every product's record gets its content digest, whoever wrote it

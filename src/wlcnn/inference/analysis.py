@@ -98,7 +98,7 @@ DEFAULTS: dict[str, Any] = {
     "published_s8": [],
 }
 #: Default place of the blinding secret, relative to ``run.output_dir`` (apart from the results).
-_SECRET_DEFAULT = "blinding/secret.json"
+_SECRET_DEFAULT = "blinding/secret.json"  # noqa: S105 - a file name, not a secret
 
 
 @dataclass(frozen=True)

@@ -289,7 +289,7 @@ class HealpixShellReader(PkdStepReader):
         """Particle count per pixel (grouped + ungrouped), int64, ``npix`` values in RING order."""
         return self.read_map("counts")
 
-    def iter_chunks(self, chunk_size: int = DEFAULT_CHUNK_SIZE) -> NoReturn:  # type: ignore[override]
+    def iter_chunks(self, chunk_size: int = DEFAULT_CHUNK_SIZE) -> NoReturn:  # type: ignore[override]  # noqa: ARG002 - the reader interface
         """Not available: HEALPix shells hold counts, not particles (use :meth:`read_counts`).
 
         Raises

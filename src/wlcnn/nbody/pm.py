@@ -349,7 +349,7 @@ def pm_time_steps(
     """
     if n_steps < 1:
         raise ValueError(f"n_steps must be >= 1, got {n_steps}")
-    outs = np.asarray(sorted(set(float(a) for a in output_a)))
+    outs = np.asarray(sorted({float(a) for a in output_a}))
     if outs.size == 0:
         raise ValueError("need at least one output time")
     if outs[0] < a_init * (1.0 - _SAME_TIME_RTOL):

@@ -103,7 +103,7 @@ HISTORY_FILE = "history.csv"
 TENSORBOARD_DIR = "tensorboard"
 
 
-class TrainingInterrupted(RuntimeError):
+class TrainingInterrupted(RuntimeError):  # noqa: N818 - a planned stop after a checkpoint, not an error
     """A checkpoint signal stopped training after saving; rerun to continue.
 
     Attributes
