@@ -166,7 +166,7 @@ def remove_stale_temporaries(directory: str | Path) -> list[Path]:
     """
     directory = Path(directory)
     host = _host_token()
-    removed = []
+    removed: list[Path] = []
     try:
         entries = list(os.scandir(directory))
     except (FileNotFoundError, NotADirectoryError):

@@ -179,7 +179,7 @@ class InferenceSettings:
         )
         return cls(
             base_seed=int(cfg["run"]["seed"]),
-            prior_box=(tuple(prior["omega_m"]), tuple(prior["sigma8"])),  # type: ignore[arg-type]
+            prior_box=(tuple(prior["omega_m"]), tuple(prior["sigma8"])),
             a_ia_range=(float(block["a_ia_range"][0]), float(block["a_ia_range"][1])),
             n_a_ia=int(block["n_a_ia"]),
             n_surveys=int(block["n_surveys"]),
@@ -397,14 +397,14 @@ def _write_results(
         files["s8_a_ia"],
         analyses=[(label, samples_s8)],
         blinded=blinded,
-        truth=None if shown_truth is None else (float(s8(truth[0], truth[1])), truth[2]),
+        truth=None if shown_truth is None else (float(s8(shown_truth[0], shown_truth[1])), shown_truth[2]),
     )
     plot_s8_whiskers(
         files["whisker"],
         entries=[{"label": label, **row["s8"]}],
         published=published,
         blinded=blinded,
-        truth=None if shown_truth is None else float(s8(truth[0], truth[1])),
+        truth=None if shown_truth is None else float(s8(shown_truth[0], shown_truth[1])),
     )
     # the table and plots are rendered from the chain and grid, which hold the full record
     write_rendered_sidecars(

@@ -306,7 +306,7 @@ def compute_summaries(
     predict: Predict,
     make_survey_for: Callable[[str, float], MakeSurvey],
     cosmologies: Sequence[tuple[str, float, float]],
-    a_ia: Sequence[float],
+    a_ia: Sequence[float] | np.ndarray,
     n_surveys: int,
     base_seed: int,
     batch_size: int,

@@ -197,11 +197,11 @@ def _sniff_file(path: Path, *, strict: bool = True) -> tuple[str, str] | None:
 def _read_exact(fh: BinaryIO, offset: int, buf: np.ndarray, *, path: Path, where: str) -> None:
     """Fill the native, C-contiguous ``buf`` with the bytes at ``offset`` (no extra copy)."""
     fh.seek(offset)
-    view = memoryview(buf).cast("B")
+    view = memoryview(buf).cast("B")  # type: ignore[arg-type]  # ndarray has the buffer protocol; the stubs omit it on 3.11
     total = view.nbytes
     got = 0
     while got < total:  # a single read() returns at most ~2 GiB on Linux
-        n = fh.readinto(view[got:])
+        n = fh.readinto(view[got:])  # type: ignore[attr-defined]  # open(..., "rb") files have it; BinaryIO omits it
         if not n:
             raise TruncatedFileError(
                 path, f"{where}, offset {offset + got}", f"{total} bytes", f"end of file after {got} bytes"

@@ -257,7 +257,7 @@ def _slab_projection_factor(
     chi_lo, chi_hi = np.asarray(comoving_distance(cosmo, np.array([z_lo, z_hi])), dtype=np.float64)
     width = chi_hi - chi_lo
     z_mid = 0.5 * (z_lo + z_hi)
-    chi_mid = float(comoving_distance(cosmo, np.array([z_mid]))[0])
+    chi_mid = float(np.asarray(comoving_distance(cosmo, np.array([z_mid])))[0])
     u = np.linspace(0.0, _SLAB_U_MAX, _SLAB_POINTS)
     kernel = np.sinc(u / np.pi) ** 2  # sin²u/u², even in u: integrate over u >= 0, twice
     du = u[1] - u[0]

@@ -28,6 +28,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import healpy as hp
 import numba
@@ -380,7 +381,7 @@ def degrade_counts(counts: np.ndarray, nside_out: int) -> np.ndarray:
 
 
 def counts_from_hpb(
-    path: str | Path | HealpixShellReader, *, nside: int | None = None, **reader_options: object
+    path: str | Path | HealpixShellReader, *, nside: int | None = None, **reader_options: Any
 ) -> np.ndarray:
     """Count map of one PkdGrav3 ``.hpb`` light-cone shell.
 
