@@ -188,7 +188,7 @@ def dry_run(configfile: str) -> tuple[frozenset[str], dict[str, set[str]]]:
 def _worker_dry_run(configfile: str) -> tuple[frozenset[str] | None, str]:
     try:
         return dry_run(configfile)[0], ""
-    except Exception as exc:  # a perturbation Snakemake refuses is skipped, not fatal
+    except Exception as exc:  # noqa: BLE001 - a perturbation Snakemake refuses is skipped, not fatal
         lines = [line for line in str(exc).splitlines() if line.strip()]
         return None, (lines[0] if lines else type(exc).__name__)
 

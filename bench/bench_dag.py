@@ -84,6 +84,7 @@ def snakemake_dry_run(config: Path, *args: str) -> tuple[float, str]:
         cwd=REPO,
         capture_output=True,
         text=True,
+        check=False,  # a failure is raised below with Snakemake's own message
     )
     elapsed = time.perf_counter() - t0
     if proc.returncode:
@@ -94,7 +95,7 @@ def snakemake_dry_run(config: Path, *args: str) -> tuple[float, str]:
 def dry_run(n: int, workdir: Path, groups: bool = True) -> dict:
     config = paper_config(n, workdir)
     seconds, text = snakemake_dry_run(config, "--quiet", "rules")
-    counts = {m[0]: int(m[1]) for m in re.findall(r"^(\w+)\s+(\d+)$", text, re.M)}
+    counts = {m[0]: int(m[1]) for m in re.findall(r"^(\w+)\s+(\d+)$", text, re.MULTILINE)}
     row = {"cosmologies": n, "seconds": round(seconds, 2), "jobs": counts}
     if groups:
         # the full listing (not --quiet): it names the group jobs and their members

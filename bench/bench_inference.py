@@ -58,7 +58,7 @@ def bench_predictions(n_surveys: int) -> dict:
     )
     survey = np.random.default_rng(0).normal(size=(20, 128, 128, 12)).astype(np.float32)
     t0 = time.perf_counter()
-    predict_surveys(predict=stat, make_survey=lambda seed: survey, seeds=range(n_surveys), batch_size=64)
+    predict_surveys(predict=stat, make_survey=lambda _seed: survey, seeds=range(n_surveys), batch_size=64)
     dt = time.perf_counter() - t0
     return {
         "surveys": n_surveys,

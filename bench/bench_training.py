@@ -218,7 +218,7 @@ def main() -> None:
                         patches=args.patches,
                         workdir=work,
                     )
-                except Exception as exc:  # a mode a device does not support: record, go on
+                except Exception as exc:  # noqa: BLE001 - a mode a device does not support: record, go on
                     r = {"preset": preset, "mode": mode, "error": f"{type(exc).__name__}: {exc}"[:300]}
                 results.append(r)
                 if "error" in r:

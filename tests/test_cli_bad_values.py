@@ -283,7 +283,7 @@ def test_bad_value_exit_2_message_and_nothing_written(case, nbody_fixtures, tmp_
     if entry == "training" and "plot" not in argv:
         from wlcnn.training.networks import PRESETS
 
-        argv = [a if a != "ml" else sorted(PRESETS)[0] for a in argv]
+        argv = [a if a != "ml" else min(PRESETS) for a in argv]
 
     code, err = _run(entry, _fill(argv, out=out, snapshot=snapshot, files=files), capsys)
 

@@ -139,7 +139,7 @@ def test_critical_density():
     gravitational_constant = 4.30091e-9
     expected = 3.0 * 100.0**2 / (8.0 * np.pi * gravitational_constant)
     assert critical_density_msun_h_mpc3() == RHO_CRIT_MSUN_H_MPC3
-    assert RHO_CRIT_MSUN_H_MPC3 == pytest.approx(expected, rel=1e-4)
+    assert pytest.approx(expected, rel=1e-4) == RHO_CRIT_MSUN_H_MPC3
 
 
 def test_invalid_inputs(lcdm):

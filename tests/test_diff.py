@@ -12,13 +12,12 @@ import json
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import h5py
 import pytest
 
-import wlcnn.provenance as provenance
+from wlcnn import provenance
 from wlcnn.atomic import atomic_write_text
 from wlcnn.cli import main
 from wlcnn.diff import DiffInputError, diff_paths
@@ -53,7 +52,7 @@ def _make_run(run: Path, source: Path, when: str, monkeypatch: pytest.MonkeyPatc
 @pytest.fixture
 def runs(
     nbody_fixtures: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[tuple[Path, Path]]:
+) -> tuple[Path, Path]:
     source = tmp_path / "sims" / "snapshot_006"
     source.parent.mkdir()
     shutil.copy(nbody_fixtures / SNAPSHOT, source)
@@ -61,7 +60,7 @@ def runs(
     _make_run(a, source, RUN_TIMES["A"], monkeypatch)
     _make_run(b, source, RUN_TIMES["B"], monkeypatch)
     monkeypatch.undo()
-    yield a, b
+    return a, b
 
 
 def test_reruns_differ_only_in_provenance(runs: tuple[Path, Path], capsys: pytest.CaptureFixture) -> None:

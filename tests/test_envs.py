@@ -34,7 +34,7 @@ def _rules() -> list[dict]:
         for block in re.split(r"\n\s*rule ", text)[1:]:
             name = block.split(":", 1)[0].strip()
             # conda: str(ENVS / "x.yaml"), or a lambda choosing among several env files
-            conda = re.search(r"conda:\s*\n(.*?)\n\s*(?:script|shell|run):", block, re.S)
+            conda = re.search(r"conda:\s*\n(.*?)\n\s*(?:script|shell|run):", block, re.DOTALL)
             envs = re.findall(r'"(\w+\.yaml)"', conda.group(1)) if conda else []
             script = re.search(r'script:\s*\n\s*"\.\./scripts/([^"]+)"', block)
             rules.append({"rule": name, "file": smk.name, "envs": envs, "script": script and script.group(1)})

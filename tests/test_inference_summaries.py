@@ -28,7 +28,7 @@ A_IA = [-1.0, 0.0, 2.0]
 
 def _make_survey_for(cid: str, a_ia: float):
     """Stand-in forward model: patch 'maps' (n_patches, 4, 4) whose content depends on the seed."""
-    om = dict((c, o) for c, o, _ in COSMOLOGIES)[cid]
+    om = {c: o for c, o, _ in COSMOLOGIES}[cid]
 
     def make(seed: int) -> np.ndarray:
         rng = np.random.default_rng(seed)

@@ -48,7 +48,7 @@ def test_inspect_json(nbody_fixtures, capsys, relpath, fmt, z):
     assert info["box"] == pytest.approx(BOX)
     # PkdGrav3 and Gadget-2 ran the same cosmology and N: same particle mass (independent codes).
     assert info["particle_mass"] == pytest.approx(MASS_TABLE_1E10 * 1e10, rel=1e-4)
-    assert 0.0 <= min(info["pos_min"]) and max(info["pos_max"]) < BOX
+    assert min(info["pos_min"]) >= 0.0 and max(info["pos_max"]) < BOX
 
 
 def test_inspect_text_and_bad_file(nbody_fixtures, tmp_path, capsys):

@@ -91,14 +91,14 @@ def parse_params(path: Path) -> dict[str, str]:
 
 def write_kwargs(reader: GadgetBinaryReader | GadgetHDF5Reader) -> dict[str, float]:
     h = reader.header
-    return dict(
-        box=h.box,
-        a=h.a,
-        omega_m=h.omega_m,
-        omega_lambda=h.omega_lambda,
-        hubble=h.hubble,
-        particle_mass=h.particle_mass,
-    )
+    return {
+        "box": h.box,
+        "a": h.a,
+        "omega_m": h.omega_m,
+        "omega_lambda": h.omega_lambda,
+        "hubble": h.hubble,
+        "particle_mass": h.particle_mass,
+    }
 
 
 def assert_header_bytes_equal(new: bytes, ref: bytes, *, start: int) -> None:
@@ -696,16 +696,16 @@ def test_positions_outside_box(tmp_path: Path) -> None:
     rng = np.random.default_rng(3)
     pos = rng.uniform(0, box, (n, 3))
     pos[7, 1] = 1.5 * box
-    kwargs = dict(
-        vel=np.zeros((n, 3)),
-        ids=np.arange(n),
-        box=box,
-        a=1.0,
-        omega_m=0.3,
-        omega_lambda=0.7,
-        hubble=0.7,
-        particle_mass=0.3 * RHO_CRIT_MSUN_H2_MPC3 * box**3 / n,  # readers check it against the header
-    )
+    kwargs = {
+        "vel": np.zeros((n, 3)),
+        "ids": np.arange(n),
+        "box": box,
+        "a": 1.0,
+        "omega_m": 0.3,
+        "omega_lambda": 0.7,
+        "hubble": 0.7,
+        "particle_mass": 0.3 * RHO_CRIT_MSUN_H2_MPC3 * box**3 / n,  # readers check it against the header
+    }
     out = write_gadget_snapshot(tmp_path / "bad", pos=pos, **kwargs)[0]
     reader = open_snapshot(out)  # the header is fine; the data are checked while streaming
     with pytest.raises(

@@ -48,7 +48,7 @@ def spectra(cosmo, demo_nz):
 def test_pyccl_nla_convention_is_spec_f_of_z_with_its_own_c1_rho_crit(cosmo, demo_nz):
     # pyccl's IA tracer (A_IA = 1) must equal an explicit tracer whose transfer is SPEC's
     # F(z) = -C1ρcrit Ωm / D+(z) with C1ρcrit = 5e-14 RHO_CRITICAL: sign, Ωm, 1/D+ all checked.
-    assert PYCCL_IA_C1_RHO_CRIT == pytest.approx(0.013877, rel=1e-4)
+    assert pytest.approx(0.013877, rel=1e-4) == PYCCL_IA_C1_RHO_CRIT
     assert pyccl_ia_bias_scale(c1_rho_crit=0.0134) == pytest.approx(0.0134 / 0.0138768, rel=1e-4)
     nz = demo_nz[2]
     z = np.linspace(0.0, nz.z[-1], 200)

@@ -108,7 +108,7 @@ def hpb_maps(nbody_fixtures, tmp_path_factory):
         "nz_files": [_nz(root / "nz1.txt", 0.035, 0.008), _nz(root / "nz2.txt", 0.045, 0.005)],
         "z_source_max": 0.0533,
     }
-    out = make_lightcone_maps(
+    return make_lightcone_maps(
         _spec(nbody_fixtures, "hpb", output_redshifts=None),
         out_path=root / "hpb.h5",
         cosmology=COSMOLOGY,
@@ -117,7 +117,6 @@ def hpb_maps(nbody_fixtures, tmp_path_factory):
         role="test",
         base_seed=7,
     )
-    return out
 
 
 def test_hpb_map_file_shapes_attributes_and_provenance(hpb_maps, nbody_fixtures):

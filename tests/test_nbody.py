@@ -373,7 +373,7 @@ def test_run_pm_validates_and_reports_progress(cosmo):
         assert s.pos.min() >= 0.0 and s.pos.max() < 32.0
         np.testing.assert_array_equal(s.ids, np.arange(1, 8**3 + 1, dtype=np.uint64))
     # Bad arguments fail at the call, before the generator is iterated.
-    common = dict(cosmo=cosmo, n_particles_1d=8, box=32.0, z_init=9.0, n_steps=3, seed=1)
+    common = {"cosmo": cosmo, "n_particles_1d": 8, "box": 32.0, "z_init": 9.0, "n_steps": 3, "seed": 1}
     with pytest.raises(ValueError, match="output redshifts"):
         run_pm(**common, output_redshifts=[10.0])
     with pytest.raises(ValueError, match="lpt_order"):
@@ -455,9 +455,15 @@ def test_gadget_round_trip(cosmo, tmp_path):
     from wlcnn.io import open_snapshot
 
     n, box, redshifts = 16, 64.0, [3.0, 1.0, 0.5]
-    kwargs = dict(
-        cosmo=cosmo, n_particles_1d=n, box=box, z_init=10.0, output_redshifts=redshifts, n_steps=4, seed=7
-    )
+    kwargs = {
+        "cosmo": cosmo,
+        "n_particles_1d": n,
+        "box": box,
+        "z_init": 10.0,
+        "output_redshifts": redshifts,
+        "n_steps": 4,
+        "seed": 7,
+    }
     files = write_pm_outputs(**kwargs, out_dir=tmp_path)
     assert [f.name for f in files] == ["snapshot_000", "snapshot_001", "snapshot_002"]
     expected_mass = OMEGA_M * 2.77536627e11 * box**3 / n**3

@@ -16,8 +16,7 @@ import h5py
 import numpy as np
 import pytest
 
-import wlcnn.atomic as atomic
-import wlcnn.ingest as ingest
+from wlcnn import atomic, ingest
 from wlcnn.atomic import TEMP_TAG, atomic_path, atomic_write_text, is_temporary
 from wlcnn.cli import main
 from wlcnn.cosmology import critical_density_msun_h_mpc3
@@ -127,7 +126,7 @@ def test_series_failure_leaves_nothing_under_final_names(
                 chunk_size=10_000,
             )
     else:
-        import wlcnn.io.canonical as canonical
+        from wlcnn.io import canonical
 
         monkeypatch.setattr(canonical, "write_canonical", failing(canonical))
         pairs = [str(p) for pair in zip(snapshots, outputs, strict=True) for p in pair]

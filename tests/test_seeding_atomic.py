@@ -24,7 +24,8 @@ def test_independent_streams_are_uncorrelated():
 def test_atomic_path_keeps_old_file_on_failure(tmp_path):
     target = tmp_path / "out.bin"
     target.write_text("old")
-    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+    # the failure must come from inside the block, after a partial write
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:  # noqa: PT012
         tmp.write_text("half")
         raise RuntimeError("boom")
     assert target.read_text() == "old"

@@ -258,6 +258,7 @@ def test_gpu_job_is_scheduled_on_a_gpu(slurm_cluster: str, tmp_path: Path) -> No
     lines = dict(line.split("=", 1) for line in report.splitlines() if "=" in line)
     assert re.fullmatch(r"\d+", lines.get("CUDA_VISIBLE_DEVICES", "")), report
     assert "gpu" in lines.get("TresPerJob", ""), report  # requested: gres:gpu:1
-    assert re.search(r"^GRES=gpu(:\w+)?:1\(IDX:\d+\)$", report, re.M), report  # allocated: a device index
+    # allocated: a device index
+    assert re.search(r"^GRES=gpu(:\w+)?:1\(IDX:\d+\)$", report, re.MULTILINE), report
     assert lines.get("strategy") == "default", report
     assert [rule for rule, _ in submissions(proc)] == ["gpu"]

@@ -8,12 +8,12 @@ must clear that lock and finish the run, and must refuse a second run while one 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -82,10 +82,10 @@ def _wait_for(condition, *, what: str) -> None:
 
 
 @pytest.fixture
-def workdir(tmp_path: Path) -> Iterator[Path]:
+def workdir(tmp_path: Path) -> Path:
     """A directory with the one-rule Snakefile."""
     (tmp_path / "Snakefile").write_text(SNAKEFILE)
-    yield tmp_path.resolve()
+    return tmp_path.resolve()
 
 
 def _start(cmd: list[str], workdir: Path, groups: list[int]) -> subprocess.Popen:
@@ -110,10 +110,8 @@ def _locks(workdir: Path) -> list[Path]:
 
 def _kill_groups(groups: list[int]) -> None:
     for pgid in groups:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(pgid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
 
 def _run(cmd: list[str], workdir: Path) -> subprocess.CompletedProcess:

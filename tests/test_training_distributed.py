@@ -167,8 +167,7 @@ def test_two_worker_processes_match_one_device(
         )
     outputs = []
     try:
-        for p in procs:
-            outputs.append(p.communicate(timeout=SUBPROCESS_TIMEOUT_S)[0])
+        outputs.extend(p.communicate(timeout=SUBPROCESS_TIMEOUT_S)[0] for p in procs)
     finally:
         for p in procs:
             if p.poll() is None:

@@ -27,9 +27,9 @@ def _numpy_adam(
     params = [p.astype(np.float64).copy() for p in params]
     m = [np.zeros_like(p) for p in params]
     v = [np.zeros_like(p) for p in params]
-    for t, g in enumerate(grads, start=1):
-        norm = np.sqrt(sum(float(np.sum(x.astype(np.float64) ** 2)) for x in g))
-        g = [x * min(1.0, clip / norm) for x in g]
+    for t, raw in enumerate(grads, start=1):
+        norm = np.sqrt(sum(float(np.sum(x.astype(np.float64) ** 2)) for x in raw))
+        g = [x * min(1.0, clip / norm) for x in raw]
         for i, gi in enumerate(g):
             m[i] = b1 * m[i] + (1 - b1) * gi
             v[i] = b2 * v[i] + (1 - b2) * gi**2

@@ -19,6 +19,7 @@ argparse.ArgumentTypeError: expected an integer >= 1, found '0'
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -118,7 +119,9 @@ def number_list(
 
     Every value must be a finite number in the given interval.
     """
-    bounds = {"minimum": minimum, "maximum": maximum, "open_low": open_low, "open_high": open_high}
+    check = functools.partial(
+        _check_real, minimum=minimum, maximum=maximum, open_low=open_low, open_high=open_high
+    )
 
     def parse(text: str) -> np.ndarray:
         if RANGE_SEPARATOR in text:
@@ -128,7 +131,7 @@ def number_list(
                     f"expected 'lo:hi:n' (three fields) or a comma list, found {text!r} "
                     f"({len(fields)} field(s))"
                 )
-            lo, hi = (_check_real(f, **bounds, context=text) for f in fields[:2])
+            lo, hi = (check(f, context=text) for f in fields[:2])
             n = fields[2]
             if not n.strip().isdigit() or int(n) < 1:
                 raise argparse.ArgumentTypeError(
@@ -137,7 +140,7 @@ def number_list(
             if lo > hi:
                 raise argparse.ArgumentTypeError(f"expected lo <= hi in 'lo:hi:n', found {text!r}")
             return np.linspace(lo, hi, int(n))
-        values = [_check_real(f, **bounds, context=text) for f in text.split(LIST_SEPARATOR)]
+        values = [check(f, context=text) for f in text.split(LIST_SEPARATOR)]
         return np.array(values)
 
     parse.__name__ = "number list"

@@ -166,7 +166,7 @@ def remove_stale_temporaries(directory: str | Path) -> list[Path]:
     """
     directory = Path(directory)
     host = _host_token()
-    removed = []
+    removed: list[Path] = []
     try:
         entries = list(os.scandir(directory))
     except (FileNotFoundError, NotADirectoryError):
@@ -237,8 +237,9 @@ def atomic_paths(
         remove_stale_temporaries(directory)
     temporaries: list[Path] = []
     try:
-        for target in targets:
-            temporaries.append(_make_temporary(target, suffix=suffix, suffix_last=suffix_last))
+        temporaries.extend(
+            _make_temporary(target, suffix=suffix, suffix_last=suffix_last) for target in targets
+        )
         yield list(temporaries)
         for tmp in temporaries:
             seal_product(tmp)  # every product's record gets its content digest, whoever wrote it

@@ -263,7 +263,8 @@ def format_tree(
     branch = "" if root else ("└─ " if last else "├─ ")
     info = ""
     if node.record and "step" in node.record:
-        code = node.record.get("code") if isinstance(node.record.get("code"), dict) else {}
+        recorded_code = node.record.get("code")
+        code = recorded_code if isinstance(recorded_code, dict) else {}
         commit = str(code.get("commit") or "?")[:10] + ("+dirty" if code.get("dirty") else "")
         step, finished = node.record.get("step"), node.record.get("finished", "")
         info = f"  [{step} {finished} wlcnn {code.get('wlcnn')} {commit}"

@@ -72,10 +72,7 @@ def _subschema(schema: Mapping[str, Any], path: Any) -> Mapping[str, Any]:
     for key in path:
         if "$ref" in node:
             node = root["$defs"][node["$ref"].split("/")[-1]]
-        if isinstance(key, int):
-            node = node.get("items", {})
-        else:
-            node = node.get("properties", {}).get(key, {})
+        node = node.get("items", {}) if isinstance(key, int) else node.get("properties", {}).get(key, {})
     return node
 
 
@@ -97,8 +94,8 @@ def _describe(error: jsonschema.ValidationError, schema: Mapping[str, Any]) -> l
         return [f"{where}: {error.instance!r} is not allowed; allowed values: {error.validator_value}"]
     if kind == "type":
         return [
-            f"{where}: expected {error.validator_value}, found {type(error.instance).__name__} "
-            f"{error.instance!r}"
+            (f"{where}: expected {error.validator_value}, found {type(error.instance).__name__} "
+            f"{error.instance!r}")
         ]
     if kind in {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"}:
         bound = {"minimum": ">=", "maximum": "<=", "exclusiveMinimum": ">", "exclusiveMaximum": "<"}[kind]
@@ -133,14 +130,34 @@ def _lightcone_problems(cfg: Mapping[str, Any], source: str) -> list[str]:
     if sims["code"] != "pkdgrav3":
         problems.append(f"shells.source: {source!r} reads PkdGrav3 light-cone files and requires "
                         f"simulations.code 'pkdgrav3', found {sims['code']!r}")
-    for key in ("directory", "lightcone_pattern"):
-        if key not in sims:
-            problems.append(f"simulations.{key}: required when shells.source is {source!r}")
+    problems.extend(
+        f"simulations.{key}: required when shells.source is {source!r}"
+        for key in ("directory", "lightcone_pattern")
+        if key not in sims
+    )
     if shells.get("n_realisations", 1) != 1:
         problems.append(
             f"shells.n_realisations: must be 1 when shells.source is {source!r} (one light cone is one sky: "
             f"12 patch_nside^2 patches; raise shells.patch_nside for more), found {shells['n_realisations']}"
         )
+    return problems
+
+
+def _tomographic_bin_problems(cfg: Mapping[str, Any]) -> list[str]:
+    """Per-bin lists whose length must match the tomographic bins of ``survey.zb_edges``."""
+    survey = cfg.get("survey", {})
+    if "zb_edges" not in survey:
+        return []
+    n_bins = len(survey["zb_edges"]) - 1
+    problems = [
+        f"survey.{key}: expected {n_bins} values (one per tomographic bin of survey.zb_edges), "
+        f"found {len(survey[key])}"
+        for key in ("multiplicative_bias", "additive_bias")
+        if key in survey and len(survey[key]) != n_bins
+    ]
+    nz = cfg.get("lensing", {}).get("nz_files")
+    if nz is not None and len(nz) != n_bins:
+        problems.append(f"lensing.nz_files: expected {n_bins} files (one per bin), found {len(nz)}")
     return problems
 
 
@@ -168,25 +185,16 @@ def _semantic_problems(cfg: Mapping[str, Any], *, base_dir: Path) -> list[str]:
     if source != "snapshots":
         problems.extend(_lightcone_problems(cfg, source))
     elif sims["code"] != "mock_pm":
-        for key in ("directory", "snapshot_pattern"):
-            if key not in sims:
-                problems.append(f"simulations.{key}: required when simulations.code is {sims['code']!r}")
+        problems.extend(
+            f"simulations.{key}: required when simulations.code is {sims['code']!r}"
+            for key in ("directory", "snapshot_pattern")
+            if key not in sims
+        )
     if sims["code"] == "mock_pm" and "mock_pm" not in sims:
         problems.append("simulations.mock_pm: required when simulations.code is 'mock_pm'")
     if not z_problems and (z0 := sims["z_initial"]) <= float(np.max(output_redshifts(z_out))):
         problems.append(f"simulations.z_initial: {z0} must exceed the highest output redshift")
-    survey = cfg.get("survey", {})
-    if "zb_edges" in survey:
-        n_bins = len(survey["zb_edges"]) - 1
-        for key in ("multiplicative_bias", "additive_bias"):
-            if key in survey and len(survey[key]) != n_bins:
-                problems.append(
-                    f"survey.{key}: expected {n_bins} values (one per tomographic bin of survey.zb_edges), "
-                    f"found {len(survey[key])}"
-                )
-        nz = cfg.get("lensing", {}).get("nz_files")
-        if nz is not None and len(nz) != n_bins:
-            problems.append(f"lensing.nz_files: expected {n_bins} files (one per bin), found {len(nz)}")
+    problems.extend(_tomographic_bin_problems(cfg))
     if "survey" in cfg:
         from wlcnn.survey import survey_config_problems  # local: keeps config import light
 
@@ -230,8 +238,8 @@ def _output_redshift_problems(z_out: Mapping[str, float] | list[float]) -> list[
     if isinstance(z_out, Mapping):
         if z_out["z_switch"] > z_out["z_max"]:
             return [
-                f"{key}: expected z_switch <= z_max, found z_switch = {z_out['z_switch']} > "
-                f"z_max = {z_out['z_max']}"
+                (f"{key}: expected z_switch <= z_max, found z_switch = {z_out['z_switch']} > "
+                f"z_max = {z_out['z_max']}")
             ]
         return []
     if any(b >= a for a, b in itertools.pairwise(z_out)):

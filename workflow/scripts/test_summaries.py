@@ -21,7 +21,7 @@ a_ia = np.linspace(*(float(a) for a in settings["a_ia_range"]), int(settings["n_
 c = snakemake.params.cosmology
 
 
-def make_survey_for(cosmology_id, a):
+def make_survey_for(_cosmology_id, a):
     return SimulatedSurveys(
         map_files=list(snakemake.input.maps), config=cfg, patch_maps_path=snakemake.input.patch_maps, a_ia=a
     )

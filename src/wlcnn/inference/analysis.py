@@ -99,7 +99,7 @@ DEFAULTS: dict[str, Any] = {
     "published_s8": [],
 }
 #: Default place of the blinding secret, relative to ``run.output_dir`` (apart from the results).
-_SECRET_DEFAULT = "blinding/secret.json"
+_SECRET_DEFAULT = "blinding/secret.json"  # noqa: S105 - a file name, not a secret
 
 
 @dataclass(frozen=True)
@@ -180,7 +180,7 @@ class InferenceSettings:
         )
         return cls(
             base_seed=int(cfg["run"]["seed"]),
-            prior_box=(tuple(prior["omega_m"]), tuple(prior["sigma8"])),  # type: ignore[arg-type]
+            prior_box=(tuple(prior["omega_m"]), tuple(prior["sigma8"])),
             a_ia_range=(float(block["a_ia_range"][0]), float(block["a_ia_range"][1])),
             n_a_ia=int(block["n_a_ia"]),
             n_surveys=int(block["n_surveys"]),
@@ -398,14 +398,14 @@ def _write_results(
         files["s8_a_ia"],
         analyses=[(label, samples_s8)],
         blinded=blinded,
-        truth=None if shown_truth is None else (float(s8(truth[0], truth[1])), truth[2]),
+        truth=None if shown_truth is None else (float(s8(shown_truth[0], shown_truth[1])), shown_truth[2]),
     )
     plot_s8_whiskers(
         files["whisker"],
         entries=[{"label": label, **row["s8"]}],
         published=published,
         blinded=blinded,
-        truth=None if shown_truth is None else float(s8(truth[0], truth[1])),
+        truth=None if shown_truth is None else float(s8(shown_truth[0], shown_truth[1])),
     )
     plot_chain_traces(
         files["traces"],

@@ -58,7 +58,7 @@ __all__ = [
     "record_unblinding",
 ]
 
-SECRET_SCHEMA = "wlcnn.blinding_secret/1"
+SECRET_SCHEMA = "wlcnn.blinding_secret/1"  # noqa: S105 - a schema name, not a secret
 UNBLINDING_SCHEMA = "wlcnn.unblinding/1"
 #: Text placed on every blinded plot and table.
 BLINDED_WARNING = "BLINDED: parameter values shifted by a secret offset"

@@ -302,6 +302,9 @@ def run_trials(
     cdfs: dict[str, list[float]] = {name: [] for name in COVERAGE_PARAMETERS}
     hdr, tarp, truths = [], [], []
     started = time.perf_counter()
+    # leave-one-out replaces the per-node covariances, which a fixed-covariance likelihood has not
+    assert likelihood.covariance is not None
+    assert likelihood.n_cov is not None
     for trial in trials:
         c, j, s = trial.cosmology, trial.a_ia_index, trial.survey
         key = (c, j)

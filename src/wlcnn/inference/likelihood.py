@@ -116,7 +116,7 @@ def sellentin_heavens_logpdf(
 
 
 def _log_student(
-    q: np.ndarray, *, log_det: np.ndarray | float, p: int, n: np.ndarray, m: np.ndarray
+    q: np.ndarray, *, log_det: np.ndarray | float, p: int, n: np.ndarray | float, m: np.ndarray
 ) -> np.ndarray:
     """Log-likelihood from Q and ln|Ŝ| (module doc)."""
     log_norm = gammaln(n / 2) - gammaln((n - p) / 2) - 0.5 * p * np.log(np.pi * (n - 1) * (m + 1) / m)
@@ -280,7 +280,7 @@ class GridInterpolator:
         *,
         nodes: np.ndarray,
         a_ia: np.ndarray,
-        scale: Sequence[Sequence[float]] | None = None,
+        scale: Sequence[Sequence[float]] | np.ndarray | None = None,
     ) -> None:
         nodes = np.asarray(nodes, dtype=np.float64)
         a_ia = np.asarray(a_ia, dtype=np.float64)
@@ -485,7 +485,7 @@ class SummaryLikelihood:
         fixed_covariance: np.ndarray | None = None,
         fixed_n_cov: int | None = None,
         a_ia_range: Sequence[float] | None = None,
-        scale: Sequence[Sequence[float]] | None = None,
+        scale: Sequence[Sequence[float]] | np.ndarray | None = None,
     ) -> None:
         self.interpolator = GridInterpolator(nodes=nodes, a_ia=a_ia, scale=scale)
         n_c, n_a = len(self.interpolator.nodes), len(self.interpolator.a_ia)
@@ -571,6 +571,8 @@ class SummaryLikelihood:
             cov = np.broadcast_to(self.fixed_covariance, (len(mean), self.n_data, self.n_data))
             n_cov = np.full(len(mean), self.fixed_n_cov)
         else:
+            assert self.covariance is not None  # stored unless the covariance is fixed
+            assert self.n_cov is not None
             cov = self.interpolator.interpolate(self.covariance, weights=weights)
             n_cov = self.interpolator.smallest_count(self.n_cov, weights=weights)
         return mean, cov, n_mean, n_cov
@@ -613,6 +615,7 @@ class SummaryLikelihood:
     def _interpolated_log_likelihood(self, data: np.ndarray, *, weights: InterpolationWeights) -> np.ndarray:
         """Log-likelihood at points inside the prior, Ŝ interpolated (fused kernel, no (n, p, p) arrays)."""
         p = self.n_data
+        assert self.n_cov is not None  # this path runs only without a fixed covariance
         index, corner_weights = self.interpolator.corners(weights)
         # Points sharing grid values are processed one after the other: their rows stay in cache.
         order = np.argsort(index[:, 0], kind="stable")
@@ -642,6 +645,7 @@ class SummaryLikelihood:
     @property
     def _flat_covariance(self) -> np.ndarray:
         """(n_c n_a, p, p) view of the covariances (they are stored contiguous: no copy)."""
+        assert self.covariance is not None  # stored unless the covariance is fixed
         return self.covariance.reshape(-1, self.n_data, self.n_data)
 
     @property

@@ -209,8 +209,8 @@ def map_statistics_config_problems(cfg: Mapping[str, Any]) -> list[str]:
         One line per problem, each naming its key, what was expected and what was found.
     """
     inference = cfg.get("inference", {})
-    problems: list[str] = []
-    for key in ("peaks_nu_range", "mf_nu_range"):
-        if key in inference and not inference[key][0] < inference[key][1]:
-            problems.append(f"inference.{key}: expected [low, high] with low < high, found {inference[key]}")
-    return problems
+    return [
+        f"inference.{key}: expected [low, high] with low < high, found {inference[key]}"
+        for key in ("peaks_nu_range", "mf_nu_range")
+        if key in inference and not inference[key][0] < inference[key][1]
+    ]

@@ -194,7 +194,7 @@ class Chain:
         n_burn, thin = int(self.settings["n_burn"]), int(self.settings.get("thin", 1))
         return self.log_prob[n_burn::thin].reshape(-1)
 
-    def shifted(self, shift: Sequence[float], *, blinded: bool) -> Chain:
+    def shifted(self, shift: Sequence[float] | np.ndarray, *, blinded: bool) -> Chain:
         """The chain with every reported parameter shifted (blinding / unblinding).
 
         ``shift`` is (δΩm, δσ8, δA_IA) or (δΩm, δσ8, δA_IA, δS8): each reported column moves by
@@ -440,14 +440,14 @@ class GridPosterior:
         """Volume of one grid cell in parameter units."""
         return float(np.prod([np.ptp(a) / (len(a) - 1) for a in self.axes]))
 
-    def shifted(self, shift: Sequence[float], *, blinded: bool) -> GridPosterior:
+    def shifted(self, shift: Sequence[float] | np.ndarray, *, blinded: bool) -> GridPosterior:
         """The grid with ``shift`` added to the axes (blinding / unblinding).
 
         ``shift`` is (δΩm, δσ8, δA_IA), optionally followed by δS8 (not a grid axis: ignored).
         """
         vector = np.asarray(shift, dtype=np.float64)[: len(self.axes)]
         axes = tuple(a + s for a, s in zip(self.axes, vector, strict=True))
-        return replace(self, axes=axes, blinded=blinded)  # type: ignore[arg-type]
+        return replace(self, axes=axes, blinded=blinded)
 
 
 def _evaluate(log_posterior: LogPosterior, axes: Sequence[np.ndarray]) -> np.ndarray:
@@ -462,7 +462,7 @@ def _evaluate(log_posterior: LogPosterior, axes: Sequence[np.ndarray]) -> np.nda
 def evaluate_grid(
     log_posterior: LogPosterior,
     *,
-    bounds: Sequence[Sequence[float]],
+    bounds: Sequence[Sequence[float]] | np.ndarray,
     shape: Sequence[int],
     zoom: bool = True,
     label: str = "",

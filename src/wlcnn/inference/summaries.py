@@ -204,8 +204,7 @@ def predict_surveys(
         pred = np.asarray(predict(np.concatenate(pending, axis=0)), dtype=np.float64)
         if pred.ndim != 2 or len(pred) != sum(sizes):
             raise ValueError(f"predict returned shape {pred.shape} for {sum(sizes)} patches; expected (n, p)")
-        for part in np.split(pred, np.cumsum(sizes)[:-1]):
-            out.append(part.mean(axis=0))
+        out.extend(part.mean(axis=0) for part in np.split(pred, np.cumsum(sizes)[:-1]))
         pending.clear()
 
     for seed in seeds:
@@ -307,7 +306,7 @@ def compute_summaries(
     predict: Predict,
     make_survey_for: Callable[[str, float], MakeSurvey],
     cosmologies: Sequence[tuple[str, float, float]],
-    a_ia: Sequence[float],
+    a_ia: Sequence[float] | np.ndarray,
     n_surveys: int,
     base_seed: int,
     batch_size: int,

@@ -162,7 +162,7 @@ def open_snapshot(path: str | Path, *, format: str = "auto", **options: Any) -> 
             raise TypeError(f"{cls.__name__} got unknown options {sorted(unknown)}")
         options = {k: v for k, v in options.items() if k in params}
     try:
-        return cls(path, **options)
+        return cls(path, **options)  # type: ignore[call-arg]  # readers take (path, **options); the ABC has no __init__
     except SnapshotError:
         raise
     except FileNotFoundError:

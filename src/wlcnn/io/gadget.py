@@ -197,11 +197,11 @@ def _sniff_file(path: Path, *, strict: bool = True) -> tuple[str, str] | None:
 def _read_exact(fh: BinaryIO, offset: int, buf: np.ndarray, *, path: Path, where: str) -> None:
     """Fill the native, C-contiguous ``buf`` with the bytes at ``offset`` (no extra copy)."""
     fh.seek(offset)
-    view = memoryview(buf).cast("B")
+    view = memoryview(buf).cast("B")  # type: ignore[arg-type]  # ndarray has the buffer protocol; the stubs omit it on 3.11
     total = view.nbytes
     got = 0
     while got < total:  # a single read() returns at most ~2 GiB on Linux
-        n = fh.readinto(view[got:])
+        n = fh.readinto(view[got:])  # type: ignore[attr-defined]  # open(..., "rb") files have it; BinaryIO omits it
         if not n:
             raise TruncatedFileError(
                 path, f"{where}, offset {offset + got}", f"{total} bytes", f"end of file after {got} bytes"
@@ -600,7 +600,7 @@ class GadgetBinaryReader(SnapshotReader):
                 if per_row == 0:
                     continue
                 widths = (lay.float_bytes,) if allowed is None else allowed
-                block, width = self._read_block(fh, lay, offset, label, per_row, widths)
+                block, width = self._read_block(fh, lay, offset, label, per_row, widths=widths)
                 lay.blocks[label.strip()] = block
                 if label == "POS ":
                     lay.float_bytes = width
@@ -611,7 +611,14 @@ class GadgetBinaryReader(SnapshotReader):
                 offset = block.start + block.nbytes + MARKER_BYTES
 
     def _read_block(
-        self, fh: BinaryIO, lay: _FileLayout, offset: int, label: str, n_items: int, widths: tuple[int, ...]
+        self,
+        fh: BinaryIO,
+        lay: _FileLayout,
+        offset: int,
+        label: str,
+        n_items: int,
+        *,
+        widths: tuple[int, ...],
     ) -> tuple[_Block, int]:
         """Validate the (label and) markers of the block at ``offset``; return it and its item width."""
         o = self._order
@@ -712,8 +719,12 @@ class GadgetBinaryReader(SnapshotReader):
                 for first in range(0, lay.n_dm, chunk_size):
                     n = min(chunk_size, lay.n_dm - first)
                     step = first * NDIM * fb
-                    pos = self._read_floats(fh, pos_start + step, n, lay.path, "block POS", swap, f8_scratch)
-                    vel = self._read_floats(fh, vel_start + step, n, lay.path, "block VEL", swap, f8_scratch)
+                    pos = self._read_floats(
+                        fh, pos_start + step, n, lay.path, where="block POS", swap=swap, f8_scratch=f8_scratch
+                    )
+                    vel = self._read_floats(
+                        fh, vel_start + step, n, lay.path, where="block VEL", swap=swap, f8_scratch=f8_scratch
+                    )
                     ids = np.empty(n, dtype=np.uint64)
                     if id_scratch is None:
                         _read_exact(fh, id_start + first * ib, ids, path=lay.path, where="block ID")
@@ -743,6 +754,7 @@ class GadgetBinaryReader(SnapshotReader):
         offset: int,
         n: int,
         path: Path,
+        *,
         where: str,
         swap: bool,
         f8_scratch: npt.NDArray[np.float64] | None,

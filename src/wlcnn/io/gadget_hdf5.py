@@ -279,7 +279,7 @@ class GadgetHDF5Reader(SnapshotReader):
                 header = f.get("Header")
                 if isinstance(header, h5py.Group) and "NumPart_ThisFile" in header.attrs:
                     return cls.format
-        except Exception:  # sniffing must never raise on a foreign file
+        except Exception:  # noqa: BLE001 - sniffing must never raise on a foreign file
             return None
         return None
 
@@ -291,7 +291,7 @@ class GadgetHDF5Reader(SnapshotReader):
                 signature = fh.read(len(HDF5_SIGNATURE))
             if signature == HDF5_SIGNATURE or _h5py().is_hdf5(path):
                 return cls.format
-        except Exception:  # recognising must never raise on a foreign file
+        except Exception:  # noqa: BLE001 - recognising must never raise on a foreign file
             return None
         return None
 
@@ -344,10 +344,10 @@ class GadgetHDF5Reader(SnapshotReader):
             group = f["Header"]
             for name in _REQUIRED_HEADER:
                 _attr(group, name, path, "/Header")
-            attrs = {k: v for k, v in group.attrs.items()}
+            attrs = dict(group.attrs.items())
             params: dict[str, Any] = {}
             if with_params and "Parameters" in f:
-                params = {k: v for k, v in f["Parameters"].attrs.items()}
+                params = dict(f["Parameters"].attrs.items())
         npart = tuple(int(x) for x in np.asarray(attrs["NumPart_ThisFile"]).reshape(-1))
         low = [int(x) for x in np.asarray(attrs["NumPart_Total"]).reshape(-1)]
         # GADGET-4 stores 64-bit totals and no high words; Gadget-2 splits them in two.

@@ -92,8 +92,8 @@ def _write_one_file(
     """Write particles ``lo:hi`` to ``target`` via a temporary file renamed into place."""
     n = hi - lo
     f4 = np.dtype(f"{order}f4")
-    with atomic_path(target) as tmp:  # the file is closed (and synced) before the rename
-        with open(tmp, "wb") as fh:
+    # the file is closed (and synced) before the rename
+    with atomic_path(target) as tmp, open(tmp, "wb") as fh:
             marker = _record(fh, order, snap_format, "HEAD", HEADER_BYTES)
             fh.write(header.tobytes())
             fh.write(marker)

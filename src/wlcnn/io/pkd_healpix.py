@@ -131,7 +131,7 @@ class HealpixShellReader(PkdStepReader):
         files = resolve_step_files(path, self.kind, all_threads=True)
         self._setup(Path(path), files, nside=nside, box=box, step_redshifts=step_redshifts, params=params)
 
-    def _setup(
+    def _setup(  # type: ignore[override]  # each reader names its own options; only it calls _setup
         self,
         path: Path,
         step_files: StepFiles,
@@ -289,7 +289,7 @@ class HealpixShellReader(PkdStepReader):
         """Particle count per pixel (grouped + ungrouped), int64, ``npix`` values in RING order."""
         return self.read_map("counts")
 
-    def iter_chunks(self, chunk_size: int = DEFAULT_CHUNK_SIZE) -> NoReturn:  # type: ignore[override]
+    def iter_chunks(self, chunk_size: int = DEFAULT_CHUNK_SIZE) -> NoReturn:  # noqa: ARG002 - the reader interface
         """Not available: HEALPix shells hold counts, not particles (use :meth:`read_counts`).
 
         Raises

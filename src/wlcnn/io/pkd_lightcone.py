@@ -102,7 +102,7 @@ class LightconeParticleReader(PkdStepReader):
         files = resolve_step_files(path, self.kind, all_threads=False)
         self._setup(Path(path), files, box=box, step_redshifts=step_redshifts, params=params)
 
-    def _setup(
+    def _setup(  # type: ignore[override]  # each reader names its own options; only it calls _setup
         self,
         path: Path,
         step_files: StepFiles,

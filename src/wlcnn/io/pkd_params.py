@@ -202,6 +202,7 @@ def load_step_redshifts(source: str | Path | Mapping[int, float]) -> dict[int, f
         }
     path = Path(source)
     table = np.loadtxt(path, comments="#", ndmin=2)
+    steps: np.ndarray  # float step numbers read from a table, or int row numbers
     if table.shape[1] == _TABLE_COLUMNS:
         steps, z = table[:, 0], table[:, 1]
         if not np.allclose(steps, np.round(steps)):

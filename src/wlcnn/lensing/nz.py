@@ -524,8 +524,10 @@ def write_demo_nz(
 
     def header(b: int, what: str) -> list[str]:
         return [
-            f"wlcnn synthetic demo n(z), tomographic bin {b} of {n_bins}, "
-            f"photo-z in ({photoz_edges[b - 1]}, {photoz_edges[b]}]; {what}",
+            (
+                f"wlcnn synthetic demo n(z), tomographic bin {b} of {n_bins}, "
+                f"photo-z in ({photoz_edges[b - 1]}, {photoz_edges[b]}]; {what}"
+            ),
             f"columns: z (lower edge of a histogram bin of width {bin_width}), n(z) (normalised)",
             "written by wlcnn.lensing.nz.write_demo_nz; regenerate with python -m wlcnn.lensing.nz",
         ]
@@ -556,7 +558,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     files = write_demo_nz(args.out, seed=args.seed, n_bootstrap=args.n_bootstrap, z_max=args.z_max,
                           bin_width=args.bin_width)
-    print(f"wrote {len(files)} files under {args.out}")
+    print(f"wrote {len(files)} files under {args.out}")  # noqa: T201 - the CLI reports on stdout
     return 0
 
 

@@ -74,6 +74,8 @@ HUBBLE_DISTANCE_MPC_H = float(pyccl.physical_constants.CLIGHT_HMPC)
 PYCCL_IA_C1_RHO_CRIT = 5e-14 * float(pyccl.physical_constants.RHO_CRITICAL)
 #: Largest n(z) node spacing handed to pyccl (its splines then follow the piecewise-linear n).
 _PYCCL_NZ_MAX_DZ = 0.005
+#: Lowest multipole of a shear field (spin 2: ℓ = 0, 1 carry no shear).
+_ELL_MIN = 2.0
 #: Redshift samples of the IA amplitude handed to pyccl (it splines A(z)/D+(z) in a).
 _IA_Z_SAMPLES = 256
 #: Gauss-Legendre points per shell in :func:`born_limber_spectra`.
@@ -147,7 +149,7 @@ def _limber_prefactor(ell: np.ndarray, field: Field) -> np.ndarray:
 
 def _check_ell(ell: npt.ArrayLike) -> np.ndarray:
     ell_arr = np.asarray(ell, dtype=np.float64)
-    if ell_arr.ndim != 1 or np.any(ell_arr < 2.0):
+    if ell_arr.ndim != 1 or np.any(ell_arr < _ELL_MIN):
         raise ValueError("ell must be a 1-D array of multipoles >= 2")
     return ell_arr
 
@@ -255,7 +257,7 @@ def _slab_projection_factor(
     chi_lo, chi_hi = np.asarray(comoving_distance(cosmo, np.array([z_lo, z_hi])), dtype=np.float64)
     width = chi_hi - chi_lo
     z_mid = 0.5 * (z_lo + z_hi)
-    chi_mid = float(comoving_distance(cosmo, np.array([z_mid]))[0])
+    chi_mid = float(np.asarray(comoving_distance(cosmo, np.array([z_mid])))[0])
     u = np.linspace(0.0, _SLAB_U_MAX, _SLAB_POINTS)
     kernel = np.sinc(u / np.pi) ** 2  # sin²u/u², even in u: integrate over u >= 0, twice
     du = u[1] - u[0]

@@ -34,6 +34,9 @@ __all__ = [
     "rectangle_solid_angle",
 ]
 
+#: A gnomonic patch spans less than a half turn (the tangent plane maps one hemisphere).
+_MAX_PATCH_SIZE_DEG = 180.0
+
 
 def rectangle_solid_angle(x1: np.ndarray, x2: np.ndarray, y1: np.ndarray, y2: np.ndarray) -> np.ndarray:
     """Exact solid angle (sr) of the tangent-plane rectangle ``[x1, x2] × [y1, y2]``.
@@ -73,7 +76,7 @@ class PatchGeometry:
     def __post_init__(self) -> None:
         if self.n_pix < 1:
             raise ValueError(f"n_pix must be >= 1, got {self.n_pix}")
-        if not 0.0 < self.patch_size_deg < 180.0:
+        if not 0.0 < self.patch_size_deg < _MAX_PATCH_SIZE_DEG:
             raise ValueError(f"patch_size_deg must be in (0, 180), got {self.patch_size_deg}")
 
     @property

@@ -28,6 +28,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import healpy as hp
 import numba
@@ -65,6 +66,8 @@ _TWOTHIRD = 2.0 / 3.0
 #: |cos θ| above which HEALPix uses sin θ directly (precision near the poles), as in C++.
 _POLAR_STH = 0.99
 _BASE_PIXELS = 12
+#: Quarter turns in a full turn: ``phi / (π/2)`` is taken modulo this, as in C++ ``fmodulo``.
+_QUARTER_TURNS = 4.0
 
 
 @numba.njit(cache=True, nogil=True)
@@ -80,8 +83,8 @@ def _vec2pix_ring(nside: int, x: float, y: float, z: float) -> int:  # pragma: n
     za = abs(cth)
     tt = phi * _INV_HALFPI
     if tt < 0.0:
-        tt += 4.0
-        if tt == 4.0:
+        tt += _QUARTER_TURNS
+        if tt == _QUARTER_TURNS:
             tt = 0.0
     if za <= _TWOTHIRD:
         nl4 = 4 * nside
@@ -378,7 +381,7 @@ def degrade_counts(counts: np.ndarray, nside_out: int) -> np.ndarray:
 
 
 def counts_from_hpb(
-    path: str | Path | HealpixShellReader, *, nside: int | None = None, **reader_options: object
+    path: str | Path | HealpixShellReader, *, nside: int | None = None, **reader_options: Any
 ) -> np.ndarray:
     """Count map of one PkdGrav3 ``.hpb`` light-cone shell.
 

@@ -154,7 +154,12 @@ class LightconeSource:
             pass
 
     def overdensities(
-        self, plan: MapPlan, skies: np.ndarray, *, base_seed: int, comm: Comm | None
+        self,
+        plan: MapPlan,
+        skies: np.ndarray,
+        *,
+        base_seed: int,  # noqa: ARG002 - the MapSource interface; one light cone draws nothing
+        comm: Comm | None,
     ) -> Iterator[ShellOverdensity]:
         """The single sky: δ of every shell, with identity transforms (``base_seed`` draws nothing).
 
@@ -200,7 +205,8 @@ class LightconeSource:
                     assert comm is not None  # another owner exists only with a communicator
                     counts = np.empty(npix, dtype=np.int64)
                     comm.Recv(counts, source=owner, tag=shell.index)
-                assert counts is not None and covered is not None
+                assert counts is not None
+                assert covered is not None
                 covered |= counts > 0
                 log.info("light-cone shell %d/%d z %.4f-%.4f (steps %d-%d): %d particles", shell.index + 1,
                          plan.n_shells, shell.z_near, shell.z_far, self.shell_steps[shell.index][0],
@@ -208,7 +214,8 @@ class LightconeSource:
                 yield shell, healpix_overdensity(counts, mean_density=density, r_near=shell.r_near,
                                                  r_far=shell.r_far)
             elif rank == owner:
-                assert comm is not None and counts is not None
+                assert comm is not None
+                assert counts is not None
                 comm.Send(counts, dest=0, tag=shell.index)
         if covered is not None:
             fraction = float(covered.mean())
@@ -433,8 +440,11 @@ def lightcone_overdensities(
         On rank 0 only: ``(shell, float64 δ RING map)``. Other ranks yield nothing.
     """
     if not isinstance(plan.source, LightconeSource):
-        raise ValueError(f"{plan.cosmology_id}/{plan.simulation}: not a light-cone plan "
-                         f"(shells.source {plan.settings.source!r})")
+        # a snapshot plan here is a wrong config value (shells.source), not a wrong Python type
+        raise ValueError(  # noqa: TRY004
+            f"{plan.cosmology_id}/{plan.simulation}: not a light-cone plan "
+            f"(shells.source {plan.settings.source!r})"
+        )
     return plan.source.shell_overdensities(plan, comm=comm)
 
 

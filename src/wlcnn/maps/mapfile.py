@@ -438,15 +438,15 @@ def format_description(info: Mapping[str, Any]) -> str:
         f"file:           {info['file']}",
         f"format:         {info['format']}  mode={info.get('mode')}  role={info.get('role')}"
         + (f"  source={info['source']}" if info.get("source") else ""),
-        f"simulation:     {info.get('cosmology_id')}/{info.get('simulation')}  box={info.get('box')} Mpc/h  "
-        f"N={info.get('n_particles')}",
+        (f"simulation:     {info.get('cosmology_id')}/{info.get('simulation')}  box={info.get('box')} Mpc/h  "
+        f"N={info.get('n_particles')}"),
         "cosmology:      " + ", ".join(f"{k}={v:.6g}" for k, v in cos.items() if isinstance(v, int | float)),
-        f"maps:           {info.get('n_realisations')} realisations x {info.get('n_bins')} bins, "
+        (f"maps:           {info.get('n_realisations')} realisations x {info.get('n_bins')} bins, "
         f"{info.get('n_pix')}^2 pixels of {info.get('pixel_size_arcmin'):.4g} arcmin "
-        f"({info.get('patch_size_deg')} deg patches); born={info.get('born')}",
+        f"({info.get('patch_size_deg')} deg patches); born={info.get('born')}"),
         f"seeds:          base {info.get('base_seed')}, identity {info.get('seed_identity')}",
-        f"n(z):           {', '.join(str(p) for p in info.get('nz_files') or []) or 'none'} "
-        f"(checksum {info.get('nz_checksum')})",
+        (f"n(z):           {', '.join(str(p) for p in info.get('nz_files') or []) or 'none'} "
+        f"(checksum {info.get('nz_checksum')})"),
     ]
     if info.get("shot_noise_cl_kappa") is not None:
         noise = ", ".join(f"{v:.3g}" for v in info["shot_noise_cl_kappa"])

@@ -124,7 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             from mpi4py import MPI  # lazy: optional, and initialises MPI when imported
         except ImportError:  # single process without mpi4py
-            MPI = None
+            MPI = None  # type: ignore[assignment]  # stands for "no MPI" below
         if MPI is not None and MPI.COMM_WORLD.Get_size() > 1:
             comm = MPI.COMM_WORLD
     rank = 0 if comm is None else comm.Get_rank()

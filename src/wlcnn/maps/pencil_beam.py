@@ -162,8 +162,9 @@ def _axis_bounds(c: int, w: float, eps: float, sign: float, shift: float, box: f
     return u_lo, u_hi
 
 
+# The hot loop stays in one compiled function: numba helpers would cost calls per particle.
 @numba.njit(cache=True, nogil=True)
-def _pencil_kernel(pos, offsets, n_cells, cells, replica, perm, signs, shift, box, eps,
+def _pencil_kernel(pos, offsets, n_cells, cells, replica, perm, signs, shift, box, eps,  # noqa: C901
                    a, a_slack, inv_delta, n_pix, r2_near, r2_far, counts):  # pragma: no cover - compiled
     """Count the particles of the listed cell boxes into the patch; return particles tested."""
     w = box / n_cells

@@ -79,7 +79,7 @@ _LIGHTCONE_BYTES_PER_PIXEL = 24
 
 #: What a :class:`ShellSource` yields per (shell, sky): ``(shell, sky position in the requested
 #: skies, float64 full-sky δ RING map, symmetry, shift (3,), particles tested)``.
-ShellOverdensity = tuple[Shell, int, np.ndarray, int, np.ndarray, int]
+ShellOverdensity = tuple[Shell, int, np.ndarray, int, np.ndarray | tuple[float, float, float], int]
 
 
 @dataclass(frozen=True)

@@ -180,7 +180,10 @@ def _project_healpix(
     oversample = max(1, math.ceil(geometry.pixel_size_rad / hp.nside2resol(s.nside)))
     n_sky, n_sh, n_b = skies.size, plan.n_shells, plan.n_bins
     rows = (skies[:, None] * n_patch + np.arange(n_patch)[None, :]).ravel()
-    delta = np.empty((n_sky, n_patch, n_sh if keep_shells else 0, s.n_pix, s.n_pix), dtype=np.float32)
+    # typed as a plain ndarray: it is reshaped to 4 axes below
+    delta: np.ndarray = np.empty(
+        (n_sky, n_patch, n_sh if keep_shells else 0, s.n_pix, s.n_pix), dtype=np.float32
+    )
     # Full-sky Born sums accumulated shell by shell (a full-sky shell stack would not fit):
     # κ = Σ_b c_b δ_b in shell order, the same order for every rank count.
     acc = np.zeros((n_sky, 2, n_b, npix), dtype=np.float64) if n_b else None
@@ -203,7 +206,9 @@ def _project_healpix(
             for b in range(n_b):
                 acc[i, 0, b] += coeff[0][b, shell.index] * d_sky
                 acc[i, 1, b] += coeff[1][b, shell.index] * d_sky
-    kappa = kappa_ia = full_k = full_ia = None
+    kappa: np.ndarray | None = None
+    kappa_ia: np.ndarray | None = None
+    full_k = full_ia = None
     if acc is not None:
         kappa = np.empty((n_sky, n_patch, n_b, s.n_pix, s.n_pix), dtype=np.float32)
         kappa_ia = np.empty_like(kappa)
@@ -214,7 +219,7 @@ def _project_healpix(
                 kappa_ia[i, p] = patch_from_healpix(acc[i, 1], geometry=geometry, centre_lon_deg=lon,
                                                     centre_lat_deg=lat, oversample=oversample)
         kappa = kappa.reshape(n_sky * n_patch, n_b, s.n_pix, s.n_pix)
-        kappa_ia = kappa_ia.reshape(kappa.shape)
+        kappa_ia = np.reshape(kappa_ia, kappa.shape)
         if s.store_fullsky:
             full_k = acc[:, 0].astype(np.float32)
             full_ia = acc[:, 1].astype(np.float32)

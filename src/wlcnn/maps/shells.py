@@ -61,7 +61,7 @@ class Shell:
 
 
 def shells_from_redshifts(
-    redshifts: Sequence[float], *, cosmo: pyccl.Cosmology, z_max: float | None = None
+    redshifts: Sequence[float] | np.ndarray, *, cosmo: pyccl.Cosmology, z_max: float | None = None
 ) -> list[Shell]:
     """Shells between consecutive snapshot redshifts.
 
@@ -94,7 +94,7 @@ def shells_from_redshifts(
     # rounding would not, so clip.
     z = np.maximum(z, 0.0)
     r = np.asarray(comoving_distance(cosmo, z), dtype=np.float64)
-    shells = []
+    shells: list[Shell] = []
     for k in range(z.size - 1, 0, -1):  # near to far: snapshot k is nearer than snapshot k - 1
         if z_max is not None and z[k] >= z_max:
             continue

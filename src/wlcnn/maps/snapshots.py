@@ -78,7 +78,12 @@ class SnapshotSource:
         return RankShare(realisations=split_range(n_realisations, size, rank), gather_comm=comm)
 
     def overdensities(
-        self, plan: MapPlan, skies: np.ndarray, *, base_seed: int, comm: Comm | None
+        self,
+        plan: MapPlan,
+        skies: np.ndarray,
+        *,
+        base_seed: int,
+        comm: Comm | None,  # noqa: ARG002 - the MapSource interface; skies are already split by rank
     ) -> Iterator[ShellOverdensity]:
         """Full-sky δ of every (shell, sky) cut from the snapshots with replicas, shell by shell.
 

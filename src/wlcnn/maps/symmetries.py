@@ -76,11 +76,11 @@ class SignedPermutation:
 def _all_symmetries() -> tuple[SignedPermutation, ...]:
     # Fixed order (permutations in lexicographic order, then sign patterns): index k always
     # means the same symmetry, so a stored symmetry index is meaningful across versions.
-    out = []
-    for perm in itertools.permutations(range(_N_AXES)):
-        for signs in itertools.product((1, -1), repeat=_N_AXES):
-            out.append(SignedPermutation(perm=tuple(perm), signs=tuple(signs)))  # type: ignore[arg-type]
-    return tuple(out)
+    return tuple(
+        SignedPermutation(perm=tuple(perm), signs=tuple(signs))  # type: ignore[arg-type]
+        for perm in itertools.permutations(range(_N_AXES))
+        for signs in itertools.product((1, -1), repeat=_N_AXES)
+    )
 
 
 #: The 48 symmetries; index 0 is the identity.

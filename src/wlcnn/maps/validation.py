@@ -57,7 +57,7 @@ ERROR_METHOD = (
 
 def _finite_or_none(values: np.ndarray) -> list[Any]:
     """Nested list with NaN written as None (JSON has no NaN)."""
-    return np.where(np.isfinite(values), values, None).tolist()
+    return np.where(np.isfinite(values), values, None).tolist()  # type: ignore[call-overload]  # None is a valid choice
 
 
 def _as_array(values: Any) -> np.ndarray:
@@ -263,6 +263,7 @@ def power_spectrum_validation(
             reference.setdefault(key, theory[key])
             ok = fraction[key] >= resolved_fraction
             validated[key] = ok if key not in validated else validated[key] & ok
+    assert ell is not None  # set by the first map file; an empty list is refused above
     c = first_info["cosmology"]
     mask = validated["no_ia"]
     out: dict[str, Any] = {

@@ -181,7 +181,8 @@ def cic_paint(weights: CICWeights, *, mass: np.ndarray | float = 1.0) -> np.ndar
     """
     n = weights.n_mesh
     w = weights.weight if np.ndim(mass) == 0 else weights.weight * np.asarray(mass)[None, :]
-    rho = np.bincount(weights.index.ravel(), weights=w.ravel(), minlength=n**3)
+    # with weights, bincount returns float64 already (no copy); numpy's stubs say intp
+    rho = np.bincount(weights.index.ravel(), weights=w.ravel(), minlength=n**3).astype(np.float64, copy=False)
     if np.ndim(mass) == 0:
         rho *= float(mass)
     return rho.reshape(n, n, n)
@@ -349,7 +350,7 @@ def pm_time_steps(
     """
     if n_steps < 1:
         raise ValueError(f"n_steps must be >= 1, got {n_steps}")
-    outs = np.asarray(sorted(set(float(a) for a in output_a)))
+    outs = np.asarray(sorted({float(a) for a in output_a}))
     if outs.size == 0:
         raise ValueError("need at least one output time")
     if outs[0] < a_init * (1.0 - _SAME_TIME_RTOL):

@@ -274,7 +274,10 @@ def _hdf5_chunks(
 
 
 def _parquet_chunks(
-    path: Path, columns: Sequence[str], table: str | int | None, chunk_rows: int
+    path: Path,
+    columns: Sequence[str],
+    table: str | int | None,  # noqa: ARG001 - the _READERS signature; a Parquet file holds one table
+    chunk_rows: int,
 ) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
     try:
         import pyarrow.parquet as pq
@@ -355,6 +358,7 @@ class _Validator:
         bad: np.ndarray,
         first_row: int,
         values: np.ndarray,
+        *,
         expected: str,
         drops: DropCounts,
         keep: np.ndarray,
@@ -395,7 +399,16 @@ class _Validator:
         keep = np.ones(n, dtype=bool)
         for f, col in cm.items():
             v = values[f]
-            self._bad(f"non_finite_{f}", col, ~np.isfinite(v), first_row, v, "finite values", drops, keep)
+            self._bad(
+                f"non_finite_{f}",
+                col,
+                ~np.isfinite(v),
+                first_row,
+                v,
+                expected="finite values",
+                drops=drops,
+                keep=keep,
+            )
         modulus = np.hypot(values["e1"], values["e2"])
         self._bad(
             "abs_e_ge_1",
@@ -403,12 +416,14 @@ class _Validator:
             modulus >= 1.0,
             first_row,
             modulus,
-            "|e| = sqrt(e1^2 + e2^2) < 1",
-            drops,
-            keep,
+            expected="|e| = sqrt(e1^2 + e2^2) < 1",
+            drops=drops,
+            keep=keep,
         )
         w = values["weight"]
-        self._bad("negative_weight", cm.weight, w < 0, first_row, w, "weights >= 0", drops, keep)
+        self._bad(
+            "negative_weight", cm.weight, w < 0, first_row, w, expected="weights >= 0", drops=drops, keep=keep
+        )
         zero = keep & (w == 0)
         drops.add("zero_weight", int(zero.sum()))
         keep &= ~zero
@@ -470,8 +485,8 @@ def iter_validated_chunks(
     columns = columns or ColumnMap()
     paths = [paths] if isinstance(paths, str | Path) else list(paths)
     wanted = [col for _, col in columns.items()] + [s.column for s in selections]
-    for path in paths:
-        path = Path(path)
+    for path_arg in paths:
+        path = Path(path_arg)
         validate = _Validator(path, columns, selections, invalid_rows)
         file_drops = DropCounts()
         for first_row, raw in iter_catalogue_chunks(

@@ -61,6 +61,8 @@ _DENSITY_GRID = 256
 _NZ_GRID = 1025
 #: Width of the Z_B ranges below and above the bins where "outside" galaxies are put.
 _ZB_OUTSIDE_WIDTH = 0.3
+#: Share of the out-of-range z_b placed below the lowest edge (the rest go above the highest).
+_ZB_OUTSIDE_BELOW = 0.5
 
 
 @dataclass
@@ -205,7 +207,7 @@ def generate_mock_galaxies(
             rng, sel.size, edges[b], edges[b + 1], None if nz_tables is None else nz_tables[b]
         )
     outside = rng.random(n) < mock.zb_outside_fraction
-    below = rng.random(n) < 0.5
+    below = rng.random(n) < _ZB_OUTSIDE_BELOW
     z_b[outside & below] = rng.uniform(0.0, edges[0], size=int((outside & below).sum()))
     z_b[outside & ~below] = (
         edges[-1]

@@ -54,7 +54,7 @@ def _unit_vectors(ra_deg: np.ndarray, dec_deg: np.ndarray) -> np.ndarray:
     return np.stack([cos_dec * np.cos(ra), cos_dec * np.sin(ra), np.sin(dec)])
 
 
-def _frame(centre: Sequence[float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _frame(centre: Sequence[float] | np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Centre, east and north unit vectors at ``centre`` = (RA, Dec) in degrees."""
     ra0, dec0 = np.radians(centre[0]), np.radians(centre[1])
     c = np.array([np.cos(dec0) * np.cos(ra0), np.cos(dec0) * np.sin(ra0), np.sin(dec0)])
@@ -97,7 +97,7 @@ def pixel_centres(*, n_pix: int, patch_size_deg: float) -> np.ndarray:
     return (np.arange(n_pix) + 0.5 - n_pix / 2) * delta
 
 
-def tomographic_bin(z_b: np.ndarray, edges: Sequence[float]) -> np.ndarray:
+def tomographic_bin(z_b: np.ndarray, edges: Sequence[float] | np.ndarray) -> np.ndarray:
     """Bin index of each Z_B (bins ``(edges[b], edges[b+1]]``), -1 outside every bin."""
     edges = np.asarray(edges, dtype=float)
     b = np.searchsorted(edges, z_b, side="left") - 1

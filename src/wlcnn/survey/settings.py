@@ -335,9 +335,11 @@ def survey_config_problems(config: Mapping[str, Any]) -> list[str]:
     if any(b <= a for a, b in itertools.pairwise(edges)):
         problems.append(f"survey.zb_edges: expected strictly increasing edges, found {edges}")
     n_bins = len(edges) - 1
-    for key in ("multiplicative_bias", "additive_bias"):
-        if len(survey[key]) != n_bins:
-            problems.append(f"survey.{key}: expected {n_bins} values (one per bin), found {len(survey[key])}")
+    problems.extend(
+        f"survey.{key}: expected {n_bins} values (one per bin), found {len(survey[key])}"
+        for key in ("multiplicative_bias", "additive_bias")
+        if len(survey[key]) != n_bins
+    )
     if "mock" in survey and len(survey["mock"]["bin_fractions"]) != n_bins:
         problems.append(
             f"survey.mock.bin_fractions: expected {n_bins} values (one per bin), "
@@ -348,12 +350,12 @@ def survey_config_problems(config: Mapping[str, Any]) -> list[str]:
         if not 0 <= lo <= hi:
             problems.append(f"survey.mock.hole_radius_arcmin: expected 0 <= low <= high, found {[lo, hi]}")
     shells = config.get("shells", {})
-    for key in ("patch_size_deg", "n_pix"):
-        if key in shells and shells[key] != survey[key]:
-            problems.append(
-                f"survey.{key}: {survey[key]} differs from shells.{key} = {shells[key]}; the data "
-                "maps must have the geometry of the simulated maps"
-            )
+    problems.extend(
+        f"survey.{key}: {survey[key]} differs from shells.{key} = {shells[key]}; the data "
+        "maps must have the geometry of the simulated maps"
+        for key in ("patch_size_deg", "n_pix")
+        if key in shells and shells[key] != survey[key]
+    )
     if (
         survey.get("multiplicative_bias_from", "data") == "data"
         and survey.get("columns", {}).get("m", "m") is None

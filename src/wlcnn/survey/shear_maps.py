@@ -259,7 +259,7 @@ def build_patch_maps(
     kept = _Kept()
     for path in paths:
         footprint = _Footprint()
-        for cat, chunk_drops in iter_validated_chunks(
+        for chunk_cat, chunk_drops in iter_validated_chunks(
             path,
             columns=settings.columns,
             selections=settings.selections,
@@ -271,11 +271,11 @@ def build_patch_maps(
             table=settings.catalogue_table,
         ):
             drops.merge(chunk_drops)
-            tbin = tomographic_bin(cat.z_b, settings.zb_edges)
+            tbin = tomographic_bin(chunk_cat.z_b, settings.zb_edges)
             in_bin = tbin >= 0
             n_zb_outside += int((~in_bin).sum())
             in_bin_counts += np.bincount(tbin[in_bin], minlength=n_bins)
-            cat, tbin = cat.select(in_bin), tbin[in_bin]
+            cat, tbin = chunk_cat.select(in_bin), tbin[in_bin]
             where = assign_patches(
                 cat.ra,
                 cat.dec,

@@ -288,7 +288,7 @@ def load_trained_model(path: str | Path, *, input_shape: Sequence[int] | None = 
     _check_keras_archive(path)
     try:
         model = keras.models.load_model(path, compile=False)
-    except Exception as exc:  # Keras raises many types for a damaged archive: all mean the same
+    except Exception as exc:  # noqa: BLE001 - Keras raises many types for a damaged archive: all mean the same
         raise ModelFileError(
             path, "file", "a model keras.models.load_model can read", f"{type(exc).__name__}: {exc}"
         ) from None

@@ -352,7 +352,7 @@ def dataset_for_replicas(
     cosmo = planner.cosmologies[0]
     maps_shape = (planner.n_patches, cosmo.n_bins, cosmo.n_pix, cosmo.n_pix)
 
-    def read(index: np.int64) -> tuple[np.ndarray, ...]:
+    def read(index: np.int64) -> tuple[np.ndarray | np.generic, ...]:
         step, j = divmod(int(index), local)
         plan = planner.plan(step, first + j)
         kappa, kappa_ia = reader.read(plan)

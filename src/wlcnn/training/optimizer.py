@@ -117,7 +117,7 @@ class ClippedAdam(tf.Module):
         t = tf.cast(self.iterations + 1, tf.float32)
         ext = strategy.extended
 
-        def step(
+        def step(  # noqa: PLR0917 - extended.update passes these positionally
             var: tf.Variable, grad: tf.Tensor, m: tf.Variable, v: tf.Variable, lr: tf.Tensor, ok: tf.Tensor
         ) -> tf.Operation:
             m_new = self.beta1 * m + (1.0 - self.beta1) * grad
@@ -134,7 +134,7 @@ class ClippedAdam(tf.Module):
             # m and v are passed as arguments: extended.update hands each device its own copy.
             ext.update(
                 var,
-                lambda var_, g_, m_, v_, lr_, ok_: step(var_, g_, m_, v_, lr_, ok_),
+                step,
                 args=(grad, m, v, lr, finite),
                 group=False,
             )

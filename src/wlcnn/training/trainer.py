@@ -103,7 +103,7 @@ HISTORY_FILE = "history.csv"
 TENSORBOARD_DIR = "tensorboard"
 
 
-class TrainingInterrupted(RuntimeError):
+class TrainingInterrupted(RuntimeError):  # noqa: N818 - a planned stop after a checkpoint, not an error
     """A checkpoint signal stopped training after saving; rerun to continue.
 
     Attributes
@@ -156,7 +156,7 @@ class _SignalFlag:
 
     def __init__(self) -> None:
         self.signum = 0
-        self._previous: dict[int, Any] = {}
+        self._previous: dict[signal.Signals, Any] = {}
 
     def _handle(self, signum: int, _frame: object) -> None:
         self.signum = signum
@@ -318,9 +318,7 @@ class _Trainer:
 
     # ------------------------------------------------------------ step functions
     def _datasets(self, start: int) -> tuple[Any, Any]:
-        tf = self.tf
-
-        def train_fn(ctx: tf.distribute.InputContext) -> tf.data.Dataset:
+        def train_fn(ctx: Any) -> Any:  # tf.distribute.InputContext -> tf.data.Dataset (TF is lazy)
             return dataset_for_replicas(
                 planner=self.planner,
                 reader=self.reader,
@@ -335,12 +333,13 @@ class _Trainer:
 
         train = self.strategy.distribute_datasets_from_function(train_fn)
         val = None
-        if self.val_planner is not None:
+        val_planner, val_reader = self.val_planner, self.val_reader  # set together, or both None
+        if val_planner is not None and val_reader is not None:
 
-            def val_fn(ctx: tf.distribute.InputContext) -> tf.data.Dataset:
+            def val_fn(ctx: Any) -> Any:  # tf.distribute.InputContext -> tf.data.Dataset (TF is lazy)
                 return dataset_for_replicas(
-                    planner=self.val_planner,
-                    reader=self.val_reader,
+                    planner=val_planner,
+                    reader=val_reader,
                     start_step=0,
                     stop_step=1,
                     num_replicas=self.dist.num_replicas,
