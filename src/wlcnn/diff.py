@@ -158,7 +158,7 @@ def _dereferenced(value: Any, fh: Any) -> Any:
     def name(item: Any) -> Any:
         if isinstance(item, h5py.Reference):
             return fh[item].name if item else None
-        if isinstance(item, np.void | tuple):  # REFERENCE_LIST: (reference, dimension index)
+        if isinstance(item, tuple):  # REFERENCE_LIST rows: (reference, dimension index)
             return tuple(name(x) for x in item)
         if isinstance(item, np.ndarray):
             return [name(x) for x in item.tolist()] if item.dtype.kind in "OV" else item

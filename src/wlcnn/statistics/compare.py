@@ -126,8 +126,10 @@ class CompareSettings:
     @classmethod
     def from_config(cls, block: Mapping[str, Any]) -> CompareSettings:
         """Settings from the ``statistics`` block (keys not given keep their defaults)."""
-        names = {f for f in cls.__dataclass_fields__}
-        values = {k: (tuple(v) if isinstance(v, list) else v) for k, v in block.items() if k in names}
+        names = set(cls.__dataclass_fields__)
+        values: dict[str, Any] = {
+            k: (tuple(v) if isinstance(v, list) else v) for k, v in block.items() if k in names
+        }
         return cls(**values)
 
     def edges(self, statistic: str) -> np.ndarray:
@@ -280,7 +282,9 @@ class MapComparison:
 def _json_array(values: npt.ArrayLike) -> Any:
     """Nested lists with NaN and infinities written as None (JSON has no NaN)."""
     arr = np.asarray(values, dtype=np.float64)
-    return np.where(np.isfinite(arr), arr, None).tolist()
+    out = arr.astype(object)
+    out[~np.isfinite(arr)] = None
+    return out.tolist()
 
 
 def _as_tomographic(maps: npt.ArrayLike, name: str) -> np.ndarray:
@@ -458,9 +462,11 @@ def compare_config_problems(
     """
     block = cfg.get("statistics", {})
     problems: list[str] = []
-    for key in ("histogram_nu_range", "mf_nu_range", "peaks_nu_range", "ps_ell_range"):
-        if key in block and not block[key][0] < block[key][1]:
-            problems.append(f"statistics.{key}: expected [low, high] with low < high, found {block[key]}")
+    problems.extend(
+        f"statistics.{key}: expected [low, high] with low < high, found {block[key]}"
+        for key in ("histogram_nu_range", "mf_nu_range", "peaks_nu_range", "ps_ell_range")
+        if key in block and not block[key][0] < block[key][1]
+    )
     seen: set[str] = set()
     for i, pair in enumerate(block.get("compare", [])):
         where = f"statistics.compare[{i}]"

@@ -19,9 +19,9 @@ from wlcnn.seeding import seed_sequence_for
 from wlcnn.statistics import plots
 from wlcnn.statistics.compare import (
     COMPARE_FILES,
+    RNG_IDENTITY,
     CompareSettings,
     Expectation,
-    RNG_IDENTITY,
     MapComparison,
     compare_map_sets,
     read_kappa_maps,
