@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 import yaml
 
-from test_survey_catalogue import _grid_catalogue, _settings, _write_fits
+from tests.survey.test_catalogue import _grid_catalogue, _settings, _write_fits
 from wlcnn.maps.mapfile import (
     MapFileContentError,
     MapFileWriter,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from random_fields import N_MAPS, gaussian_field, lognormal_field
+
+from tests.statistics.random_fields import N_MAPS, gaussian_field, lognormal_field
 
 
 @pytest.fixture(scope="session")

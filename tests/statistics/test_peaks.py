@@ -6,10 +6,10 @@ import itertools
 
 import numpy as np
 import pytest
-from random_fields import wavenumbers
 from scipy import ndimage
 from scipy.special import erfc
 
+from tests.statistics.random_fields import wavenumbers
 from wlcnn.statistics import peak_counts
 
 NU_EDGES = np.linspace(-1.5, 3.5, 11)

@@ -6,8 +6,8 @@ import itertools
 
 import numpy as np
 import pytest
-from random_fields import N_PIX, spectrum, wavenumbers
 
+from tests.statistics.random_fields import N_PIX, spectrum, wavenumbers
 from wlcnn.inference.power_spectrum import binned_spectra, spectrum_pairs
 from wlcnn.lensing.theory import flat_sky_power_spectrum
 from wlcnn.statistics import FourierRings, power_spectrum, ring_edges

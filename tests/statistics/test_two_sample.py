@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from random_fields import gaussian_field
 
+from tests.statistics.random_fields import gaussian_field
 from wlcnn.statistics import (
     correlation_difference,
     minkowski_functionals,

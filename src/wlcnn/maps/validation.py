@@ -227,7 +227,7 @@ def power_spectrum_validation(
     Examples
     --------
     Gaussian maps drawn from the Born-Limber theory of a file's shells pass; see
-    ``tests/test_maps_validation.py``.
+    ``tests/maps/test_validation.py``.
     """
     from wlcnn.lensing.plots import plot_power_spectrum_validation
 

@@ -27,7 +27,7 @@ import yaml
 from wlcnn.cli import main
 from wlcnn.config import validate_config
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 COMMON_SMK = REPO / "workflow" / "rules" / "common.smk"
 #: An interpolation of a job's files or settings in a shell command without Snakemake's :q.
 UNQUOTED = re.compile(r"\{(input|output|log|params|resources)[^}:]*\}")

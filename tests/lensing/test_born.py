@@ -22,7 +22,7 @@ from wlcnn.lensing.born import (
 )
 from wlcnn.lensing.nz import NzTable
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 Z_S = 3.45  # KiDS-450 z_s
 HUBBLE_MPC_H = pyccl.physical_constants.CLIGHT_HMPC  # c/H0 in Mpc/h
 KIDS_Z = {"z_max": 3.45, "z_switch": 1.55, "dz_high": 0.1, "dz_low": 0.05}

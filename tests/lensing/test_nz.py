@@ -27,7 +27,7 @@ from wlcnn.lensing.nz import (
     write_nz_columns,
 )
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DEMO_NZ = REPO / "data" / "demo" / "nz"
 
 

@@ -25,7 +25,7 @@ from wlcnn.lensing.theory import (
 )
 from wlcnn.seeding import rng_for
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 Z_S = 1.4  # the demo n(z) end at the demo's highest snapshot
 SIDE_DEG, N_PIX = 5.0, 128
 

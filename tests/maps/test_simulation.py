@@ -275,7 +275,7 @@ def test_output_is_byte_identical_for_1_2_and_3_ranks(simulation, tmp_path):
             pytest.skip("no mpiexec")
     grid = tmp_path / "grid.csv"
     grid.write_text("id,omega_m,sigma8,role,n_sims\nc000,0.3,0.8,test,1\n")
-    demo = yaml.safe_load((Path(__file__).resolve().parents[1] / "config" / "demo.yaml").read_text())
+    demo = yaml.safe_load((Path(__file__).resolve().parents[2] / "config" / "demo.yaml").read_text())
     # Only the blocks this stage reads (other stages' cross-checks do not concern this test).
     config = {key: demo[key] for key in ("run", "cosmology", "simulations", "ingest")}
     config["cosmology"]["grid"] = str(grid)

@@ -13,7 +13,7 @@ import yaml
 from wlcnn.inference.cli import main
 from wlcnn.inference.summaries import read_data_vector, read_summaries
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 TOY = "wlcnn.inference.toy"
 
 

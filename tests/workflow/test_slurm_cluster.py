@@ -6,7 +6,7 @@ fake GPUs). Without one they skip; with ``WLCNN_REQUIRE_SLURM=1`` (CI, ``.ci/slu
 they fail instead, so a missing cluster is never mistaken for a pass:
 
     bash .ci/slurm/up.sh /tmp/wlcnn-slurm
-    WLCNN_REQUIRE_SLURM=1 .venv/bin/pytest -m slurm tests/test_slurm_cluster.py
+    WLCNN_REQUIRE_SLURM=1 .venv/bin/pytest -m slurm tests/workflow/test_slurm_cluster.py
     bash .ci/slurm/down.sh /tmp/wlcnn-slurm
 
 The unmarked tests check the profile itself (retries, job groups) without a cluster.
@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 PROFILE = REPO / "profiles" / "slurm"
 #: One workflow run through SLURM takes ~30 s on the CI machine (the plugin's polling cadence).
 RUN_TIMEOUT_S = 420

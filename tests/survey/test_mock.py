@@ -24,7 +24,7 @@ from wlcnn.survey.settings import MockSettings, SurveySettings, survey_config_pr
 from wlcnn.survey.shear_maps import build_patch_maps
 from wlcnn.survey.smoothing import smooth
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 N_PIX = 64
 M_BIAS = (-0.015, -0.02)
 C_BIAS = (2e-3, -1e-3)

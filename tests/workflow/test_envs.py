@@ -20,7 +20,7 @@ import yaml
 from packaging.requirements import Requirement
 from packaging.version import Version
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 # conda-forge package names that differ from the PyPI distribution names.
 CONDA_NAME = {"tensorflow-cpu": "tensorflow", "pyyaml": "pyyaml", "mpi4py": "mpi4py"}
 # Distributions that come with Python or with conda itself.

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 WRAPPER = REPO / "scripts" / "_snakemake_lock.sh"
 #: Exit status of the wrapper when another run holds the directory (EX_TEMPFAIL).
 BUSY = 75

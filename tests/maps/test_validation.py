@@ -24,7 +24,7 @@ from wlcnn.lensing.theory import born_limber_spectra
 from wlcnn.maps.validation import power_spectrum_validation, shell_shot_noise
 from wlcnn.seeding import rng_for
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 LENSING = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text())["lensing"]
 COSMO = {"omega_m": 0.3, "sigma8": 0.8, "omega_b": 0.0493, "h": 0.6736, "n_s": 0.9649}
 Z_EDGES = np.array([0.0, 0.075, 0.15, 0.3, 0.45, 0.6, 0.8, 1.0, 1.2, 1.4])

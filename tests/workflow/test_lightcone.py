@@ -14,7 +14,7 @@ import yaml
 from wlcnn.config import ConfigError, validate_config
 from wlcnn.maps.mapfile import read_map_attrs
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _config(tmp_path: Path, fixtures: Path) -> dict:

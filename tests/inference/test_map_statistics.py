@@ -16,7 +16,7 @@ from wlcnn.inference.map_statistics import MapStatistic, map_statistic_from_conf
 from wlcnn.inference.predictors import STATISTICS, make_predictor
 from wlcnn.inference.summaries import predict_data_vector, predict_surveys
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DEMO = REPO / "config" / "demo.yaml"
 N_TOMO = 4  # demo: survey.zb_edges has 5 edges
 N_PIX = 32

@@ -224,7 +224,7 @@ def test_max_steps_below_n_steps_is_refused_with_file_field_expected_found(tmp_p
 
     from wlcnn.config import ConfigError, load_config
 
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     cfg = yaml.safe_load((root / "config" / "demo.yaml").read_text())
     cfg["inference"]["sampler"]["max_steps"] = cfg["inference"]["sampler"]["n_steps"] - 1
     bad = tmp_path / "bad.yaml"

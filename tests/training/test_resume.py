@@ -20,7 +20,7 @@ from wlcnn.training.forward import StandInForwardModel
 from wlcnn.training.history import read_history
 from wlcnn.training.synthetic import write_synthetic_map_files
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 COSMOLOGIES = [(0.2, 0.9), (0.3, 0.8), (0.4, 0.7), (0.25, 0.6)]
 CHECKPOINT_EVERY = 5
 #: Long enough never to finish before the test interrupts it.

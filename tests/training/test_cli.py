@@ -14,7 +14,7 @@ from wlcnn.training.history import HistoryWriter, read_history
 from wlcnn.training.networks import PRESETS
 from wlcnn.training.settings import TrainingSettings, network_config_subset, resume_fingerprint, stages_for
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_help_lists_the_options() -> None:

@@ -25,7 +25,7 @@ from wlcnn.survey.mock_catalogue import write_mock_observation
 from wlcnn.survey.settings import MockSettings, SurveySettings
 from wlcnn.survey.shear_maps import build_patch_maps
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 N_PIX = 64
 KAPPA_RMS = 0.02  # a convergence field of realistic amplitude at ~2' resolution
 N_SIMS = 60

@@ -22,7 +22,7 @@ from wlcnn.training.forward import StandInForwardModel
 from wlcnn.training.history import read_history
 from wlcnn.training.synthetic import write_synthetic_map_files
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 COSMOLOGIES = [(0.2, 0.9), (0.3, 0.8), (0.4, 0.7), (0.25, 0.6)]
 #: A large Adam epsilon makes the update depend on the gradient's scale, so a wrong loss
 #: normalisation across replicas would show in the weights (Adam is otherwise scale-invariant).
