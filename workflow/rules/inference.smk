@@ -156,7 +156,7 @@ rule coverage:
     conda:
         str(ENVS / "inference.yaml")
     script:
-        "../scripts/coverage.py"
+        "../scripts/expected_coverage.py"
 
 
 rule compare_constraints:
