@@ -25,6 +25,6 @@ def test_no_workflow_script_shadows_an_installed_module():
     optional = {"coverage"}
     scripts = sorted((REPO / "workflow" / "scripts").glob("*.py"))
     assert scripts
-    shadowing = [p.name for p in scripts if p.stem in optional or importlib.util.find_spec(p.stem) is not None]
+    shadowing = [p.name for p in scripts if p.stem in optional or importlib.util.find_spec(p.stem)]
     assert not shadowing, f"workflow scripts named like importable modules: {shadowing}"
     assert importlib.util.find_spec("statistics") is not None  # the check sees the standard library
