@@ -231,6 +231,10 @@ COMBINATIONS = {c["name"]: list(c["members"]) for c in config.get("inference", {
 MAP_STATISTICS = list(config.get("inference", {}).get("map_statistics", []))
 # single statistics: those made from one network or one map statistic (Fig. 7 shows each)
 SINGLE_STATISTICS = [*NETWORKS, "power_spectrum", *MAP_STATISTICS]
+# statistics made from the maps without a network: their test-set summaries come from one job
+MAP_SUMMARY_LABELS = ["power_spectrum", *MAP_STATISTICS]
+# the label wildcard of the networks' summaries (matches nothing when there is no network)
+NETWORK_PATTERN = "|".join(NETWORKS) if NETWORKS else "(?!)"
 ANALYSES = [*SINGLE_STATISTICS, *COMBINATIONS] if "inference" in config else []
 
 

@@ -13,17 +13,43 @@ rule test_summaries:
     params:
         config=config_subset("test_summaries"),
         cosmology=lambda wc: cosmology_params(wc.cosmology),
+        labels=lambda wc: [wc.label],
     log:
         str(LOGS / "test_summaries" / "{label}_{cosmology}.log"),
     benchmark:
         str(BENCH / "test_summaries" / "{label}_{cosmology}.tsv")
+    wildcard_constraints:
+        label=NETWORK_PATTERN,
     resources:
         mem_mb=4000,
         runtime=120,
     conda:
-        lambda wc: str(ENVS / ("training.yaml" if wc.label in NETWORKS else "inference.yaml"))
+        str(ENVS / "training.yaml")
     script:
         "../scripts/test_summaries.py"
+
+
+# The statistics computed from the maps without a network share their simulated surveys: one job
+# per cosmology computes them all (the surveys cost far more than the statistics).
+use rule test_summaries as map_test_summaries with:
+    input:
+        maps=lambda wc: test_map_files(wc.cosmology),
+        patch_maps=str(OUT / "survey" / "patch_maps.h5"),
+        model=[],
+    output:
+        [str(OUT / "inference" / "summaries" / label / "{cosmology}.h5") for label in MAP_SUMMARY_LABELS],
+    params:
+        config=config_subset("test_summaries"),
+        cosmology=lambda wc: cosmology_params(wc.cosmology),
+        labels=MAP_SUMMARY_LABELS,
+    log:
+        str(LOGS / "map_test_summaries" / "{cosmology}.log"),
+    benchmark:
+        str(BENCH / "map_test_summaries" / "{cosmology}.tsv")
+    wildcard_constraints:
+        cosmology="[^/]+",
+    conda:
+        str(ENVS / "inference.yaml")
 
 
 rule merge_summaries:

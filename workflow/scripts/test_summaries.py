@@ -1,35 +1,47 @@
-"""Snakemake script: S simulated test surveys per A_IA for one cosmology and one statistic."""
+"""Snakemake script: S simulated test surveys per A_IA for one cosmology, one or more statistics.
+
+Several map statistics (power spectrum, peaks, Minkowski functionals) are computed on the same
+surveys in one pass: the surveys cost far more than the statistics, and the survey seeds do not
+depend on the statistic, so each output equals a separate run of its statistic.
+"""
 
 import numpy as np
 
 from wlcnn.inference.analysis import DEFAULTS
 from wlcnn.inference.predictors import make_predictor
-from wlcnn.inference.summaries import compute_summaries, write_summaries
+from wlcnn.inference.summaries import compute_summaries, split_summaries, write_summaries
 from wlcnn.inference.survey_sets import SimulatedSurveys
 from wlcnn.logs import setup_rule_logging
 from wlcnn.provenance import file_record, provenance_record, utc_now
 
 log = setup_rule_logging(snakemake.log[0])
 started = utc_now()
-cfg, label, cid = snakemake.params.config, snakemake.wildcards.label, snakemake.wildcards.cosmology
+cfg, labels, cid = snakemake.params.config, list(snakemake.params.labels), snakemake.wildcards.cosmology
 # the inference settings the summaries depend on (the rest belong to the likelihood stage)
 settings = {**DEFAULTS, **cfg["inference"]}
 n_surveys, batch_size = int(settings["n_surveys"]), int(settings["batch_size"])
 model = snakemake.input.model[0] if snakemake.input.model else None
-predict, names = make_predictor(label, config=cfg, model_path=model)
+predictors = [make_predictor(label, config=cfg, model_path=model) for label in labels]
+
+
+def predict(batch):
+    return np.concatenate([p(batch) for p, _ in predictors], axis=-1)
+
+
+names = [name for _, part in predictors for name in part]
 a_ia = np.linspace(*(float(a) for a in settings["a_ia_range"]), int(settings["n_a_ia"]))
 c = snakemake.params.cosmology
 
 
-def make_survey_for(_cosmology_id, a):
+def make_survey_for(cosmology_id, a):
     return SimulatedSurveys(
         map_files=list(snakemake.input.maps), config=cfg, patch_maps_path=snakemake.input.patch_maps, a_ia=a
     )
 
 
-log.info("%s on %s: %d surveys x %d A_IA values", label, cid, n_surveys, len(a_ia))
-summaries = compute_summaries(
-    label=label,
+log.info("%s on %s: %d surveys x %d A_IA values", "+".join(labels), cid, n_surveys, len(a_ia))
+joint = compute_summaries(
+    label="+".join(labels),
     predict=predict,
     make_survey_for=make_survey_for,
     cosmologies=[(cid, c["omega_m"], c["sigma8"])],
@@ -41,9 +53,11 @@ summaries = compute_summaries(
     provenance=provenance_record(
         step="test_summaries",
         inputs=[file_record(p) for p in snakemake.input],
-        config={"inference": cfg["inference"], "label": label, "cosmology": c},
+        config={"inference": cfg["inference"], "labels": labels, "cosmology": c},
         started=started,
     ),
 )
-write_summaries(snakemake.output[0], summaries)
-log.info("mean prediction per A_IA:\n%s", np.array2string(summaries.mean[0], precision=4))
+parts = split_summaries(joint, parts=[(label, len(part)) for label, (_, part) in zip(labels, predictors)])
+for summaries, path in zip(parts, snakemake.output, strict=True):
+    write_summaries(path, summaries)
+    log.info("%s mean prediction per A_IA:\n%s", summaries.label, np.array2string(summaries.mean[0], precision=4))

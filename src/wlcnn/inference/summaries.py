@@ -57,7 +57,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +83,7 @@ __all__ = [
     "predict_surveys",
     "read_data_vector",
     "read_summaries",
+    "split_summaries",
     "survey_seed",
     "write_data_vector",
     "write_summaries",
@@ -371,6 +372,49 @@ def compute_summaries(
         components=(label,),
         provenance=dict(provenance or {}),
     )
+
+
+def split_summaries(joint: Summaries, *, parts: Sequence[tuple[str, int]]) -> list[Summaries]:
+    """Split summaries computed for several statistics at once into one per statistic.
+
+    Several statistics of the same maps (the power spectrum, peaks, Minkowski functionals) are
+    computed on the same simulated surveys in one pass (the surveys cost far more than the
+    statistics); the survey seeds do not depend on the statistic, so each part equals what a
+    separate :func:`compute_summaries` of that statistic gives.
+
+    Parameters
+    ----------
+    joint
+        Summaries whose predictions are the parts' outputs side by side.
+    parts
+        (label, number of outputs) per statistic, in column order.
+
+    Returns
+    -------
+    list of Summaries
+        One per part, labelled, with its own output names.
+
+    Raises
+    ------
+    ValueError
+        If the parts' outputs do not add up to the joint summaries' outputs.
+    """
+    total = sum(n for _, n in parts)
+    if total != joint.predictions.shape[-1]:
+        raise ValueError(f"parts: expected {joint.predictions.shape[-1]} outputs in all, found {total}")
+    out, start = [], 0
+    for label, n in parts:
+        out.append(
+            replace(
+                joint,
+                label=label,
+                predictions=joint.predictions[..., start : start + n],
+                output_names=joint.output_names[start : start + n],
+                components=(label,),
+            )
+        )
+        start += n
+    return out
 
 
 def concatenate_summaries(parts: Sequence[Summaries], *, label: str) -> Summaries:
