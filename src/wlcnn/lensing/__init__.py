@@ -2,6 +2,7 @@
 
 - :mod:`wlcnn.lensing.nz`: n(z) files (KiDS 'DIR' format), demo and bootstrap generators.
 - :mod:`wlcnn.lensing.born`: W_b, W_b^IA, ΔD_b (SPEC §3) and κ, κ_IA from shell stacks.
+- :mod:`wlcnn.lensing.ray_tracing`: multi-plane ray-traced κ, γ from the same shells (patches).
 - :mod:`wlcnn.lensing.theory`: pyccl κκ / GI / II spectra, binned like the flat-sky estimator.
 - :mod:`wlcnn.lensing.random_fields`: Gaussian random κ maps of a theory spectrum.
 - :mod:`wlcnn.lensing.plots`: the paper's Fig. 4 (map spectra vs theory).
