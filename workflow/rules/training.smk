@@ -7,7 +7,10 @@
 # What the job asks SLURM for: every field of training.resources (wlcnn.training.slurm). With
 # more than one task (nodes x tasks_per_node) the command runs under srun, one worker per task,
 # and the workers train as one MultiWorkerMirroredStrategy (wlcnn.training.distribute).
-TRAIN_JOB = snakemake_resources(TRAINING_RESOURCES, source=_config_source)
+try:
+    TRAIN_JOB = snakemake_resources(TRAINING_RESOURCES, source=_config_source)
+except ConfigError as exc:
+    raise WorkflowError(str(exc)) from None
 # Every interpolated value is shell-quoted ({x:q}); the launcher is srun's own words or "".
 TRAIN_SHELL = (
     "{resources.launcher} python -m wlcnn.training.job --params {params.args:q} --network {wildcards.network:q} "
