@@ -7,6 +7,7 @@ training job: an independent check of what SLURM would be asked for.
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -179,3 +180,29 @@ def test_dry_run_refuses_both_gpu_fields(tmp_path: Path) -> None:
     assert "expected one of gpus_per_node, gpus_per_task" in err and "found both" in err, err[-3000:]
     assert "Traceback" not in err, err[-3000:]
     assert not (tmp_path / "out").exists()
+
+
+def test_one_task_per_node_gets_all_of_its_gpus(monkeypatch: pytest.MonkeyPatch) -> None:
+    """MultiWorkerMirroredStrategy makes one replica per GPU the resolver reports for the task."""
+    from wlcnn.training.distribute import slurm_cluster_resolver
+
+    env = {
+        "SLURM_PROCID": "1",
+        "SLURM_LOCALID": "0",
+        "SLURM_STEP_NUM_TASKS": "2",
+        "SLURM_STEP_NODELIST": "gpu[07-08]",
+        "SLURM_STEP_TASKS_PER_NODE": "1(x2)",
+        "CUDA_VISIBLE_DEVICES": "0,1,2,3",
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    resolver = slurm_cluster_resolver(port_base=9100)
+    assert resolver.cluster_spec().as_dict() == {"worker": ["gpu07:9100", "gpu08:9100"]}
+    assert resolver.num_accelerators() == {"GPU": 4}
+    assert os.environ["CUDA_VISIBLE_DEVICES"] == "0,1,2,3"
+    # two tasks on a node split its GPUs; a CPU node has none (one CPU replica per worker)
+    monkeypatch.setenv("SLURM_STEP_TASKS_PER_NODE", "2")
+    monkeypatch.setenv("SLURM_STEP_NODELIST", "gpu07")
+    assert slurm_cluster_resolver(port_base=9100).num_accelerators() == {"GPU": 2}
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    assert slurm_cluster_resolver(port_base=9100).num_accelerators() == {"GPU": 0}
