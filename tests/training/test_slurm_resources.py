@@ -206,3 +206,37 @@ def test_one_task_per_node_gets_all_of_its_gpus(monkeypatch: pytest.MonkeyPatch)
     assert slurm_cluster_resolver(port_base=9100).num_accelerators() == {"GPU": 2}
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
     assert slurm_cluster_resolver(port_base=9100).num_accelerators() == {"GPU": 0}
+
+
+def test_job_entry_point_refuses_a_missing_map_file(tmp_path: Path) -> None:
+    """The training rule's command: a missing input is exit 2 and one line, nothing written."""
+    missing = tmp_path / "missing.h5"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "wlcnn.training.job",
+            "--params",
+            "{}",
+            "--network",
+            "tiny",
+            "--train",
+            str(missing),
+            "--patch-maps",
+            str(missing),
+            "--out-dir",
+            str(tmp_path / "out"),
+            "--checkpoints",
+            str(tmp_path / "ck"),
+            "--log",
+            str(tmp_path / "train.log"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=DRY_RUN_TIMEOUT_S,
+    )
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    last = proc.stderr.strip().splitlines()[-1]
+    assert "--train" in last and "expected an existing file" in last and str(missing) in last, last
+    assert "Traceback" not in proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == []

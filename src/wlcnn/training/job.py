@@ -14,6 +14,7 @@ import json
 import sys
 from collections.abc import Sequence
 
+from wlcnn.argtypes import existing_file
 from wlcnn.training.cli import EXIT_USAGE, SIGNAL_EXIT_BASE, input_errors
 
 __all__ = ["main"]
@@ -23,9 +24,15 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m wlcnn.training.job", description=__doc__.splitlines()[0])
     p.add_argument("--params", required=True, help="configuration subset of this network (JSON)")
     p.add_argument("--network", required=True, help="network preset")
-    p.add_argument("--train", nargs="+", required=True, metavar="FILE", help="training map files")
-    p.add_argument("--validation", nargs="*", default=[], metavar="FILE", help="validation map files")
-    p.add_argument("--patch-maps", required=True, metavar="FILE", help="survey patch maps (HDF5)")
+    p.add_argument(
+        "--train", nargs="+", required=True, type=existing_file, metavar="FILE", help="training map files"
+    )
+    p.add_argument(
+        "--validation", nargs="*", default=[], type=existing_file, metavar="FILE", help="validation map files"
+    )
+    p.add_argument(
+        "--patch-maps", required=True, type=existing_file, metavar="FILE", help="survey patch maps (HDF5)"
+    )
     p.add_argument("--out-dir", required=True, metavar="DIR", help="model and history directory")
     p.add_argument("--checkpoints", required=True, metavar="DIR", help="checkpoints (shared by all workers)")
     p.add_argument("--log", required=True, metavar="FILE", help="log file (appended to)")
