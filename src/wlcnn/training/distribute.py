@@ -192,7 +192,7 @@ def slurm_cluster_resolver(
             # Before TensorFlow enumerates devices: this process sees only its GPUs.
             os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(mine)
 
-    class _TaskGpusResolver(tf.distribute.cluster_resolver.SlurmClusterResolver):  # type: ignore[misc]
+    class _TaskGpusResolver(tf.distribute.cluster_resolver.SlurmClusterResolver):
         def num_accelerators(self, *_args: Any, **_kwargs: Any) -> dict[str, int]:
             return {"GPU": len(mine)}
 
