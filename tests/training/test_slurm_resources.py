@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -166,10 +167,19 @@ def test_dry_run_reaches_sbatch_and_srun(tmp_path: Path) -> None:
     assert not any(f.startswith(("--gpus", "--ntasks-per-gpu")) for f in _flags(line)), line
     # the command runs under srun, one worker per node, each with the node's 4 GPUs
     shell = re.search(r"^Shell command: (.*)$", block, re.MULTILINE)
-    assert shell and shell.group(1).startswith(
-        "srun --nodes=2 --ntasks=2 --ntasks-per-node=1 --cpus-per-task=8 --kill-on-bad-exit=1 --gres=gpu:4 "
-        "python -m wlcnn.training.job "
-    ), proc.stdout[-3000:]
+    assert shell, block
+    words = shlex.split(shell.group(1))
+    assert words[:3] == ["python", "-m", "wlcnn.training.job"], words[:6]
+    launcher = words[words.index("--launcher") + 1]
+    assert launcher == (
+        "srun --nodes=2 --ntasks=2 --ntasks-per-node=1 --cpus-per-task=8 --kill-on-bad-exit=1 --gres=gpu:4"
+    )
+    # what each worker runs: the same command without the launcher
+    from wlcnn.training.job import _worker_command
+
+    worker = _worker_command(words[3:], launcher)
+    assert worker[: len(launcher.split())] == launcher.split() and "--launcher" not in worker
+    assert worker[len(launcher.split()) + 1 :][:2] == ["-m", "wlcnn.training.job"]
 
 
 def test_dry_run_refuses_both_gpu_fields(tmp_path: Path) -> None:

@@ -74,7 +74,10 @@ def test_two_task_training_job_runs_two_workers_with_the_weights_of_one(
     trainer = tmp_path / "worker.py"
     trainer.write_text(
         f"""
-import os, subprocess
+import os, shlex, subprocess, sys
+if sys.argv[1]:  # the launcher (srun ...): as wlcnn.training.job, run one of this per task
+    cmd = [*shlex.split(sys.argv[1]), sys.executable, __file__, ""]
+    os.execvp(cmd[0], cmd)
 from wlcnn.training import train_network
 from wlcnn.training.distribute import make_distribution
 from wlcnn.training.forward import StandInForwardModel
@@ -107,7 +110,7 @@ train_network(train_files={[str(p) for p in train]!r}, validation_files={[str(p)
                 resources: **JOB
                 shell:
                     "scontrol show job $SLURM_JOB_ID > job.txt; "
-                    "{{resources.launcher}} {sys.executable} worker.py"
+                    "{sys.executable} worker.py {{resources.launcher:q}}"
             """,
         )
     finally:

@@ -11,9 +11,11 @@ try:
     TRAIN_JOB = snakemake_resources(TRAINING_RESOURCES, source=_config_source)
 except ConfigError as exc:
     raise WorkflowError(str(exc)) from None
-# Every interpolated value is shell-quoted ({x:q}); the launcher is srun's own words or "".
+# Every interpolated value is shell-quoted ({x:q}); the srun line (or "") is one quoted word that
+# the entry point splits and runs itself under.
 TRAIN_SHELL = (
-    "{resources.launcher} python -m wlcnn.training.job --params {params.args:q} --network {wildcards.network:q} "
+    "python -m wlcnn.training.job --launcher {resources.launcher:q} --params {params.args:q} "
+    "--network {wildcards.network:q} "
     "--train {input.train:q} --validation {input.validation:q} --patch-maps {input.patch_maps:q} "
     "--out-dir {params.out_dir:q} --checkpoints {params.checkpoints:q} --log {log:q}"
 )

@@ -1,16 +1,21 @@
 """The training rule's command: ``python -m wlcnn.training.job --params JSON ...``.
 
-One process per worker: the rule runs it once, or under ``srun`` once per SLURM task
-(:mod:`wlcnn.training.slurm`), and :func:`~wlcnn.training.distribute.make_distribution` turns
-the SLURM step into a ``MultiWorkerMirroredStrategy``. ``--params`` is the configuration subset
-the network depends on (the rule's ``params.config``), as JSON. Exit status: 0 done, 128 +
-signal number after a checkpoint (rerun to continue), 2 for a bad input file.
+One process per worker. With ``--launcher "srun ..."`` (the rule's ``resources.launcher``, set
+for more than one task by :mod:`wlcnn.training.slurm`) the command replaces itself by
+``srun ... python -m wlcnn.training.job ...`` without the launcher: one worker per SLURM task.
+The launcher is one shell-quoted word, so that no value reaches the shell unquoted.
+:func:`~wlcnn.training.distribute.make_distribution` turns the SLURM step into a
+``MultiWorkerMirroredStrategy``. ``--params`` is the configuration subset the network depends
+on (the rule's ``params.config``), as JSON. Exit status: 0 done, 128 + signal number after a
+checkpoint (rerun to continue), 2 for a bad input file.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import shlex
 import sys
 from collections.abc import Sequence
 
@@ -22,6 +27,9 @@ __all__ = ["main"]
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m wlcnn.training.job", description=__doc__.splitlines()[0])
+    p.add_argument(
+        "--launcher", default="", help="command line that starts the workers (srun ...; empty: this process)"
+    )
     p.add_argument("--params", required=True, help="configuration subset of this network (JSON)")
     p.add_argument("--network", required=True, help="network preset")
     p.add_argument(
@@ -83,9 +91,28 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _worker_command(argv: Sequence[str], launcher: str) -> list[str]:
+    """``launcher`` + this command with an empty launcher (what each worker runs)."""
+    rest: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--launcher":
+            skip = True
+        elif not arg.startswith("--launcher="):
+            rest.append(arg)
+    return [*shlex.split(launcher), sys.executable, "-m", "wlcnn.training.job", *rest]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = _parser().parse_args(argv)
+    if args.launcher:
+        cmd = _worker_command(argv, args.launcher)
+        # exec, not a child: SLURM's and Snakemake's signals reach srun, which forwards them
+        os.execvp(cmd[0], cmd)  # noqa: S606 - the launcher is the workflow's own srun line
     try:
         return run(args)
     except input_errors() as exc:
