@@ -13,6 +13,7 @@ import yaml
 from wlcnn.config import ConfigError, box_size_mpc_h, output_redshifts, validate_config
 from wlcnn.grid import read_grid, simulations
 from wlcnn.ingest import resolve_snapshot_files
+from wlcnn.training.slurm import snakemake_resources
 
 if not config:
     configfile: "config/config.yaml"

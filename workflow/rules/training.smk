@@ -4,6 +4,23 @@
 # resumes where it stopped when the rule is rerun.
 
 
+# What the job asks SLURM for: every field of training.resources (wlcnn.training.slurm). With
+# more than one task (nodes x tasks_per_node) the command runs under srun, one worker per task,
+# and the workers train as one MultiWorkerMirroredStrategy (wlcnn.training.distribute).
+try:
+    TRAIN_JOB = snakemake_resources(TRAINING_RESOURCES, source=_config_source)
+except ConfigError as exc:
+    raise WorkflowError(str(exc)) from None
+# Every interpolated value is shell-quoted ({x:q}); the srun line (or "") is one quoted word that
+# the entry point splits and runs itself under.
+TRAIN_SHELL = (
+    "python -m wlcnn.training.job --launcher {resources.launcher:q} --params {params.args:q} "
+    "--network {wildcards.network:q} "
+    "--train {input.train:q} --validation {input.validation:q} --patch-maps {input.patch_maps:q} "
+    "--out-dir {params.out_dir:q} --checkpoints {params.checkpoints:q} --log {log:q}"
+)
+
+
 rule train_network:
     input:
         train=lambda wc: [map_file(s.cosmology.id, s.name) for s in SIMULATIONS if s.role == "train"],
@@ -17,21 +34,20 @@ rule train_network:
         checkpoints=lambda wc: str(OUT / "checkpoints" / wc.network),
         # only this network's settings: editing another network's curriculum does not retrain it
         config=lambda wc: training_config(wc.network),
+        args=lambda wc: json.dumps(training_config(wc.network), sort_keys=True),
     log:
         str(LOGS / "train_network" / "{network}.log"),
     benchmark:
         str(BENCH / "train_network" / "{network}.tsv")
-    threads: TRAINING_RESOURCES.get("cpus_per_task", 2)
+    threads: TRAIN_JOB["cpus_per_task"]
     resources:
-        gpu=TRAINING_RESOURCES.get("gpus_per_node", 0),
-        mem_mb=TRAINING_RESOURCES.get("mem_mb", 16000),
-        runtime=TRAINING_RESOURCES.get("runtime_min", 1440),
-        # SLURM warns 5 minutes before the time limit: checkpoint, exit, rerun resumes
-        slurm_extra="'--signal=USR1@300'",
+        # SLURM warns (slurm_extra: --signal=USR1) 5 minutes before the time limit: checkpoint,
+        # exit, rerun resumes
+        **TRAIN_JOB,
     conda:
         str(ENVS / "training.yaml")
-    script:
-        "../scripts/train_network.py"
+    shell:
+        TRAIN_SHELL
 
 
 rule plot_training_loss:

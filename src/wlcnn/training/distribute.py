@@ -168,10 +168,14 @@ def slurm_cluster_resolver(
 ) -> Any:
     """``SlurmClusterResolver`` for this SLURM step; gives each task its share of the node's GPUs.
 
-    TensorFlow's resolver needs at least one GPU per task; on CPU nodes it is given one
-    placeholder per task and told not to touch ``CUDA_VISIBLE_DEVICES``. On GPU nodes the
-    node's visible GPUs (as SLURM set them) are split between the node's tasks by
-    ``SLURM_LOCALID``, keeping SLURM's own device ids.
+    The training job runs one task per node (:mod:`wlcnn.training.slurm`), which then gets all
+    of the node's visible GPUs: ``MultiWorkerMirroredStrategy`` makes one replica of each.
+    With several tasks on a node, the node's visible GPUs (as SLURM set them) are split between
+    them by ``SLURM_LOCALID``, keeping SLURM's own device ids. The strategy takes the number of
+    local devices from the resolver's ``num_accelerators()``, so that reports the GPUs this task
+    really has (0 on CPU nodes: one CPU replica), while TensorFlow's resolver, which needs at
+    least one GPU per task to lay out its cluster, is given one placeholder per task and told
+    not to touch ``CUDA_VISIBLE_DEVICES``.
     """
     import tensorflow as tf
 
@@ -179,13 +183,20 @@ def slurm_cluster_resolver(
     port = int(port_base if port_base is not None else env.get("WLCNN_TF_PORT_BASE", DEFAULT_PORT_BASE))
     tasks_per_node = max(expand_tasks_per_node(env["SLURM_STEP_TASKS_PER_NODE"]))
     gpus = _visible_gpus(env)
-    if gpus and set_visible_gpus:
+    mine = gpus
+    if gpus:
         per_task = max(1, len(gpus) // tasks_per_node)
         local = int(env.get("SLURM_LOCALID", "0"))
         mine = gpus[local * per_task : (local + 1) * per_task]
-        # Before TensorFlow enumerates devices: this process sees only its GPUs.
-        os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(mine)
-    return tf.distribute.cluster_resolver.SlurmClusterResolver(
+        if set_visible_gpus:
+            # Before TensorFlow enumerates devices: this process sees only its GPUs.
+            os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(mine)
+
+    class _TaskGpusResolver(tf.distribute.cluster_resolver.SlurmClusterResolver):
+        def num_accelerators(self, *_args: Any, **_kwargs: Any) -> dict[str, int]:
+            return {"GPU": len(mine)}
+
+    return _TaskGpusResolver(
         port_base=port, gpus_per_node=tasks_per_node, gpus_per_task=1, auto_set_gpu=False
     )
 
