@@ -8,8 +8,10 @@ import sys
 from pathlib import Path
 
 result = json.loads((Path(sys.argv[1]) / "validation" / "power_spectrum.json").read_text())
-print(f"Fig. 4 check: {result['n_maps']} maps, {result['k_min']:.3f} <= k <= {result['k_max']:.3f} h/Mpc, "
-      f"validated l per bin from {result['ell_min_validated']} to {result['ell_max_validated']}")
+print(
+    f"Fig. 4 check: {result['n_maps']} maps, {result['k_min']:.3f} <= k <= {result['k_max']:.3f} h/Mpc, "
+    f"validated l per bin from {result['ell_min_validated']} to {result['ell_max_validated']}"
+)
 for key in ("no_ia", "ia", "gi", "ii"):
     print(f"  {key:5s} max |sim/theory - 1| = {result[key]['max_deviation']}")
 problems = []

@@ -16,7 +16,7 @@ export PATH="$PWD/.venv/bin:$PATH"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 
 # The cluster tests must run here, not skip (WLCNN_REQUIRE_SLURM=1 turns a skip into a failure).
-WLCNN_REQUIRE_SLURM=1 pytest -m slurm tests/workflow/test_slurm_cluster.py -q -p no:cacheprovider
+WLCNN_REQUIRE_SLURM=1 pytest -m slurm tests/workflow/test_slurm_cluster.py tests/workflow/test_slurm_training.py -q -p no:cacheprovider
 
 rm -rf results/demo-slurm
 # Same demo configuration, another output directory, and training asks SLURM for one of the

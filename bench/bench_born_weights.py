@@ -69,13 +69,19 @@ def kids_like_nz() -> list[NzTable]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--repeat", type=int, default=20, help="timed repetitions of the fast method")
     parser.add_argument("--shell", type=int, default=30, help="index of the timed shell (snapshot order)")
     parser.add_argument("--bin", type=int, default=2, help="tomographic bin (0-based) of the timed shell")
-    parser.add_argument("--check-shells", type=int, nargs="*", default=[0, 10, 30, 45, 49],
-                        help="shells compared with the reference (all four bins)")
+    parser.add_argument(
+        "--check-shells",
+        type=int,
+        nargs="*",
+        default=[0, 10, 30, 45, 49],
+        help="shells compared with the reference (all four bins)",
+    )
     parser.add_argument("--out", type=Path, default=Path("bench/out"), help="directory for the JSON record")
     args = parser.parse_args(argv)
 
@@ -85,10 +91,13 @@ def main(argv: list[str] | None = None) -> int:
     lo, hi = sorted((float(edges[args.shell]), float(edges[args.shell + 1])))
     table = tables[args.bin]
 
-    t_fast_one = best_time(lambda: shell_weights(cosmo=cosmo, z_edges=[[lo, hi]], nz=[table],
-                                                 z_source_max=Z_SOURCE_MAX), args.repeat)
-    t_fast_all = best_time(lambda: shell_weights(cosmo=cosmo, z_edges=edges, nz=tables,
-                                                 z_source_max=Z_SOURCE_MAX), args.repeat)
+    t_fast_one = best_time(
+        lambda: shell_weights(cosmo=cosmo, z_edges=[[lo, hi]], nz=[table], z_source_max=Z_SOURCE_MAX),
+        args.repeat,
+    )
+    t_fast_all = best_time(
+        lambda: shell_weights(cosmo=cosmo, z_edges=edges, nz=tables, z_source_max=Z_SOURCE_MAX), args.repeat
+    )
     start = time.perf_counter()
     born_weights_reference(cosmo=cosmo, z_lo=lo, z_hi=hi, nz=table, z_source_max=Z_SOURCE_MAX)
     t_ref_one = time.perf_counter() - start
@@ -98,8 +107,13 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for s in args.check_shells:
         for b, t in enumerate(tables):
-            ref = born_weights_reference(cosmo=cosmo, z_lo=float(fast.z_lo[s]), z_hi=float(fast.z_hi[s]),
-                                         nz=t, z_source_max=Z_SOURCE_MAX)
+            ref = born_weights_reference(
+                cosmo=cosmo,
+                z_lo=float(fast.z_lo[s]),
+                z_hi=float(fast.z_hi[s]),
+                nz=t,
+                z_source_max=Z_SOURCE_MAX,
+            )
             w, w_ia = fast.born_weights[b, s], fast.ia_weights[b, s]
             diffs = {
                 "born_weights": abs(w / ref.born_weight - 1) if ref.born_weight else abs(w),
@@ -107,8 +121,15 @@ def main(argv: list[str] | None = None) -> int:
                 "delta_d": abs(fast.delta_d[s] / ref.delta_d - 1),
             }
             worst = {k: max(worst[k], float(v)) for k, v in diffs.items()}
-            rows.append({"shell": s, "bin": b, "z_lo": float(fast.z_lo[s]), "z_hi": float(fast.z_hi[s]),
-                         **{k: float(v) for k, v in diffs.items()}})
+            rows.append(
+                {
+                    "shell": s,
+                    "bin": b,
+                    "z_lo": float(fast.z_lo[s]),
+                    "z_hi": float(fast.z_hi[s]),
+                    **{k: float(v) for k, v in diffs.items()},
+                }
+            )
 
     print(f"shell {args.shell} (z {lo:.2f}-{hi:.2f}), bin {args.bin + 1}; 50 shells x 4 bins for 'all'")
     print(f"{'method':<24}{'seconds':>12}")
@@ -116,12 +137,20 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'fast, all 200 weights':<24}{t_fast_all:>12.5f}")
     print(f"{'reference, 1 shell':<24}{t_ref_one:>12.5f}")
     print(f"speed-up on one shell: {t_ref_one / t_fast_one:.0f}x")
-    print("largest |fast/reference - 1| over shells " + ", ".join(map(str, args.check_shells)) + ": "
-          + ", ".join(f"{k} {v:.1e}" for k, v in worst.items()))
+    print(
+        "largest |fast/reference - 1| over shells "
+        + ", ".join(map(str, args.check_shells))
+        + ": "
+        + ", ".join(f"{k} {v:.1e}" for k, v in worst.items())
+    )
     args.out.mkdir(parents=True, exist_ok=True)
     record = {
-        "fast_one_shell_s": t_fast_one, "fast_all_s": t_fast_all, "reference_one_shell_s": t_ref_one,
-        "worst_relative_difference": worst, "checks": rows, "python": platform.python_version(),
+        "fast_one_shell_s": t_fast_one,
+        "fast_all_s": t_fast_all,
+        "reference_one_shell_s": t_ref_one,
+        "worst_relative_difference": worst,
+        "checks": rows,
+        "python": platform.python_version(),
     }
     (args.out / "bench_born_weights.json").write_text(json.dumps(record, indent=1))
     return 0

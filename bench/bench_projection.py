@@ -63,13 +63,17 @@ print("\n@@RESULT@@" + json.dumps({"seconds": elapsed, "radii": radii}))
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     p.add_argument("--n-particles-1d", type=int, default=256, help="pencil beam: N^(1/3) particles")
     p.add_argument("--box", type=float, default=500 * 0.6736, help="box side, Mpc/h (paper: 500 Mpc)")
     p.add_argument("--omega-m", type=float, default=0.3)
-    p.add_argument("--shells", default="0.05:0.10,1.00:1.05,3.35:3.45",
-                   help="pencil-beam shells as z_near:z_far, comma separated")
+    p.add_argument(
+        "--shells",
+        default="0.05:0.10,1.00:1.05,3.35:3.45",
+        help="pencil-beam shells as z_near:z_far, comma separated",
+    )
     p.add_argument("--realisations", type=int, default=200, help="fast path: realisations per shell")
     p.add_argument("--naive-realisations", type=int, default=3, help="numpy baseline: realisations per shell")
     p.add_argument("--n-pix", type=int, default=128)
@@ -78,8 +82,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--hp-zmax", type=float, default=0.3, help="HEALPix part: light cone out to this redshift")
     p.add_argument("--hp-dz", type=float, default=0.05, help="HEALPix part: shell thickness in z")
     p.add_argument("--nside", type=int, default=256)
-    p.add_argument("--ufalcon-python", default=None,
-                   help="python of an environment with ufalcon==2.0.0 (skipped when absent)")
+    p.add_argument(
+        "--ufalcon-python",
+        default=None,
+        help="python of an environment with ufalcon==2.0.0 (skipped when absent)",
+    )
     p.add_argument("--skip-healpix", action="store_true")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--json", default=None, help="also write the results here")
@@ -102,8 +109,17 @@ def bench_pencil(args: argparse.Namespace, cosmo) -> list[dict]:
         z0, z1 = (float(v) for v in spec.split(":"))
         r0, r1 = (float(comoving_distance(cosmo, z)) for z in (z0, z1))
         shell = Shell(k, 1, z0, z1, r0, r1)
-        transforms = [draw_transform(base_seed=args.seed, cosmology="bench", simulation="sim00", snapshot=k,
-                                     realisation=i, box=args.box) for i in range(args.realisations)]
+        transforms = [
+            draw_transform(
+                base_seed=args.seed,
+                cosmology="bench",
+                simulation="sim00",
+                snapshot=k,
+                realisation=i,
+                box=args.box,
+            )
+            for i in range(args.realisations)
+        ]
         t0 = time.perf_counter()
         fast = [project_counts(grid, shell, geometry, tr) for tr in transforms]
         t_fast = time.perf_counter() - t0
@@ -112,8 +128,10 @@ def bench_pencil(args: argparse.Namespace, cosmo) -> list[dict]:
             beam_regions(shell, geometry, tr, grid)
         t_regions = time.perf_counter() - t_regions
         t0 = time.perf_counter()
-        naive = [project_counts_numpy(pos, box=args.box, shell=shell, geometry=geometry, transform=tr)
-                 for tr in transforms[: args.naive_realisations]]
+        naive = [
+            project_counts_numpy(pos, box=args.box, shell=shell, geometry=geometry, transform=tr)
+            for tr in transforms[: args.naive_realisations]
+        ]
         t_naive = time.perf_counter() - t0
         identical = all(np.array_equal(a[0], b) for a, b in zip(fast, naive, strict=False))
         maps_fast = args.realisations / t_fast
@@ -122,22 +140,31 @@ def bench_pencil(args: argparse.Namespace, cosmo) -> list[dict]:
         amortised = 1.0 / (1.0 / maps_fast + t_grid / 1000)
         row = {
             "shell": f"z {z0:.2f}-{z1:.2f} (r {r0:.0f}-{r1:.0f} Mpc/h)",
-            "particles": n, "box": args.box, "n_pix": args.n_pix,
+            "particles": n,
+            "box": args.box,
+            "n_pix": args.n_pix,
             "in_beam_per_map": float(np.mean([c.sum() for c, _ in fast])),
             "tested_per_map": float(np.mean([t for _, t in fast])),
-            "fast_maps_per_s": maps_fast, "fast_particles_per_s_core": maps_fast * n,
+            "fast_maps_per_s": maps_fast,
+            "fast_particles_per_s_core": maps_fast * n,
             "fast_maps_per_s_with_grid_over_1000": amortised,
             "python_overhead_fraction": t_regions / t_fast,
-            "naive_maps_per_s": maps_naive, "naive_particles_per_s_core": maps_naive * n,
-            "speedup": maps_fast / maps_naive, "speedup_with_grid_over_1000": amortised / maps_naive,
-            "identical_counts": identical, "grid_build_s": t_grid,
+            "naive_maps_per_s": maps_naive,
+            "naive_particles_per_s_core": maps_naive * n,
+            "speedup": maps_fast / maps_naive,
+            "speedup_with_grid_over_1000": amortised / maps_naive,
+            "identical_counts": identical,
+            "grid_build_s": t_grid,
         }
         results.append(row)
-        print(f"pencil {row['shell']}: fast {maps_fast:9.1f} maps/s ({maps_fast * n:.3g} particles/s/core), "
-              f"numpy {maps_naive:7.3f} maps/s ({maps_naive * n:.3g}), speed-up {row['speedup']:.0f}x "
-              f"({row['speedup_with_grid_over_1000']:.0f}x with the grid build over 1000 maps); "
-              f"in beam {row['in_beam_per_map']:.3g}, tested {row['tested_per_map']:.3g} per map; "
-              f"identical: {identical}", flush=True)
+        print(
+            f"pencil {row['shell']}: fast {maps_fast:9.1f} maps/s ({maps_fast * n:.3g} particles/s/core), "
+            f"numpy {maps_naive:7.3f} maps/s ({maps_naive * n:.3g}), speed-up {row['speedup']:.0f}x "
+            f"({row['speedup_with_grid_over_1000']:.0f}x with the grid build over 1000 maps); "
+            f"in beam {row['in_beam_per_map']:.3g}, tested {row['tested_per_map']:.3g} per map; "
+            f"identical: {identical}",
+            flush=True,
+        )
     print(f"grid build (once per snapshot): {t_grid:.2f} s for {n} particles", flush=True)
     return results
 
@@ -176,10 +203,20 @@ def bench_healpix(args: argparse.Namespace, cosmo) -> dict:
         del rows
         ufalcon = None
         if args.ufalcon_python:
-            spec = {"dir": str(lc_dir), "z_shells": z_shells.tolist(), "box_gpc": box / 1000.0,
-                    "omega_m": args.omega_m, "nside": args.nside, "out": str(Path(tmp) / "uf.npy")}
-            done = subprocess.run([args.ufalcon_python, "-c", UFALCON_CHILD, json.dumps(spec)],
-                                  capture_output=True, text=True, check=False)
+            spec = {
+                "dir": str(lc_dir),
+                "z_shells": z_shells.tolist(),
+                "box_gpc": box / 1000.0,
+                "omega_m": args.omega_m,
+                "nside": args.nside,
+                "out": str(Path(tmp) / "uf.npy"),
+            }
+            done = subprocess.run(
+                [args.ufalcon_python, "-c", UFALCON_CHILD, json.dumps(spec)],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
             if done.returncode == 0:
                 # UFalcon prints progress without a newline: the result follows a marker.
                 ufalcon = json.loads(done.stdout.rsplit("@@RESULT@@", 1)[1])
@@ -203,28 +240,42 @@ def bench_healpix(args: argparse.Namespace, cosmo) -> dict:
         grid_t0 = time.perf_counter()
         grid = ParticleGrid.build(pos, box=box)
         t_grid = time.perf_counter() - grid_t0
-        counts_from_snapshot(grid, r_near=radii[0], r_far=radii[1], nside=8,
-                             transform=identity_transform(box))  # compile
+        counts_from_snapshot(
+            grid, r_near=radii[0], r_far=radii[1], nside=8, transform=identity_transform(box)
+        )  # compile
         t0 = time.perf_counter()
-        snap = np.stack([counts_from_snapshot(grid, r_near=radii[i], r_far=radii[i + 1], nside=args.nside,
-                                              transform=identity_transform(box))[0]
-                         for i in range(len(radii) - 1)])
+        snap = np.stack(
+            [
+                counts_from_snapshot(
+                    grid,
+                    r_near=radii[i],
+                    r_far=radii[i + 1],
+                    nside=args.nside,
+                    transform=identity_transform(box),
+                )[0]
+                for i in range(len(radii) - 1)
+            ]
+        )
         t_snap = time.perf_counter() - t0 + t_grid
         result["wlcnn_snapshot_s"] = t_snap
         result["snapshot_equals_lightcone_file"] = float(np.abs(snap - ours).sum() / ours.sum())
-        msg = (f"healpix nside {args.nside}, {len(radii) - 1} shells to z={args.hp_zmax}, "
-               f"{images.shape[0]:.3g} light-cone particles: wlcnn from the file {t_lc:.2f} s "
-               f"({images.shape[0] / t_lc:.3g} particles/s), from the snapshot {t_snap:.2f} s")
+        msg = (
+            f"healpix nside {args.nside}, {len(radii) - 1} shells to z={args.hp_zmax}, "
+            f"{images.shape[0]:.3g} light-cone particles: wlcnn from the file {t_lc:.2f} s "
+            f"({images.shape[0] / t_lc:.3g} particles/s), from the snapshot {t_snap:.2f} s"
+        )
         if ufalcon is not None:
             uf = ufalcon["counts"].astype(np.int64)
             result["ufalcon_s"] = ufalcon["seconds"]
             result["speedup_lightcone_vs_ufalcon"] = ufalcon["seconds"] / t_lc
             result["speedup_snapshot_vs_ufalcon"] = ufalcon["seconds"] / t_snap
             result["ufalcon_count_mismatch_fraction"] = float(np.abs(uf - ours).sum() / ours.sum())
-            msg += (f"; UFalcon construct_shells {ufalcon['seconds']:.2f} s -> speed-up "
-                    f"{result['speedup_lightcone_vs_ufalcon']:.1f}x (file), "
-                    f"{result['speedup_snapshot_vs_ufalcon']:.1f}x (snapshot); counts differ in "
-                    f"{result['ufalcon_count_mismatch_fraction']:.2e} of particles (float32 radii)")
+            msg += (
+                f"; UFalcon construct_shells {ufalcon['seconds']:.2f} s -> speed-up "
+                f"{result['speedup_lightcone_vs_ufalcon']:.1f}x (file), "
+                f"{result['speedup_snapshot_vs_ufalcon']:.1f}x (snapshot); counts differ in "
+                f"{result['ufalcon_count_mismatch_fraction']:.2e} of particles (float32 radii)"
+            )
         else:
             msg += f"; UFalcon skipped ({result['ufalcon_error'][:80]})"
         print(msg, flush=True)

@@ -50,9 +50,7 @@ def _make_run(run: Path, source: Path, when: str, monkeypatch: pytest.MonkeyPatc
 
 
 @pytest.fixture
-def runs(
-    nbody_fixtures: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> tuple[Path, Path]:
+def runs(nbody_fixtures: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
     source = tmp_path / "sims" / "snapshot_006"
     source.parent.mkdir()
     shutil.copy(nbody_fixtures / SNAPSHOT, source)

@@ -22,7 +22,6 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 PACKAGE = "wlcnn"
 
 
-
 @dataclass(frozen=True)
 class Import:
     """One first-party import statement's target, as written and as resolved."""
@@ -93,8 +92,13 @@ def _lazy_table(path: Path) -> dict[str, str]:
     """A package ``__init__``'s ``name -> submodule`` table for a lazy ``__getattr__`` (``_HOME``)."""
     tree = ast.parse(path.read_text())
     for node in tree.body:
-        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(
-            node, ast.AnnAssign) else []
+        targets = (
+            node.targets
+            if isinstance(node, ast.Assign)
+            else [node.target]
+            if isinstance(node, ast.AnnAssign)
+            else []
+        )
         value = getattr(node, "value", None)
         if any(isinstance(t, ast.Name) and t.id.isupper() for t in targets) and isinstance(value, ast.Dict):
             keys = [k.value for k in value.keys if isinstance(k, ast.Constant)]
@@ -162,7 +166,7 @@ def _find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
         stack.append(node)
         for nxt in sorted(graph[node]):
             if colour[nxt] == grey:
-                return [*stack[stack.index(nxt):], nxt]
+                return [*stack[stack.index(nxt) :], nxt]
             if colour[nxt] == white and (cycle := visit(nxt)):
                 return cycle
         stack.pop()

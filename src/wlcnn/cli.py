@@ -164,8 +164,10 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
         f"scale factor:   {_fmt(info['a'], '.6f')}   redshift: {_fmt(info['z'], '.6f')}",
         f"box:            {_fmt(info['box'])} Mpc/h",
         f"particle mass:  {_fmt(info['particle_mass'], '.6e')} M_sun/h",
-        (f"cosmology:      Omega_m={_fmt(info['omega_m'])} Omega_L={_fmt(info['omega_lambda'])} "
-        f"h={_fmt(info['h'])}"),
+        (
+            f"cosmology:      Omega_m={_fmt(info['omega_m'])} Omega_L={_fmt(info['omega_lambda'])} "
+            f"h={_fmt(info['h'])}"
+        ),
         f"positions:      min {vec(info['pos_min'])}  max {vec(info['pos_max'])}",
     ]
     if datasets:  # a canonical file: list what it holds

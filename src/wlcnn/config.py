@@ -94,8 +94,10 @@ def _describe(error: jsonschema.ValidationError, schema: Mapping[str, Any]) -> l
         return [f"{where}: {error.instance!r} is not allowed; allowed values: {error.validator_value}"]
     if kind == "type":
         return [
-            (f"{where}: expected {error.validator_value}, found {type(error.instance).__name__} "
-            f"{error.instance!r}")
+            (
+                f"{where}: expected {error.validator_value}, found {type(error.instance).__name__} "
+                f"{error.instance!r}"
+            )
         ]
     if kind in {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"}:
         bound = {"minimum": ">=", "maximum": "<=", "exclusiveMinimum": ">", "exclusiveMaximum": "<"}[kind]
@@ -128,8 +130,10 @@ def _lightcone_problems(cfg: Mapping[str, Any], source: str) -> list[str]:
             f"observer, cut into patches at the patch centres), found {shells.get('mode', 'pencil_beam')!r}"
         )
     if sims["code"] != "pkdgrav3":
-        problems.append(f"shells.source: {source!r} reads PkdGrav3 light-cone files and requires "
-                        f"simulations.code 'pkdgrav3', found {sims['code']!r}")
+        problems.append(
+            f"shells.source: {source!r} reads PkdGrav3 light-cone files and requires "
+            f"simulations.code 'pkdgrav3', found {sims['code']!r}"
+        )
     problems.extend(
         f"simulations.{key}: required when shells.source is {source!r}"
         for key in ("directory", "lightcone_pattern")
@@ -238,8 +242,10 @@ def _output_redshift_problems(z_out: Mapping[str, float] | list[float]) -> list[
     if isinstance(z_out, Mapping):
         if z_out["z_switch"] > z_out["z_max"]:
             return [
-                (f"{key}: expected z_switch <= z_max, found z_switch = {z_out['z_switch']} > "
-                f"z_max = {z_out['z_max']}")
+                (
+                    f"{key}: expected z_switch <= z_max, found z_switch = {z_out['z_switch']} > "
+                    f"z_max = {z_out['z_max']}"
+                )
             ]
         return []
     if any(b >= a for a, b in itertools.pairwise(z_out)):
@@ -321,11 +327,17 @@ def _shell_thickness_problems(cfg: Mapping[str, Any], grid: Any) -> list[str]:
     widest = min(grid, key=lambda c: c.omega_m)
     fixed = cfg["cosmology"]["fixed"]
     cosmo = simulation_cosmology({"omega_m": widest.omega_m, "sigma8": widest.sigma8, **fixed})
-    shells = shells_from_redshifts(output_redshifts(sims["output_redshifts"]), cosmo=cosmo,
-                                   z_max=cfg.get("lensing", {}).get("z_source_max"))
+    shells = shells_from_redshifts(
+        output_redshifts(sims["output_redshifts"]),
+        cosmo=cosmo,
+        z_max=cfg.get("lensing", {}).get("z_source_max"),
+    )
     try:
-        check_shell_thickness(shells, box=box_size_mpc_h(sims, h=fixed["h"]),
-                              source=f"simulations.output_redshifts / box_size (cosmology {widest.id})")
+        check_shell_thickness(
+            shells,
+            box=box_size_mpc_h(sims, h=fixed["h"]),
+            source=f"simulations.output_redshifts / box_size (cosmology {widest.id})",
+        )
     except ValueError as exc:
         return [str(exc)]
     return []

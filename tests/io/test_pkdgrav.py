@@ -36,14 +36,40 @@ C_OVER_H0 = 299792.458 / 100.0  # Mpc/h
 LCP_TOTAL = 186_923
 #: Particles per step (both threads), as found in the fixture; steps 1..40 are empty (z > 0.5).
 LCP_PER_STEP = {
-    41: 28644, 42: 28614, 43: 23486, 44: 22458, 45: 15402, 46: 14255, 47: 12813, 48: 9430,
-    49: 8906, 50: 6579, 51: 5582, 52: 3158, 53: 2640, 54: 2071, 55: 1408, 56: 670, 57: 523,
-    58: 229, 59: 47, 60: 8,
+    41: 28644,
+    42: 28614,
+    43: 23486,
+    44: 22458,
+    45: 15402,
+    46: 14255,
+    47: 12813,
+    48: 9430,
+    49: 8906,
+    50: 6579,
+    51: 5582,
+    52: 3158,
+    53: 2640,
+    54: 2071,
+    55: 1408,
+    56: 670,
+    57: 523,
+    58: 229,
+    59: 47,
+    60: 8,
 }
 #: Summed HEALPix counts per step of the N64 run, as found in the fixture.
 HPB_PER_STEP = {
-    130: 535631, 131: 418405, 132: 331329, 133: 274698, 134: 191691, 135: 118314, 136: 87043,
-    137: 57656, 138: 35353, 139: 14293, 140: 834,
+    130: 535631,
+    131: 418405,
+    132: 331329,
+    133: 274698,
+    134: 191691,
+    135: 118314,
+    136: 87043,
+    137: 57656,
+    138: 35353,
+    139: 14293,
+    140: 834,
 }
 CONE_AXIS = np.array([0.749, 0.454, 1.0])
 CONE_SQDEG = 50.0
@@ -494,14 +520,14 @@ def test_healpix_padded_thread_layout(tmp_path: Path) -> None:
     entries = np.zeros(threads * per, dtype=[("g", "<u4"), ("u", "<u4"), ("p", "<f4")])
     entries["g"][:npix] = counts
     for t in range(threads):
-        entries[t * per:(t + 1) * per].tofile(tmp_path / f"toy.00007.hpb.{t}")
+        entries[t * per : (t + 1) * per].tofile(tmp_path / f"toy.00007.hpb.{t}")
     assert nside_from_pixels(threads * per, threads) == nside
     reader = HealpixShellReader(tmp_path / "toy.00007.hpb")
     assert reader.header.extra["nside"] == nside and reader.header.extra["npix"] == npix
     np.testing.assert_array_equal(reader.read_counts(), counts)
     # Counts in the padding mean the layout guess is wrong: refuse.
     entries["g"][-1] = 1
-    entries[(threads - 1) * per:].tofile(tmp_path / f"toy.00007.hpb.{threads - 1}")
+    entries[(threads - 1) * per :].tofile(tmp_path / f"toy.00007.hpb.{threads - 1}")
     with pytest.raises(ParticleCountError, match="padding"):
         HealpixShellReader(tmp_path / "toy.00007.hpb")
 

@@ -103,8 +103,9 @@ def test_background_matches_pyccl_and_exact_cases():
         np.testing.assert_allclose(dimensionless_comoving_distance(cosmo=cosmo, z=z), d_ccl, rtol=2e-6)
     # Einstein-de Sitter: D = 2 (1 - 1/sqrt(1+z)) and D+ = a exactly.
     eds = make_cosmology(omega_m=1.0, sigma8=0.8, radiation=False)
-    np.testing.assert_allclose(dimensionless_comoving_distance(cosmo=eds, z=z), 2 * (1 - 1 / np.sqrt(1 + z)),
-                               rtol=1e-13)
+    np.testing.assert_allclose(
+        dimensionless_comoving_distance(cosmo=eds, z=z), 2 * (1 - 1 / np.sqrt(1 + z)), rtol=1e-13
+    )
     np.testing.assert_allclose(growth_factor(eds, z), 1 / (1 + z), rtol=2e-6)
     # Matter + Λ: D+ ∝ E(a) ∫_0^a da' / (a' E(a'))^3 (Heath 1977), normalised at a = 1.
     lcdm = make_cosmology(omega_m=0.3, sigma8=0.8, radiation=False)
@@ -116,8 +117,9 @@ def test_background_matches_pyccl_and_exact_cases():
     expected = np.array([heath(1 / (1 + zi)) for zi in z]) / heath(1.0)
     np.testing.assert_allclose(growth_factor(lcdm, z), expected, rtol=1e-6)
     with pytest.raises(ValueError, match="flat LCDM"):
-        FlatLCDMBackground.from_pyccl(pyccl.Cosmology(Omega_c=0.25, Omega_b=0.05, h=0.7, n_s=0.96, sigma8=0.8,
-                                                      m_nu=0.1))
+        FlatLCDMBackground.from_pyccl(
+            pyccl.Cosmology(Omega_c=0.25, Omega_b=0.05, h=0.7, n_s=0.96, sigma8=0.8, m_nu=0.1)
+        )
 
 
 def test_weight_structure_signs_and_invariances(cosmo):
@@ -132,20 +134,23 @@ def test_weight_structure_signs_and_invariances(cosmo):
     assert np.all(w.ia_weights[1, narrow_support] < 0) and np.all(w.ia_weights[1, ~narrow_support] == 0)
     assert np.all(w.born_weights[1, w.z_lo >= 0.95] == 0) and np.all(w.born_weights[1, w.z_hi <= 0.65] > 0)
     # shells keep the order given; pairs and edges agree; normalisation of n(z) is irrelevant
-    increasing = shell_weights(cosmo=cosmo, z_edges=edges[::-1], nz=[NzTable(z=nz.z, nz=7 * nz.nz)],
-                               z_source_max=Z_S)
+    increasing = shell_weights(
+        cosmo=cosmo, z_edges=edges[::-1], nz=[NzTable(z=nz.z, nz=7 * nz.nz)], z_source_max=Z_S
+    )
     np.testing.assert_allclose(increasing.born_weights[0, ::-1], w.born_weights[0], rtol=1e-9)
     np.testing.assert_allclose(increasing.ia_weights[0, ::-1], w.ia_weights[0], rtol=1e-9)  # D+ spline
     # W ΔD is an integral over the shell: additive when a shell is split
-    split = shell_weights(cosmo=cosmo, z_edges=[[0.2, 0.3], [0.2, 0.25], [0.25, 0.3]], nz=[nz],
-                          z_source_max=Z_S)
+    split = shell_weights(
+        cosmo=cosmo, z_edges=[[0.2, 0.3], [0.2, 0.25], [0.25, 0.3]], nz=[nz], z_source_max=Z_S
+    )
     wd = split.born_weights[0] * split.delta_d
     assert wd[0] == pytest.approx(wd[1] + wd[2], rel=1e-12)
     ia = split.ia_weights[0] * split.delta_d
     assert ia[0] == pytest.approx(ia[1] + ia[2], rel=1e-12)
     # the coarse settings converge to the same numbers (the defaults are not at the edge)
-    coarse = shell_weights(cosmo=cosmo, z_edges=edges, nz=[nz, _narrow()], z_source_max=Z_S, order=8,
-                           max_dz=0.1)
+    coarse = shell_weights(
+        cosmo=cosmo, z_edges=edges, nz=[nz, _narrow()], z_source_max=Z_S, order=8, max_dz=0.1
+    )
     np.testing.assert_allclose(coarse.born_weights, w.born_weights, rtol=1e-8, atol=1e-14)
     with pytest.raises(ValueError, match="monotonic"):
         shell_weights(cosmo=cosmo, z_edges=[0.0, 0.2, 0.1], nz=[nz], z_source_max=Z_S)
@@ -160,10 +165,13 @@ def test_born_convergence_sums_shells_for_patches_and_healpix(cosmo):
     assert maps.kappa.shape == (3, 2, 8, 6) and maps.kappa.dtype == np.float64
     for r in range(3):
         for b in range(2):
-            expected = sum(1.5 * w.omega_m * w.born_weights[b, s] * w.delta_d[s] * delta[r, s].astype(float)
-                           for s in range(w.n_shells))
-            expected_ia = sum(w.ia_weights[b, s] * w.delta_d[s] * delta[r, s].astype(float)
-                              for s in range(w.n_shells))
+            expected = sum(
+                1.5 * w.omega_m * w.born_weights[b, s] * w.delta_d[s] * delta[r, s].astype(float)
+                for s in range(w.n_shells)
+            )
+            expected_ia = sum(
+                w.ia_weights[b, s] * w.delta_d[s] * delta[r, s].astype(float) for s in range(w.n_shells)
+            )
             np.testing.assert_allclose(maps.kappa[r, b], expected, rtol=1e-12, atol=1e-15)
             np.testing.assert_allclose(maps.kappa_ia[r, b], expected_ia, rtol=1e-12, atol=1e-15)
     healpix = born_convergence(delta_shells=delta.reshape(3, w.n_shells, 48), weights=w, map_ndim=1)
@@ -179,8 +187,9 @@ def test_weights_from_the_demo_config(cosmo):
     cfg = load_config(REPO / "config" / "demo.yaml", base_dir=REPO)
     edges = output_redshifts(cfg["simulations"]["output_redshifts"])
     mean = shell_weights_from_config(cosmo=cosmo, z_edges=edges, lensing=cfg["lensing"], base_dir=REPO)
-    boot = shell_weights_from_config(cosmo=cosmo, z_edges=edges, lensing=cfg["lensing"], base_dir=REPO,
-                                     realisation=0)
+    boot = shell_weights_from_config(
+        cosmo=cosmo, z_edges=edges, lensing=cfg["lensing"], base_dir=REPO, realisation=0
+    )
     assert mean.born_weights.shape == (4, len(edges) - 1)
     assert mean.z_source_max == 1.4 and mean.ia_c1_rho_crit == 0.0134
     assert not np.allclose(mean.born_weights, boot.born_weights, rtol=1e-4)

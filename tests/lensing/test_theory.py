@@ -57,11 +57,19 @@ def test_pyccl_nla_convention_is_spec_f_of_z_with_its_own_c1_rho_crit(cosmo, dem
     library = pyccl.WeakLensingTracer(cosmo, dndz=dndz, has_shear=False, ia_bias=(z, np.ones_like(z)))
     explicit = pyccl.Tracer()
     f_of_z = ia_amplitude(cosmo=cosmo, z=z, c1_rho_crit=PYCCL_IA_C1_RHO_CRIT)
-    explicit.add_tracer(cosmo, kernel=pyccl.get_density_kernel(cosmo, dndz=dndz),
-                        transfer_a=(1 / (1 + z[::-1]), f_of_z[::-1]), der_bessel=-1, der_angles=2)
+    explicit.add_tracer(
+        cosmo,
+        kernel=pyccl.get_density_kernel(cosmo, dndz=dndz),
+        transfer_a=(1 / (1 + z[::-1]), f_of_z[::-1]),
+        der_bessel=-1,
+        der_angles=2,
+    )
     lens = pyccl.WeakLensingTracer(cosmo, dndz=dndz)
-    np.testing.assert_allclose(pyccl.angular_cl(cosmo, library, library, ell),
-                               pyccl.angular_cl(cosmo, explicit, explicit, ell), rtol=1e-4)
+    np.testing.assert_allclose(
+        pyccl.angular_cl(cosmo, library, library, ell),
+        pyccl.angular_cl(cosmo, explicit, explicit, ell),
+        rtol=1e-4,
+    )
     gi_lib = pyccl.angular_cl(cosmo, lens, library, ell)
     np.testing.assert_allclose(gi_lib, pyccl.angular_cl(cosmo, lens, explicit, ell), rtol=1e-4)
     assert np.all(gi_lib < 0)
@@ -76,8 +84,14 @@ def test_spectra_structure_and_ia_rescaling(cosmo, demo_nz, spectra):
     np.testing.assert_allclose(s.auto(1.0), (s.gg + 2 * s.gi + s.ii)[diag, diag], rtol=1e-14)
     np.testing.assert_allclose(s.auto(0.0), s.gg[diag, diag], rtol=1e-14)
     assert np.all(s.auto(1.0) < s.auto(0.0))  # GI dominates II for A_IA = 1: IA lowers the spectra
-    pyccl_norm = lensing_spectra(cosmo=cosmo, nz=demo_nz[:2], ell=s.ell, z_source_max=Z_S,
-                                 ia_c1_rho_crit=PYCCL_IA_C1_RHO_CRIT, field="shear")
+    pyccl_norm = lensing_spectra(
+        cosmo=cosmo,
+        nz=demo_nz[:2],
+        ell=s.ell,
+        z_source_max=Z_S,
+        ia_c1_rho_crit=PYCCL_IA_C1_RHO_CRIT,
+        field="shear",
+    )
     shear = lensing_spectra(cosmo=cosmo, nz=demo_nz[:2], ell=s.ell, z_source_max=Z_S, field="shear")
     scale = 0.0134 / PYCCL_IA_C1_RHO_CRIT
     np.testing.assert_allclose(shear.ii, pyccl_norm.ii * scale**2, rtol=1e-10)
@@ -114,8 +128,14 @@ def test_volume_averaged_shells_of_white_noise_give_the_poisson_count_noise(cosm
         def __call__(self, k, a):
             return np.full_like(np.asarray(k, dtype=float), 1.0 / n_bar) / h**3  # Mpc^3
 
-    white = pyccl.Cosmology(Omega_c=cosmo["Omega_c"], Omega_b=cosmo["Omega_b"], h=h, n_s=cosmo["n_s"],
-                            sigma8=cosmo["sigma8"], transfer_function="eisenstein_hu")
+    white = pyccl.Cosmology(
+        Omega_c=cosmo["Omega_c"],
+        Omega_b=cosmo["Omega_b"],
+        h=h,
+        n_s=cosmo["n_s"],
+        sigma8=cosmo["sigma8"],
+        transfer_function="eisenstein_hu",
+    )
     white.get_nonlin_power = lambda *args, **kwargs: WhiteNoise()
     ell = np.array([50.0, 500.0, 5000.0])
     born = born_limber_spectra(cosmo=white, weights=weights, ell=ell, field="convergence")
@@ -201,8 +221,9 @@ def test_pixel_window_of_block_averaged_maps():
     coarse = fine.reshape(30, N_PIX, 4, N_PIX, 4).mean(axis=(2, 4))
     edges = np.geomspace(800.0, 2000.0, 4)  # below ~Nyquist/2, where aliasing is negligible
     measured = flat_sky_power_spectrum(coarse, side_deg=SIDE_DEG, ell_edges=edges).cl.mean(axis=0)
-    windowed = binned_theory(ell=ell_in, cl=cl_in, side_deg=SIDE_DEG, n_pix=N_PIX, ell_edges=edges,
-                             pixel_window=True)
+    windowed = binned_theory(
+        ell=ell_in, cl=cl_in, side_deg=SIDE_DEG, n_pix=N_PIX, ell_edges=edges, pixel_window=True
+    )
     bare = binned_theory(ell=ell_in, cl=cl_in, side_deg=SIDE_DEG, n_pix=N_PIX, ell_edges=edges)
     np.testing.assert_allclose(measured, windowed, rtol=0.05)
     assert windowed[-1] < 0.9 * bare[-1]  # the window matters at these ℓ
@@ -213,15 +234,24 @@ def test_fig4_plot_from_arrays(tmp_path, spectra):
     th, th_ia = spectra.auto(0.0), spectra.auto(1.0)
     path = tmp_path / "fig4.png"
     fig = plot_power_spectrum_validation(
-        ell=ell, sim_mean=th * 1.05, sim_err=0.05 * th, theory_ell=ell, theory=th,
-        sim_mean_ia=th_ia * 0.97, sim_err_ia=0.05 * th_ia, theory_ia=th_ia,
-        ell_range=(100.0, 2000.0), title="test", path=path,
+        ell=ell,
+        sim_mean=th * 1.05,
+        sim_err=0.05 * th,
+        theory_ell=ell,
+        theory=th,
+        sim_mean_ia=th_ia * 0.97,
+        sim_err_ia=0.05 * th_ia,
+        theory_ia=th_ia,
+        ell_range=(100.0, 2000.0),
+        title="test",
+        path=path,
     )
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert len(fig.axes) == 8
     assert [p.name for p in tmp_path.iterdir()] == ["fig4.png"]  # atomic: no temporary left
     with pytest.raises(ValueError, match="together"):
-        plot_power_spectrum_validation(ell=ell, sim_mean=th, sim_err=th, theory_ell=ell, theory=th,
-                                       sim_mean_ia=th)
+        plot_power_spectrum_validation(
+            ell=ell, sim_mean=th, sim_err=th, theory_ell=ell, theory=th, sim_mean_ia=th
+        )
     with pytest.raises(ValueError, match="sim_mean"):
         plot_power_spectrum_validation(ell=ell[:-1], sim_mean=th, sim_err=th, theory_ell=ell, theory=th)

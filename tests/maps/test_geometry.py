@@ -70,8 +70,12 @@ def test_shells_use_true_header_redshifts_near_to_far():
     z = [1.4032, 1.2011, 0.9987, 0.5, 0.0]  # header redshifts, not the requested ones
     shells = shells_from_redshifts(z, cosmo=cosmo)
     assert [s.snapshot for s in shells] == [4, 3, 2, 1]  # snapshot k fills [z_k, z_(k-1)]
-    assert [(s.z_near, s.z_far) for s in shells] == [(0.0, 0.5), (0.5, 0.9987), (0.9987, 1.2011),
-                                                      (1.2011, 1.4032)]
+    assert [(s.z_near, s.z_far) for s in shells] == [
+        (0.0, 0.5),
+        (0.5, 0.9987),
+        (0.9987, 1.2011),
+        (1.2011, 1.4032),
+    ]
     assert shells[0].r_near == 0.0
     for s in shells:
         assert s.r_far > s.r_near

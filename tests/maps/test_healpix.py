@@ -63,8 +63,9 @@ def test_snapshot_shell_kernel_equals_numpy_reference_and_uniform_density():
     for k, (r1, r2) in enumerate([(0.0, 60.0), (150.0, 230.0), (380.0, 400.0)]):
         tr = draw_transform(base_seed=1, cosmology="c", simulation="s", snapshot=k, realisation=0, box=box)
         fast, tested = counts_from_snapshot(grid, r_near=r1, r_far=r2, nside=16, transform=tr)
-        assert np.array_equal(fast, counts_from_snapshot_numpy(pos, box=box, r_near=r1, r_far=r2, nside=16,
-                                                                transform=tr))
+        assert np.array_equal(
+            fast, counts_from_snapshot_numpy(pos, box=box, r_near=r1, r_far=r2, nside=16, transform=tr)
+        )
         expected = expected_counts_healpix(mean_density=grid.mean_density, r_near=r1, r_far=r2, nside=16)
         total = expected * fast.size
         # Uniform particles: the shell holds n̄ V particles (exactly, up to the box's own
@@ -105,8 +106,10 @@ def test_pkdgrav3_healpix_shells_counts_and_mean_density(nbody_fixtures, fixture
 def lightcone(nbody_fixtures):
     directory = nbody_fixtures / "pkdgrav3_N32_lightcone"
     readers = LightconeParticleReader.from_run(
-        directory, step_redshifts=load_step_redshifts(directory / "pkd_L128_N32_lcp.log"),
-        params=nbody_fixtures / "params" / "pkd_L128_N32_lcp.par")
+        directory,
+        step_redshifts=load_step_redshifts(directory / "pkd_L128_N32_lcp.log"),
+        params=nbody_fixtures / "params" / "pkd_L128_N32_lcp.par",
+    )
     snapshot = open_snapshot(directory / "pkd_L128_N32_lcp.00060", box=BOX).read()
     return readers, snapshot
 
@@ -167,15 +170,26 @@ def test_snapshot_shell_with_replicas_matches_the_lightcone_shell(lightcone):
         assert from_snap.sum() == pytest.approx(from_lc.sum(), rel=0.03)
         assert np.corrcoef(from_lc, from_snap)[0, 1] > 0.9
         # ... and a random transform of the box gives a different (uncorrelated) sky.
-        other = counts_from_snapshot(grid, r_near=r1, r_far=r2, nside=nside,
-                                     transform=BoxTransform(symmetry=5, shift=(40.0, 3.0, 77.0), box=BOX))[0]
+        other = counts_from_snapshot(
+            grid,
+            r_near=r1,
+            r_far=r2,
+            nside=nside,
+            transform=BoxTransform(symmetry=5, shift=(40.0, 3.0, 77.0), box=BOX),
+        )[0]
         assert np.corrcoef(from_lc, other[inside])[0, 1] < 0.5
     # Full-sky Born kappa of the two-shell stack: the same map from either input.
     nz = NzTable(z=np.array([0.0, 0.2, 0.4]), nz=np.array([0.0, 1.0, 0.0]))
-    weights = shell_weights(cosmo=make_cosmology(omega_m=0.26, sigma8=0.84, radiation=False),
-                            z_edges=[[0.0334, 0.1], [0.05, 0.1]], nz=[nz], z_source_max=0.4)
-    kappa = {k: born_convergence(delta_shells=np.stack(v), weights=weights, map_ndim=1).kappa[0]
-             for k, v in deltas.items()}
+    weights = shell_weights(
+        cosmo=make_cosmology(omega_m=0.26, sigma8=0.84, radiation=False),
+        z_edges=[[0.0334, 0.1], [0.05, 0.1]],
+        nz=[nz],
+        z_source_max=0.4,
+    )
+    kappa = {
+        k: born_convergence(delta_shells=np.stack(v), weights=weights, map_ndim=1).kappa[0]
+        for k, v in deltas.items()
+    }
     assert kappa["lc"].shape == (hp.nside2npix(nside),)
     assert np.corrcoef(kappa["lc"][inside], kappa["snap"][inside])[0, 1] > 0.9
     assert kappa["snap"][inside].mean() == pytest.approx(kappa["lc"][inside].mean(), rel=0.05)
@@ -183,8 +197,12 @@ def test_snapshot_shell_with_replicas_matches_the_lightcone_shell(lightcone):
 
 def _smooth(lon_deg: np.ndarray, lat_deg: np.ndarray) -> np.ndarray:
     lon, lat = np.radians(lon_deg), np.radians(lat_deg)
-    return (1.0 + 0.5 * np.cos(lat) * np.sin(2 * lon) + 0.3 * np.sin(lat) ** 2
-            + 0.2 * np.cos(3 * lat) * np.cos(lon))
+    return (
+        1.0
+        + 0.5 * np.cos(lat) * np.sin(2 * lon)
+        + 0.3 * np.sin(lat) ** 2
+        + 0.2 * np.cos(3 * lat) * np.cos(lon)
+    )
 
 
 @pytest.mark.parametrize(("lon0", "lat0"), [(30.0, 10.0), (200.0, -60.0), (359.0, 85.0)])
@@ -201,14 +219,17 @@ def test_gnomonic_patch_cut_from_healpix_equals_the_function_at_pixel_centres(lo
     phi0, lam0 = np.radians(lat0), np.radians(lon0)
     with np.errstate(invalid="ignore", divide="ignore"):
         phi = np.arcsin(np.cos(c) * np.sin(phi0) + yy * np.sin(c) * np.cos(phi0) / rho)
-        lam = lam0 + np.arctan2(xx * np.sin(c),
-                                rho * np.cos(phi0) * np.cos(c) - yy * np.sin(phi0) * np.sin(c))
+        lam = lam0 + np.arctan2(
+            xx * np.sin(c), rho * np.cos(phi0) * np.cos(c) - yy * np.sin(phi0) * np.sin(c)
+        )
     truth = _smooth(np.degrees(lam), np.degrees(phi))
     assert np.abs(patch - truth).max() < 2e-3
-    nearest = patch_from_healpix(hmap, geometry=geometry, centre_lon_deg=lon0, centre_lat_deg=lat0,
-                                 interpolation="nearest")
+    nearest = patch_from_healpix(
+        hmap, geometry=geometry, centre_lon_deg=lon0, centre_lat_deg=lat0, interpolation="nearest"
+    )
     assert np.abs(nearest - truth).max() < 0.02  # within a HEALPix pixel (6.9 arcmin)
     # A stack of maps gives a stack of patches.
-    both = patch_from_healpix(np.stack([hmap, 2 * hmap]), geometry=geometry, centre_lon_deg=lon0,
-                              centre_lat_deg=lat0)
+    both = patch_from_healpix(
+        np.stack([hmap, 2 * hmap]), geometry=geometry, centre_lon_deg=lon0, centre_lat_deg=lat0
+    )
     assert both.shape == (2, 32, 32) and np.allclose(both[1], 2 * patch)

@@ -74,8 +74,15 @@ def _shells(source: str, **extra) -> dict:
     }
 
 
-def _plan(spec: dict, *, kind: str, n_particles: int, shells: dict, lensing: dict | None = None,
-          output_redshifts=None):
+def _plan(
+    spec: dict,
+    *,
+    kind: str,
+    n_particles: int,
+    shells: dict,
+    lensing: dict | None = None,
+    output_redshifts=None,
+):
     """plan_lightcone_maps of a fixture run as the map job would call it."""
     return plan_lightcone_maps(
         spec["prefix"],
@@ -187,14 +194,19 @@ def test_hpb_full_sky_kappa_is_the_born_sum_and_has_zero_mean(hpb_maps, nbody_fi
 def test_hpb_degraded_nside_and_bad_settings(nbody_fixtures, tmp_path):
     shells = _shells("lightcone_healpix", nside=16)
     spec = _spec(nbody_fixtures, "hpb", output_redshifts=[1.0, 0.05, 0.025, 0.0])
-    plan = _plan(spec, kind="hpb", n_particles=64**3, shells=shells,
-                 output_redshifts=spec["output_redshifts"])
+    plan = _plan(
+        spec, kind="hpb", n_particles=64**3, shells=shells, output_redshifts=spec["output_redshifts"]
+    )
     # 0.05 -> end of step 130 (0.048294), 0.025 -> end of step 135 (0.023745), 0 -> end of 140.
     assert [(s.z_near, s.z_far) for s in plan.shells] == [(0.0, 0.023745), (0.023745, 0.048294)]
     assert plan.source.shell_steps == ((136, 137, 138, 139, 140), (131, 132, 133, 134, 135))
     with pytest.raises(ValueError, match="exceeds the nside 32"):
-        _plan(spec, kind="hpb", n_particles=64**3,
-              shells=_shells("lightcone_healpix", nside=64, lightcone_edges="steps"))
+        _plan(
+            spec,
+            kind="hpb",
+            n_particles=64**3,
+            shells=_shells("lightcone_healpix", nside=64, lightcone_edges="steps"),
+        )
     with pytest.raises(ValueError, match="n_realisations must be 1"):
         make_lightcone_maps(
             spec,
@@ -237,8 +249,14 @@ def test_lcp_kappa_matches_the_same_runs_snapshot(nbody_fixtures, tmp_path):
     lcp_files = sorted((nbody_fixtures / "pkdgrav3_N32_lightcone").glob("*.lcp.*"))
     recorded = {Path(r["path"]).name for r in attrs["provenance"]["inputs"]}
     assert {f.name for f in lcp_files if int(f.name.split(".")[1]) >= 41} <= recorded
-    plan = _plan(spec, kind="lcp", n_particles=32**3, shells=shells, lensing=lensing,
-                 output_redshifts=spec["output_redshifts"])
+    plan = _plan(
+        spec,
+        kind="lcp",
+        n_particles=32**3,
+        shells=shells,
+        lensing=lensing,
+        output_redshifts=spec["output_redshifts"],
+    )
     with h5py.File(out) as fh:
         assert fh["kappa"].shape == (12, 1, 16, 16) and "shells/delta" not in fh  # a training role
         full = fh["healpix/kappa"][0, 0].astype(np.float64)

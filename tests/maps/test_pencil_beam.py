@@ -32,15 +32,18 @@ def poisson_box():
 
 
 def _transform(k: int, box: float) -> BoxTransform:
-    return draw_transform(base_seed=3, cosmology="test", simulation="sim00", snapshot=2, realisation=k,
-                          box=box)
+    return draw_transform(
+        base_seed=3, cosmology="test", simulation="sim00", snapshot=2, realisation=k, box=box
+    )
 
 
 @pytest.mark.parametrize(
     ("n_pix", "size", "r_near", "r_far"),
-    [(128, 5.0, 1000.0, 1500.0),  # KiDS-450 geometry, ~3 particles per pixel
-     (32, 5.0, 1000.0, 1500.0),   # ~50 per pixel
-     (8, 30.0, 300.0, 400.0)],    # wide patch: corners subtend 14 % less than the centre
+    [
+        (128, 5.0, 1000.0, 1500.0),  # KiDS-450 geometry, ~3 particles per pixel
+        (32, 5.0, 1000.0, 1500.0),  # ~50 per pixel
+        (8, 30.0, 300.0, 400.0),
+    ],  # wide patch: corners subtend 14 % less than the centre
 )
 def test_uniform_particles_give_zero_overdensity_in_every_pixel(poisson_box, n_pix, size, r_near, r_far):
     _, box, grid = poisson_box
@@ -127,7 +130,8 @@ def test_same_seed_same_map_and_realisations_differ(poisson_box):
     projector = ShellProjector(grid=grid, shell=shell, geometry=geometry)
     a = projector.delta(_transform(4, box))
     b = ShellProjector(grid=ParticleGrid.build(pos, box=box), shell=shell, geometry=geometry).delta(
-        _transform(4, box))
+        _transform(4, box)
+    )
     assert a.tobytes() == b.tobytes()
     c = projector.delta(_transform(5, box))
     assert not np.array_equal(a, c)
@@ -136,12 +140,19 @@ def test_same_seed_same_map_and_realisations_differ(poisson_box):
 def test_shot_noise_power_matches_the_pixel_variance_of_uniform_shells(poisson_box):
     _, box, grid = poisson_box
     geometry = PatchGeometry(n_pix=32, patch_size_deg=5.0)
-    shells = [Shell(index=i, snapshot=i, z_near=0.0, z_far=0.0, r_near=a, r_far=b)
-              for i, (a, b) in enumerate([(400.0, 700.0), (700.0, 1000.0), (1000.0, 1300.0)])]
+    shells = [
+        Shell(index=i, snapshot=i, z_near=0.0, z_far=0.0, r_near=a, r_far=b)
+        for i, (a, b) in enumerate([(400.0, 700.0), (700.0, 1000.0), (1000.0, 1300.0)])
+    ]
     coefficients = np.array([[0.02, 0.05, 0.01], [0.0, 0.03, 0.06]])
     projectors = [ShellProjector(grid=grid, shell=s, geometry=geometry) for s in shells]
-    maps = np.stack([coefficients @ np.stack([p.delta(_transform(k, box)).astype(np.float64).ravel()
-                                              for p in projectors]) for k in range(6)])
+    maps = np.stack(
+        [
+            coefficients
+            @ np.stack([p.delta(_transform(k, box)).astype(np.float64).ravel() for p in projectors])
+            for k in range(6)
+        ]
+    )
     measured = (maps**2).mean(axis=(0, 2))
     predicted = shot_noise_cl(shells, mean_density=grid.mean_density, coefficients=coefficients)
     # White noise of power C in pixels of solid angle Ω has variance C / Ω.

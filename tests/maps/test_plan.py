@@ -14,12 +14,25 @@ SHELLS = {"n_realisations": 40, "n_pix": 64, "nside": 256, "patch_nside": 2, "mp
 def test_map_job_memory_is_the_former_workflow_formula(attempt: int) -> None:
     # The formulas common.smk had before the model moved into the library.
     snap = estimate_memory_mb(n_particles=64**3, n_realisations=40, n_shells=5, n_bins=4, n_pix=64, ranks=3)
-    assert map_job_memory_mb(SHELLS, source="snapshots", n_particles=64**3, n_shells=5, n_bins=4,
-                             attempt=attempt) == int(snap * 3 * attempt) + 500
-    lc = estimate_memory_mb(n_particles=0, n_realisations=1, n_shells=5, n_bins=4, n_pix=64, mode="healpix",
-                            nside=256, patches_per_sky=48)
-    assert map_job_memory_mb(SHELLS, source="lightcone_healpix", n_particles=64**3, n_shells=5, n_bins=4,
-                             attempt=attempt) == int(lc * attempt) + 500 + 3 * (24 * 12 * 256**2 >> 20)
+    assert (
+        map_job_memory_mb(
+            SHELLS, source="snapshots", n_particles=64**3, n_shells=5, n_bins=4, attempt=attempt
+        )
+        == int(snap * 3 * attempt) + 500
+    )
+    lc = estimate_memory_mb(
+        n_particles=0,
+        n_realisations=1,
+        n_shells=5,
+        n_bins=4,
+        n_pix=64,
+        mode="healpix",
+        nside=256,
+        patches_per_sky=48,
+    )
+    assert map_job_memory_mb(
+        SHELLS, source="lightcone_healpix", n_particles=64**3, n_shells=5, n_bins=4, attempt=attempt
+    ) == int(lc * attempt) + 500 + 3 * (24 * 12 * 256**2 >> 20)
 
 
 def test_simulation_cosmology_is_matter_plus_lambda_with_the_defaults() -> None:

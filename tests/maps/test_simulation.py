@@ -44,22 +44,44 @@ def _write_canonical(path: Path, *, z: float, seed: int) -> dict:
     clumped = centres[rng.integers(300, size=N_PART // 3)] + rng.normal(0, 3.0, (N_PART // 3, 3))
     pos = np.concatenate([rng.uniform(0, BOX, (N_PART - N_PART // 3, 3)), clumped]) % BOX
     with h5py.File(path, "w") as fh:
-        fh.attrs.update({"format": "wlcnn.snapshot", "format_version": 1, "redshift": z, "a": 1 / (1 + z),
-                         "box": BOX, "n_particles": N_PART, "particle_mass": 1e11, "omega_m": 0.3,
-                         "h": 0.6736})
+        fh.attrs.update(
+            {
+                "format": "wlcnn.snapshot",
+                "format_version": 1,
+                "redshift": z,
+                "a": 1 / (1 + z),
+                "box": BOX,
+                "n_particles": N_PART,
+                "particle_mass": 1e11,
+                "omega_m": 0.3,
+                "h": 0.6736,
+            }
+        )
         fh.create_dataset("particles/pos", data=pos.astype(np.float32))
-    return {"path": str(path), "redshift": z, "a": 1 / (1 + z), "n_particles": N_PART,
-            "output": {"path": str(path), "size": path.stat().st_size, "sha256": "0" * 64}}
+    return {
+        "path": str(path),
+        "redshift": z,
+        "a": 1 / (1 + z),
+        "n_particles": N_PART,
+        "output": {"path": str(path), "size": path.stat().st_size, "sha256": "0" * 64},
+    }
 
 
 def _make_simulation(root: Path, redshifts: list[float], name: str = "sim00") -> Path:
     root.mkdir(parents=True, exist_ok=True)
-    entries = [_write_canonical(root / f"snapshot_{i:03d}.h5", z=z, seed=100 * len(name) + i)
-               for i, z in enumerate(redshifts)]
+    entries = [
+        _write_canonical(root / f"snapshot_{i:03d}.h5", z=z, seed=100 * len(name) + i)
+        for i, z in enumerate(redshifts)
+    ]
     for i, e in enumerate(entries):
         e["index"] = i
-    manifest = {"schema": "wlcnn.manifest/1", "identity": {"cosmology": "c000", "simulation": name},
-                "cosmology": COSMOLOGY, "box": BOX, "snapshots": entries}
+    manifest = {
+        "schema": "wlcnn.manifest/1",
+        "identity": {"cosmology": "c000", "simulation": name},
+        "cosmology": COSMOLOGY,
+        "box": BOX,
+        "snapshots": entries,
+    }
     path = root / "manifest.json"
     path.write_text(json.dumps(manifest))
     return path
@@ -76,8 +98,13 @@ def _nz_files(root: Path) -> list[str]:
     return files
 
 
-SHELLS = {"mode": "pencil_beam", "n_realisations": 5, "patch_size_deg": 5.0, "n_pix": 32,
-          "keep_shells": ["test", "mock"]}
+SHELLS = {
+    "mode": "pencil_beam",
+    "n_realisations": 5,
+    "patch_size_deg": 5.0,
+    "n_pix": 32,
+    "keep_shells": ["test", "mock"],
+}
 
 
 @pytest.fixture(scope="module")
@@ -85,8 +112,15 @@ def simulation(tmp_path_factory):
     root = tmp_path_factory.mktemp("maps")
     manifest = _make_simulation(root / "c000" / "sim00", HEADER_Z)
     lensing = {"z_source_max": 1.0021, "nz_files": _nz_files(root), "ia_c1_rho_crit": 0.0134}
-    out = make_simulation_maps(manifest, out_path=root / "maps_test.h5", cosmology=None,
-                               shells_config=SHELLS, lensing_config=lensing, role="test", base_seed=SEED)
+    out = make_simulation_maps(
+        manifest,
+        out_path=root / "maps_test.h5",
+        cosmology=None,
+        shells_config=SHELLS,
+        lensing_config=lensing,
+        role="test",
+        base_seed=SEED,
+    )
     return SimpleNamespace(root=root, manifest=manifest, lensing=lensing, out=out)
 
 
@@ -123,13 +157,17 @@ def test_map_file_layout_and_born_sums(simulation):
 
 def test_single_regenerated_map_equals_the_batch(simulation):
     out = simulation.out
-    plan = plan_maps(simulation.manifest, cosmology=None, shells_config=SHELLS,
-                     lensing_config=simulation.lensing)
+    plan = plan_maps(
+        simulation.manifest, cosmology=None, shells_config=SHELLS, lensing_config=simulation.lensing
+    )
     single = project_realisations(plan, [3], base_seed=SEED)
     backwards = project_realisations(plan, [4, 1], base_seed=SEED)
     with h5py.File(out) as fh:
-        for name, arr in (("kappa", single.kappa), ("kappa_ia", single.kappa_ia),
-                          ("shells/delta", single.delta)):
+        for name, arr in (
+            ("kappa", single.kappa),
+            ("kappa_ia", single.kappa_ia),
+            ("shells/delta", single.delta),
+        ):
             assert fh[name][3:4].tobytes() == arr.tobytes(), name
         assert fh["shells/delta"][4].tobytes() == backwards.delta[0].tobytes()
         assert fh["kappa"][1].tobytes() == backwards.kappa[1].tobytes()
@@ -139,12 +177,26 @@ def test_single_regenerated_map_equals_the_batch(simulation):
 
 def test_training_role_and_missing_nz(simulation, tmp_path):
     manifest, lensing = simulation.manifest, simulation.lensing
-    train = make_simulation_maps(manifest, out_path=tmp_path / "train.h5", cosmology=None,
-                                 shells_config=SHELLS, lensing_config=lensing, role="train", base_seed=SEED)
+    train = make_simulation_maps(
+        manifest,
+        out_path=tmp_path / "train.h5",
+        cosmology=None,
+        shells_config=SHELLS,
+        lensing_config=lensing,
+        role="train",
+        base_seed=SEED,
+    )
     with h5py.File(train) as fh:
         assert "kappa" in fh and "shells/delta" not in fh
-    shells_only = make_simulation_maps(manifest, out_path=tmp_path / "shells.h5", cosmology=None,
-                                       shells_config=SHELLS, lensing_config=None, role="test", base_seed=SEED)
+    shells_only = make_simulation_maps(
+        manifest,
+        out_path=tmp_path / "shells.h5",
+        cosmology=None,
+        shells_config=SHELLS,
+        lensing_config=None,
+        role="test",
+        base_seed=SEED,
+    )
     with h5py.File(shells_only) as fh:
         assert "kappa" not in fh and fh["shells/delta"].shape == (5, 3, 32, 32)
         assert not fh.attrs["born"]
@@ -200,33 +252,65 @@ def test_bad_inputs_leave_no_file(tmp_path):
     manifest.write_text(json.dumps(data))
     out = tmp_path / "maps.h5"
     with pytest.raises(ValueError, match="header redshift"):
-        make_simulation_maps(manifest, out_path=out, cosmology=None, shells_config=SHELLS,
-                             lensing_config=None, role="test", base_seed=SEED)
+        make_simulation_maps(
+            manifest,
+            out_path=out,
+            cosmology=None,
+            shells_config=SHELLS,
+            lensing_config=None,
+            role="test",
+            base_seed=SEED,
+        )
     assert not out.exists() and not list(tmp_path.glob(".maps.h5*"))
 
 
 def test_healpix_mode_patches_come_from_the_full_sky_maps(tmp_path):
     manifest = _make_simulation(tmp_path / "sim", [0.2013, 0.1005, 0.0], name="sim01")
     lensing = {"z_source_max": 0.2013, "nz_files": _nz_files(tmp_path)}
-    shells = {"mode": "healpix", "n_realisations": 2, "nside": 32, "patch_nside": 1,
-              "store_fullsky": True, "patch_size_deg": 5.0, "n_pix": 16}
-    out = make_simulation_maps(manifest, out_path=tmp_path / "hp.h5", cosmology=None, shells_config=shells,
-                               lensing_config=lensing, role="mock", base_seed=SEED)
+    shells = {
+        "mode": "healpix",
+        "n_realisations": 2,
+        "nside": 32,
+        "patch_nside": 1,
+        "store_fullsky": True,
+        "patch_size_deg": 5.0,
+        "n_pix": 16,
+    }
+    out = make_simulation_maps(
+        manifest,
+        out_path=tmp_path / "hp.h5",
+        cosmology=None,
+        shells_config=shells,
+        lensing_config=lensing,
+        role="mock",
+        base_seed=SEED,
+    )
     with h5py.File(out) as fh:
         assert fh["kappa"].shape == (24, 4, 16, 16) and fh["healpix/kappa"].shape == (2, 4, 12 * 32**2)
         assert fh.attrs["patches_per_sky"] == 12 and fh["shells/delta"].shape == (24, 2, 16, 16)
         centres = fh["healpix/patch_centres"][()]
         full = fh["healpix/kappa"][1].astype(np.float64)
-        patch = patch_from_healpix(full, geometry=PatchGeometry(n_pix=16, patch_size_deg=5.0),
-                                   centre_lon_deg=centres[5, 0],
-                                   # HEALPix pixels larger than the patch's: no sub-sampling
-                                   centre_lat_deg=centres[5, 1], oversample=1)
+        patch = patch_from_healpix(
+            full,
+            geometry=PatchGeometry(n_pix=16, patch_size_deg=5.0),
+            centre_lon_deg=centres[5, 0],
+            # HEALPix pixels larger than the patch's: no sub-sampling
+            centre_lat_deg=centres[5, 1],
+            oversample=1,
+        )
         assert np.allclose(fh["kappa"][12 + 5], patch, rtol=1e-5, atol=1e-7)  # sky 1, patch 5
         assert np.isfinite(full).all() and full.std() > 0
         kappa_mock = fh["kappa"][()]
     # A training simulation: same kappa, no shell patches cut or stored.
-    train = make_simulation_maps(manifest, out_path=tmp_path / "hp_train.h5", cosmology=None,
-                                 shells_config=shells, lensing_config=lensing, role="train", base_seed=SEED)
+    train = make_simulation_maps(
+        manifest,
+        out_path=tmp_path / "hp_train.h5",
+        cosmology=None,
+        shells_config=shells,
+        lensing_config=lensing,
+        role="train",
+        base_seed=SEED,
+    )
     with h5py.File(train) as fh:
         assert "shells/delta" not in fh and np.array_equal(fh["kappa"][()], kappa_mock)
 
@@ -234,8 +318,9 @@ def test_healpix_mode_patches_come_from_the_full_sky_maps(tmp_path):
 def test_memory_estimate_grows_with_the_job():
     small = estimate_memory_mb(n_particles=32**3, n_realisations=100, n_shells=10, n_bins=4, n_pix=128)
     big = estimate_memory_mb(n_particles=256**3, n_realisations=1000, n_shells=50, n_bins=4, n_pix=128)
-    split = estimate_memory_mb(n_particles=256**3, n_realisations=1000, n_shells=50, n_bins=4, n_pix=128,
-                               ranks=8)
+    split = estimate_memory_mb(
+        n_particles=256**3, n_realisations=1000, n_shells=50, n_bins=4, n_pix=128, ranks=8
+    )
     assert 256 < small < split < big
     # 1000 realisations x (50 shells + 8 maps) x 64 kB, twice, on one rank: ~7 GB.
     assert 6000 < big < 12000
@@ -288,9 +373,22 @@ def test_output_is_byte_identical_for_1_2_and_3_ranks(simulation, tmp_path):
     # (ranks, realisations): 3 ranks for 2 realisations leaves one rank without work.
     for ranks, n_real in ((1, 7), (2, 7), (3, 7), (1, 2), (3, 2)):
         out = tmp_path / f"maps_{ranks}_{n_real}.h5"
-        cmd = [str(mpiexec), "-n", str(ranks), sys.executable, "-m", "wlcnn.maps.mpi",
-               "--config", str(cfg), "--manifest", str(manifest), "--out", str(out),
-               "--n-realisations", str(n_real)]
+        cmd = [
+            str(mpiexec),
+            "-n",
+            str(ranks),
+            sys.executable,
+            "-m",
+            "wlcnn.maps.mpi",
+            "--config",
+            str(cfg),
+            "--manifest",
+            str(manifest),
+            "--out",
+            str(out),
+            "--n-realisations",
+            str(n_real),
+        ]
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=180, cwd=tmp_path)
         assert done.returncode == 0, done.stderr[-3000:]
         outputs[ranks, n_real] = _dump(out)

@@ -67,8 +67,13 @@ def test_symmetries_preserve_the_particle_count_in_a_full_sky_shell():
     assert ref.sum() > 10_000
     sums = []
     for k in range(48):
-        counts, _ = counts_from_snapshot(grid, r_near=30.0, r_far=80.0, nside=4,
-                                         transform=BoxTransform(symmetry=k, shift=(0.0, 0.0, 0.0), box=box))
+        counts, _ = counts_from_snapshot(
+            grid,
+            r_near=30.0,
+            r_far=80.0,
+            nside=4,
+            transform=BoxTransform(symmetry=k, shift=(0.0, 0.0, 0.0), box=box),
+        )
         sums.append(counts.sum())
         if k:
             assert not np.array_equal(counts, ref)  # the sky is rotated, not left alone

@@ -57,8 +57,9 @@ def _write_map_file(
     per_sr = N_PARTICLES / BOX**3 * (r[1:] ** 3 - r[:-1] ** 3) / 3.0
     coeff_g = 1.5 * COSMO["omega_m"] * weights.born_weights * weights.delta_d
     coeff_i = weights.ia_weights * weights.delta_d
-    noise_gg, noise_gi, noise_ii = ((a * c / per_sr).sum(axis=1) for a, c in
-                                    ((coeff_g, coeff_g), (coeff_g, coeff_i), (coeff_i, coeff_i)))
+    noise_gg, noise_gi, noise_ii = (
+        (a * c / per_sr).sum(axis=1) for a, c in ((coeff_g, coeff_g), (coeff_g, coeff_i), (coeff_i, coeff_i))
+    )
     np.testing.assert_allclose(noise_gg, shell_shot_noise(info, a_ia=0.0))
     pixel_sr = np.deg2rad(SIDE_DEG / N_PIX) ** 2
     # Real patches are cut from a larger sky, not periodic: draw periodic fields of twice the
@@ -92,8 +93,15 @@ def _write_map_file(
         fh["weights/born"] = weights.born_weights
         fh["weights/ia"] = weights.ia_weights
         fh["weights/delta_d"] = weights.delta_d
-        fh.attrs.update({"cosmology": json.dumps(COSMO), "n_particles": N_PARTICLES, "box": BOX,
-                         "patch_size_deg": SIDE_DEG, "n_pix": N_PIX})
+        fh.attrs.update(
+            {
+                "cosmology": json.dumps(COSMO),
+                "n_particles": N_PARTICLES,
+                "box": BOX,
+                "patch_size_deg": SIDE_DEG,
+                "n_pix": N_PIX,
+            }
+        )
     return path
 
 
@@ -112,8 +120,14 @@ def theory_maps(tmp_path_factory):
 def _validate(path: Path | list[Path], tmp_path: Path) -> dict:
     return power_spectrum_validation(
         path if isinstance(path, list) else [path],
-        lensing=LENSING, base_dir=ROOT, ell_range=(90.0, 400.0), n_ell_bins=4, tolerance=0.15,
-        tolerance_ia=0.2, plot_path=tmp_path / "fig4.png", json_path=tmp_path / "fig4.json",
+        lensing=LENSING,
+        base_dir=ROOT,
+        ell_range=(90.0, 400.0),
+        n_ell_bins=4,
+        tolerance=0.15,
+        tolerance_ia=0.2,
+        plot_path=tmp_path / "fig4.png",
+        json_path=tmp_path / "fig4.json",
     )
 
 

@@ -17,5 +17,9 @@ result = run_coverage(
     inputs=[snakemake.input.summaries],
     config_subset=p.config,
 )
-log.info("%s: %s (%.1f inferences/s)", snakemake.wildcards.label, result["statement"],
-         result["timing"]["inferences_per_s"] or 0.0)
+log.info(
+    "%s: %s (%.1f inferences/s)",
+    snakemake.wildcards.label,
+    result["statement"],
+    result["timing"]["inferences_per_s"] or 0.0,
+)

@@ -33,7 +33,7 @@ a_ia = np.linspace(*(float(a) for a in settings["a_ia_range"]), int(settings["n_
 c = snakemake.params.cosmology
 
 
-def make_survey_for(cosmology_id, a):
+def make_survey_for(cosmology_id, a):  # noqa: ARG001 - one cosmology per job: its maps are the inputs
     return SimulatedSurveys(
         map_files=list(snakemake.input.maps), config=cfg, patch_maps_path=snakemake.input.patch_maps, a_ia=a
     )
@@ -57,7 +57,11 @@ joint = compute_summaries(
         started=started,
     ),
 )
-parts = split_summaries(joint, parts=[(label, len(part)) for label, (_, part) in zip(labels, predictors)])
+parts = split_summaries(
+    joint, parts=[(label, len(part)) for label, (_, part) in zip(labels, predictors, strict=True)]
+)
 for summaries, path in zip(parts, snakemake.output, strict=True):
     write_summaries(path, summaries)
-    log.info("%s mean prediction per A_IA:\n%s", summaries.label, np.array2string(summaries.mean[0], precision=4))
+    log.info(
+        "%s mean prediction per A_IA:\n%s", summaries.label, np.array2string(summaries.mean[0], precision=4)
+    )

@@ -318,9 +318,11 @@ def eb_null_config_problems(cfg: Mapping[str, Any]) -> list[str]:
     if inference["eb_n_sims"] > p + _HARTLAP_OFFSET:
         return []
     return [
-        (f"inference.eb_n_sims: expected more than {p + _HARTLAP_OFFSET} noise simulations "
-        f"({len(zb_edges) - 1} tomographic bins x ps_n_ell_bins B-mode entries + 2), "
-        f"found {inference['eb_n_sims']}")
+        (
+            f"inference.eb_n_sims: expected more than {p + _HARTLAP_OFFSET} noise simulations "
+            f"({len(zb_edges) - 1} tomographic bins x ps_n_ell_bins B-mode entries + 2), "
+            f"found {inference['eb_n_sims']}"
+        )
     ]
 
 

@@ -94,27 +94,27 @@ def _write_one_file(
     f4 = np.dtype(f"{order}f4")
     # the file is closed (and synced) before the rename
     with atomic_path(target) as tmp, open(tmp, "wb") as fh:
-            marker = _record(fh, order, snap_format, "HEAD", HEADER_BYTES)
-            fh.write(header.tobytes())
+        marker = _record(fh, order, snap_format, "HEAD", HEADER_BYTES)
+        fh.write(header.tobytes())
+        fh.write(marker)
+        if n > 0:  # Gadget-2 writes no particle blocks for an empty file
+            marker = _record(fh, order, snap_format, "POS ", NDIM * f4.itemsize * n)
+            for s in range(lo, hi, WRITE_CHUNK):
+                e = min(s + WRITE_CHUNK, hi)
+                fh.write((np.asarray(pos[s:e], dtype=np.float64) * length_factor).astype(f4).tobytes())
             fh.write(marker)
-            if n > 0:  # Gadget-2 writes no particle blocks for an empty file
-                marker = _record(fh, order, snap_format, "POS ", NDIM * f4.itemsize * n)
-                for s in range(lo, hi, WRITE_CHUNK):
-                    e = min(s + WRITE_CHUNK, hi)
-                    fh.write((np.asarray(pos[s:e], dtype=np.float64) * length_factor).astype(f4).tobytes())
-                fh.write(marker)
-                marker = _record(fh, order, snap_format, "VEL ", NDIM * f4.itemsize * n)
-                for s in range(lo, hi, WRITE_CHUNK):
-                    e = min(s + WRITE_CHUNK, hi)
-                    fh.write((np.asarray(vel[s:e], dtype=np.float64) / sqrt_a).astype(f4).tobytes())
-                fh.write(marker)
-                marker = _record(fh, order, snap_format, "ID  ", id_dtype.itemsize * n)
-                for s in range(lo, hi, WRITE_CHUNK):
-                    e = min(s + WRITE_CHUNK, hi)
-                    fh.write(np.asarray(ids[s:e]).astype(id_dtype).tobytes())
-                fh.write(marker)
-            fh.flush()
-            os.fsync(fh.fileno())  # the data must be on disk before the rename makes it visible
+            marker = _record(fh, order, snap_format, "VEL ", NDIM * f4.itemsize * n)
+            for s in range(lo, hi, WRITE_CHUNK):
+                e = min(s + WRITE_CHUNK, hi)
+                fh.write((np.asarray(vel[s:e], dtype=np.float64) / sqrt_a).astype(f4).tobytes())
+            fh.write(marker)
+            marker = _record(fh, order, snap_format, "ID  ", id_dtype.itemsize * n)
+            for s in range(lo, hi, WRITE_CHUNK):
+                e = min(s + WRITE_CHUNK, hi)
+                fh.write(np.asarray(ids[s:e]).astype(id_dtype).tobytes())
+            fh.write(marker)
+        fh.flush()
+        os.fsync(fh.fileno())  # the data must be on disk before the rename makes it visible
 
 
 def write_gadget_snapshot(

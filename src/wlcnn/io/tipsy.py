@@ -63,15 +63,30 @@ HEADER_BYTES_NOPAD = _HEADER_STRUCT.size
 NDIM = 3
 
 GAS_DTYPE = np.dtype(
-    [("mass", ">f4"), ("pos", ">f4", (3,)), ("vel", ">f4", (3,)), ("rho", ">f4"), ("temp", ">f4"),
-     ("hsmooth", ">f4"), ("metals", ">f4"), ("phi", ">f4")]
+    [
+        ("mass", ">f4"),
+        ("pos", ">f4", (3,)),
+        ("vel", ">f4", (3,)),
+        ("rho", ">f4"),
+        ("temp", ">f4"),
+        ("hsmooth", ">f4"),
+        ("metals", ">f4"),
+        ("phi", ">f4"),
+    ]
 )
 DARK_DTYPE = np.dtype(
     [("mass", ">f4"), ("pos", ">f4", (3,)), ("vel", ">f4", (3,)), ("eps", ">f4"), ("phi", ">f4")]
 )
 STAR_DTYPE = np.dtype(
-    [("mass", ">f4"), ("pos", ">f4", (3,)), ("vel", ">f4", (3,)), ("metals", ">f4"), ("tform", ">f4"),
-     ("eps", ">f4"), ("phi", ">f4")]
+    [
+        ("mass", ">f4"),
+        ("pos", ">f4", (3,)),
+        ("vel", ">f4", (3,)),
+        ("metals", ">f4"),
+        ("tform", ">f4"),
+        ("eps", ">f4"),
+        ("phi", ">f4"),
+    ]
 )
 
 #: Plausible scale factors for :meth:`TipsyReader.sniff` (a = 1e-4 is z ~ 1e4, far before any
@@ -128,19 +143,23 @@ def _parse_layout(path: Path, fh: Any, size: int) -> _Layout:
     """Read and validate the header against the file size; raises :class:`SnapshotError` subclasses."""
     head = fh.read(HEADER_BYTES)
     if len(head) < HEADER_BYTES_NOPAD:
-        raise TruncatedFileError(path, "offset 0 (header)", f"a {HEADER_BYTES}-byte tipsy header",
-                                 f"a {size}-byte file")
+        raise TruncatedFileError(
+            path, "offset 0 (header)", f"a {HEADER_BYTES}-byte tipsy header", f"a {size}-byte file"
+        )
     a, nbodies, ndim, nsph, ndark, nstar = _HEADER_STRUCT.unpack_from(head)
     # ndim first: in a file of the wrong byte order every other field is garbage too.
     if ndim != NDIM:
         hint = ""
         if _HEADER_STRUCT_LITTLE.unpack_from(head)[2] == NDIM:
-            hint = (f" ({NDIM} read little-endian: a native-order tipsy file, but PKDGRAV3's standard "
-                    "tipsy is big-endian)")
+            hint = (
+                f" ({NDIM} read little-endian: a native-order tipsy file, but PKDGRAV3's standard "
+                "tipsy is big-endian)"
+            )
         raise SnapshotError(path, "offset 12 (header field ndim)", f"{NDIM} (big-endian)", f"{ndim}{hint}")
     if min(nbodies, nsph, ndark, nstar) < 0 or nbodies != nsph + ndark + nstar:
         raise ParticleCountError(
-            path, "offset 8 (header field nbodies)",
+            path,
+            "offset 8 (header field nbodies)",
             f"nbodies = nsph + ndark + nstar = {nsph} + {ndark} + {nstar} = {nsph + ndark + nstar}",
             f"nbodies = {nbodies}",
         )
@@ -153,19 +172,24 @@ def _parse_layout(path: Path, fh: Any, size: int) -> _Layout:
     # otherwise be misread, shifted by 4 bytes.
     if size == HEADER_BYTES_NOPAD + body and head[HEADER_BYTES_NOPAD:HEADER_BYTES] != bytes(4):
         return _Layout(a, nsph, ndark, nstar, HEADER_BYTES_NOPAD)
-    expected = (f"{HEADER_BYTES + body} bytes (header {HEADER_BYTES} + {nsph} gas x {GAS_DTYPE.itemsize} + "
-                f"{ndark} dark x {DARK_DTYPE.itemsize} + {nstar} star x {STAR_DTYPE.itemsize})")
+    expected = (
+        f"{HEADER_BYTES + body} bytes (header {HEADER_BYTES} + {nsph} gas x {GAS_DTYPE.itemsize} + "
+        f"{ndark} dark x {DARK_DTYPE.itemsize} + {nstar} star x {STAR_DTYPE.itemsize})"
+    )
     if size < HEADER_BYTES + body:
         layout = _Layout(a, nsph, ndark, nstar, HEADER_BYTES)
         complete = max(0, size - layout.dark_offset) // DARK_DTYPE.itemsize
         raise TruncatedFileError(
-            path, f"offset {size} (end of file)", expected,
+            path,
+            f"offset {size} (end of file)",
+            expected,
             f"{size} bytes: the file ends inside the particle data ({min(complete, ndark)} of {ndark} dark "
             "particle records complete)",
         )
     extra_bytes = size - HEADER_BYTES - body
-    raise ParticleCountError(path, "file size", expected,
-                             f"{size} bytes: {extra_bytes} bytes more than the header's counts")
+    raise ParticleCountError(
+        path, "file size", expected, f"{size} bytes: {extra_bytes} bytes more than the header's counts"
+    )
 
 
 class TipsyReader(SnapshotReader):
@@ -221,15 +245,20 @@ class TipsyReader(SnapshotReader):
         with open(self.path, "rb") as fh:
             self._layout = layout = _parse_layout(self.path, fh, size)
             first_mass = {}
-            for name, count, offset in (("gas", layout.nsph, layout.gas_offset),
-                                        ("dark", layout.ndark, layout.dark_offset),
-                                        ("star", layout.nstar, layout.star_offset)):
+            for name, count, offset in (
+                ("gas", layout.nsph, layout.gas_offset),
+                ("dark", layout.ndark, layout.dark_offset),
+                ("star", layout.nstar, layout.star_offset),
+            ):
                 if count:
                     fh.seek(offset)
                     first_mass[name] = float(np.frombuffer(fh.read(4), ">f4")[0])
         self._dark_mass = first_mass.get("dark", math.nan)
-        omega_m = (layout.nsph * first_mass.get("gas", 0.0) + layout.ndark * first_mass.get("dark", 0.0)
-                   + layout.nstar * first_mass.get("star", 0.0))
+        omega_m = (
+            layout.nsph * first_mass.get("gas", 0.0)
+            + layout.ndark * first_mass.get("dark", 0.0)
+            + layout.nstar * first_mass.get("star", 0.0)
+        )
         scale = 1.0 if self.box is None else self.box
         particle_mass = math.nan if self.box is None else self._dark_mass * RHO_CRIT0 * self.box**3
         self._check_header_facts(omega_m=omega_m, hubble=hubble, particle_mass=particle_mass, par=par)
@@ -321,9 +350,12 @@ class TipsyReader(SnapshotReader):
         rec = np.fromfile(fh, dtype=dtype, count=count)
         if rec.shape[0] != count:
             got = offset + index * dtype.itemsize + rec.nbytes
-            raise TruncatedFileError(self.path, f"offset {got} (particle record {index + rec.shape[0]})",
-                                     f"{count} records of {dtype.itemsize} bytes from offset "
-                                     f"{offset + index * dtype.itemsize}", f"{rec.shape[0]} (file ends)")
+            raise TruncatedFileError(
+                self.path,
+                f"offset {got} (particle record {index + rec.shape[0]})",
+                f"{count} records of {dtype.itemsize} bytes from offset {offset + index * dtype.itemsize}",
+                f"{rec.shape[0]} (file ends)",
+            )
         return rec
 
     def iter_chunks(self, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Iterator[ParticleChunk]:
@@ -358,10 +390,13 @@ class TipsyReader(SnapshotReader):
         bad = np.flatnonzero(~np.isclose(mass, self._dark_mass, rtol=MASS_RTOL, atol=0.0))
         if bad.size:
             i = start + int(bad[0])
-            raise SnapshotError(self.path, f"offset {self._layout.dark_offset + i * DARK_DTYPE.itemsize} "
-                                f"(dark particle {i}, field mass)",
-                                f"equal dark-matter masses {self._dark_mass!r}",
-                                f"{float(mass[bad[0]])!r} ({bad.size} unequal in this chunk)")
+            raise SnapshotError(
+                self.path,
+                f"offset {self._layout.dark_offset + i * DARK_DTYPE.itemsize} "
+                f"(dark particle {i}, field mass)",
+                f"equal dark-matter masses {self._dark_mass!r}",
+                f"{float(mass[bad[0]])!r} ({bad.size} unequal in this chunk)",
+            )
 
     def _check_positions(self, x: np.ndarray, start: int) -> None:
         bad_rows = np.flatnonzero(((x < -BOX_HALF) | (x > BOX_HALF) | ~np.isfinite(x)).any(axis=1))
@@ -382,9 +417,11 @@ class TipsyReader(SnapshotReader):
         layout = self._layout
         total = 0.0
         with open(self.path, "rb") as fh:
-            for count, offset, dtype in ((layout.nsph, layout.gas_offset, GAS_DTYPE),
-                                         (layout.ndark, layout.dark_offset, DARK_DTYPE),
-                                         (layout.nstar, layout.star_offset, STAR_DTYPE)):
+            for count, offset, dtype in (
+                (layout.nsph, layout.gas_offset, GAS_DTYPE),
+                (layout.ndark, layout.dark_offset, DARK_DTYPE),
+                (layout.nstar, layout.star_offset, STAR_DTYPE),
+            ):
                 for start in range(0, count, chunk_size):
                     n = min(chunk_size, count - start)
                     rec = self._read_records(fh, offset, start, n, dtype)

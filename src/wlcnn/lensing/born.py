@@ -198,9 +198,13 @@ class BornWeights:
     def as_dict(self) -> dict[str, Any]:
         """Plain arrays and numbers (for HDF5 attributes / JSON provenance)."""
         return {
-            "z_lo": self.z_lo, "z_hi": self.z_hi, "delta_d": self.delta_d,
-            "born_weights": self.born_weights, "ia_weights": self.ia_weights,
-            "omega_m": self.omega_m, "z_source_max": self.z_source_max,
+            "z_lo": self.z_lo,
+            "z_hi": self.z_hi,
+            "delta_d": self.delta_d,
+            "born_weights": self.born_weights,
+            "ia_weights": self.ia_weights,
+            "omega_m": self.omega_m,
+            "z_source_max": self.z_source_max,
             "ia_c1_rho_crit": self.ia_c1_rho_crit,
         }
 
@@ -343,8 +347,9 @@ def shell_weights(
         raise ValueError("need z_source_max > 0, order >= 2 and max_dz > 0")
     z_lo, z_hi = _shell_bounds(z_edges)
     background = FlatLCDMBackground.from_pyccl(cosmo)
-    grid = _composite_breakpoints(z_lo=z_lo, z_hi=z_hi, tables=tables, z_source_max=z_source_max,
-                                  max_dz=max_dz)
+    grid = _composite_breakpoints(
+        z_lo=z_lo, z_hi=z_hi, tables=tables, z_source_max=z_source_max, max_dz=max_dz
+    )
     x, w, partial = _gauss_legendre_rule(order)
     start, half = grid[:-1], 0.5 * np.diff(grid)
     nodes = start[:, None] + half[:, None] * (x[None, :] + 1.0)  # (n_int, q)
@@ -387,8 +392,14 @@ def shell_weights(
     born = lensing / norm
     ia_weights = -ia_c1_rho_crit * omega_m * ia / norm + 0.0  # + 0.0: no negative zeros
     return BornWeights(
-        z_lo=z_lo, z_hi=z_hi, delta_d=delta_d, born_weights=born, ia_weights=ia_weights,
-        omega_m=omega_m, z_source_max=float(z_source_max), ia_c1_rho_crit=float(ia_c1_rho_crit),
+        z_lo=z_lo,
+        z_hi=z_hi,
+        delta_d=delta_d,
+        born_weights=born,
+        ia_weights=ia_weights,
+        omega_m=omega_m,
+        z_source_max=float(z_source_max),
+        ia_c1_rho_crit=float(ia_c1_rho_crit),
     )
 
 
@@ -433,7 +444,10 @@ def shell_weights_from_config(
 
 
 def dimensionless_comoving_distance(
-    *, cosmo: pyccl.Cosmology, z: npt.ArrayLike, order: int = DEFAULT_QUADRATURE_ORDER,
+    *,
+    cosmo: pyccl.Cosmology,
+    z: npt.ArrayLike,
+    order: int = DEFAULT_QUADRATURE_ORDER,
     max_dz: float = DEFAULT_MAX_DZ,
 ) -> np.ndarray:
     """D(z) = ∫_0^z dz'/E(z') (units of c/H0), by the composite Gauss-Legendre rule of the weights.
@@ -510,8 +524,15 @@ def born_weights_reference(
         raise ValueError("need 0 <= z_lo < z_hi")
     background = FlatLCDMBackground.from_pyccl(cosmo)
     z_top = max(z_hi, z_source_max)
-    sol = solve_ivp(lambda _z, _y: [1.0 / float(background.e_of_z(_z))], (0.0, z_top), [0.0],
-                    method="DOP853", rtol=_ODE_RTOL, atol=_ODE_ATOL, dense_output=True)
+    sol = solve_ivp(
+        lambda _z, _y: [1.0 / float(background.e_of_z(_z))],
+        (0.0, z_top),
+        [0.0],
+        method="DOP853",
+        rtol=_ODE_RTOL,
+        atol=_ODE_ATOL,
+        dense_output=True,
+    )
 
     # Memoised: quad's Kronrod nodes on the inner sub-intervals between n(z) nodes are the same
     # for every outer z, so most D(z') values repeat (a ~20x speed-up, same numbers).
@@ -529,8 +550,9 @@ def born_weights_reference(
     def integrate(f: Any, a: float, b: float) -> float:
         if b <= a:
             return 0.0
-        return quad(f, a, b, points=breaks(a, b) or None, epsabs=0.0, epsrel=epsrel,
-                    limit=_REFERENCE_LIMIT)[0]
+        return quad(f, a, b, points=breaks(a, b) or None, epsabs=0.0, epsrel=epsrel, limit=_REFERENCE_LIMIT)[
+            0
+        ]
 
     def inner(z: float) -> float:
         d_z = dist(z)
@@ -541,8 +563,9 @@ def born_weights_reference(
     numerator = integrate(lambda z: (1.0 + z) / float(background.e_of_z(z)) * inner(z), z_lo, top)
     n_total = integrate(n_of, 0.0, z_source_max)
     delta_d = quad(lambda z: 1.0 / float(background.e_of_z(z)), z_lo, z_hi, epsabs=0.0, epsrel=epsrel)[0]
-    ia_num = integrate(lambda z: n_of(z) * float(ia_amplitude(cosmo=cosmo, z=z, c1_rho_crit=ia_c1_rho_crit)),
-                       z_lo, top)
+    ia_num = integrate(
+        lambda z: n_of(z) * float(ia_amplitude(cosmo=cosmo, z=z, c1_rho_crit=ia_c1_rho_crit)), z_lo, top
+    )
     return ReferenceWeights(
         born_weight=numerator / (delta_d * n_total),
         ia_weight=ia_num / (delta_d * n_total) + 0.0,
@@ -584,8 +607,10 @@ def born_convergence(
         raise ValueError(f"delta_shells needs a shell axis and {map_ndim} map axes, got shape {delta.shape}")
     shell_axis = delta.ndim - map_ndim - 1
     if delta.shape[shell_axis] != weights.n_shells:
-        raise ValueError(f"delta_shells has {delta.shape[shell_axis]} shells on axis {shell_axis}, "
-                         f"weights have {weights.n_shells}")
+        raise ValueError(
+            f"delta_shells has {delta.shape[shell_axis]} shells on axis {shell_axis}, "
+            f"weights have {weights.n_shells}"
+        )
     map_shape = delta.shape[shell_axis + 1 :]
     flat = delta.reshape(*delta.shape[: shell_axis + 1], -1).astype(dtype, copy=False)
     out_shape = (*delta.shape[:shell_axis], weights.n_bins, *map_shape)

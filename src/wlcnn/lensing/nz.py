@@ -141,8 +141,10 @@ class NzTable:
         z = np.asarray(self.z, dtype=np.float64).copy()
         nz = np.asarray(self.nz, dtype=np.float64).copy()
         if z.ndim != 1 or z.shape != nz.shape or z.size < 2:
-            raise NzError(f"expected two 1-D arrays of equal length >= 2, got shapes {z.shape} and "
-                          f"{nz.shape}", path=self.source)
+            raise NzError(
+                f"expected two 1-D arrays of equal length >= 2, got shapes {z.shape} and {nz.shape}",
+                path=self.source,
+            )
         if not (np.all(np.isfinite(z)) and np.all(np.isfinite(nz))):
             raise NzError("z and n(z) must be finite", path=self.source)
         if z[0] < 0.0 or np.any(np.diff(z) <= 0.0):
@@ -203,21 +205,24 @@ def _parse_lines(text: str, *, path: Path, n_columns: int) -> tuple[np.ndarray, 
             continue
         tokens = body.split()
         if len(tokens) != n_columns:
-            raise NzError(f"expected {expected}, found {len(tokens)} column(s): {body!r}",
-                          path=path, line=number)
+            raise NzError(
+                f"expected {expected}, found {len(tokens)} column(s): {body!r}", path=path, line=number
+            )
         values = []
         for column, token in enumerate(tokens[:2], start=1):
             try:
                 values.append(float(token))
             except ValueError:
-                raise NzError(f"expected {expected}; column {column} is not a number: {token!r}",
-                              path=path, line=number) from None
+                raise NzError(
+                    f"expected {expected}; column {column} is not a number: {token!r}", path=path, line=number
+                ) from None
         for column, token in enumerate(tokens[2:], start=3):
             try:
                 float(token)
             except ValueError:
-                raise NzError(f"expected {expected}; column {column} is not a number: {token!r}",
-                              path=path, line=number) from None
+                raise NzError(
+                    f"expected {expected}; column {column} is not a number: {token!r}", path=path, line=number
+                ) from None
         z, n = values
         if not (math.isfinite(z) and math.isfinite(n)):
             raise NzError(f"expected finite z and n(z), found z={z!r}, n={n!r}", path=path, line=number)
@@ -226,8 +231,11 @@ def _parse_lines(text: str, *, path: Path, n_columns: int) -> tuple[np.ndarray, 
         if n < 0.0:
             raise NzError(f"expected n(z) >= 0, found n={n!r} at z={z!r}", path=path, line=number)
         if zs and z <= zs[-1]:
-            raise NzError(f"expected z to increase strictly, found z={z!r} after z={zs[-1]!r} "
-                          f"(line {lines[-1]})", path=path, line=number)
+            raise NzError(
+                f"expected z to increase strictly, found z={z!r} after z={zs[-1]!r} (line {lines[-1]})",
+                path=path,
+                line=number,
+            )
         zs.append(z)
         ns.append(n)
         lines.append(number)
@@ -367,8 +375,9 @@ def load_nz_from_config(
         n_boot = lensing.get("n_nz_bootstrap")
         if n_boot is not None and not 0 <= realisation < n_boot:
             raise ValueError(f"bootstrap realisation {realisation} outside [0, {n_boot})")
-        paths = bootstrap_nz_paths(lensing["nz_bootstrap_pattern"], n_bins=n_bins, realisation=realisation,
-                                   base_dir=base_dir)
+        paths = bootstrap_nz_paths(
+            lensing["nz_bootstrap_pattern"], n_bins=n_bins, realisation=realisation, base_dir=base_dir
+        )
     return read_nz_bins(paths, z_convention=convention, n_columns=n_columns)
 
 
@@ -540,24 +549,31 @@ def write_demo_nz(
         variant = bootstrap_nz_histograms(z_lower=z_lower, hist=hist, seed=seed, realisation=r)
         for b in range(1, n_bins + 1):
             path = directory / DEMO_BOOTSTRAP_PATTERN.format(bin=b, realisation=r)
-            write_nz_columns(path, z=z_lower, nz=variant[b - 1],
-                             header=header(b, f"bootstrap realisation {r} (seed {seed})"))
+            write_nz_columns(
+                path,
+                z=z_lower,
+                nz=variant[b - 1],
+                header=header(b, f"bootstrap realisation {r} (seed {seed})"),
+            )
             written.append(path)
     return written
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line: write the demo n(z) files (see :func:`write_demo_nz`)."""
-    parser = argparse.ArgumentParser(prog="python -m wlcnn.lensing.nz",
-                                     description="Write the demo n(z) files (mean and bootstrap variants).")
+    parser = argparse.ArgumentParser(
+        prog="python -m wlcnn.lensing.nz",
+        description="Write the demo n(z) files (mean and bootstrap variants).",
+    )
     parser.add_argument("--out", required=True, help="directory for the files (e.g. data/demo/nz)")
     parser.add_argument("--seed", type=int, default=42, help="base seed of the bootstrap variants")
     parser.add_argument("--n-bootstrap", type=int, default=5, help="bootstrap realisations per bin")
     parser.add_argument("--z-max", type=float, default=1.4, help="largest redshift (default 1.4)")
     parser.add_argument("--bin-width", type=float, default=0.025, help="histogram bin width (default 0.025)")
     args = parser.parse_args(argv)
-    files = write_demo_nz(args.out, seed=args.seed, n_bootstrap=args.n_bootstrap, z_max=args.z_max,
-                          bin_width=args.bin_width)
+    files = write_demo_nz(
+        args.out, seed=args.seed, n_bootstrap=args.n_bootstrap, z_max=args.z_max, bin_width=args.bin_width
+    )
     print(f"wrote {len(files)} files under {args.out}")  # noqa: T201 - the CLI reports on stdout
     return 0
 

@@ -66,11 +66,22 @@ __all__ = [
 #: Where each public name lives. Imported on first use, so that ``wlcnn inspect`` (which needs
 #: only :mod:`wlcnn.maps.mapfile`) does not pay for numba, pyccl and healpy.
 _HOME = {
-    "N_SYMMETRIES": "symmetries", "BoxTransform": "symmetries", "draw_transform": "symmetries",
-    "PatchGeometry": "gnomonic", "Shell": "shells", "shells_from_redshifts": "shells",
-    "describe_map_file": "mapfile", "format_description": "mapfile", "is_map_file": "mapfile",
-    "read_map_attrs": "mapfile", "MapPlan": "plan", "MapSettings": "plan", "estimate_memory_mb": "plan",
-    "make_simulation_maps": "simulation", "plan_maps": "snapshots", "project_realisations": "projection",
+    "N_SYMMETRIES": "symmetries",
+    "BoxTransform": "symmetries",
+    "draw_transform": "symmetries",
+    "PatchGeometry": "gnomonic",
+    "Shell": "shells",
+    "shells_from_redshifts": "shells",
+    "describe_map_file": "mapfile",
+    "format_description": "mapfile",
+    "is_map_file": "mapfile",
+    "read_map_attrs": "mapfile",
+    "MapPlan": "plan",
+    "MapSettings": "plan",
+    "estimate_memory_mb": "plan",
+    "make_simulation_maps": "simulation",
+    "plan_maps": "snapshots",
+    "project_realisations": "projection",
     "make_lightcone_maps": "lightcone",
 }
 

@@ -174,8 +174,9 @@ def _misses_shell(rng, perm, signs, shift, box, w, eps, off, r2_lo, r2_hi):  # p
 
 
 @numba.njit(cache=True, nogil=True)
-def _healpix_kernel(pos, offsets, n_cells, replicas, perm, signs, shift, box, eps,
-                    r2_near, r2_far, nside, counts):  # pragma: no cover - compiled
+def _healpix_kernel(
+    pos, offsets, n_cells, replicas, perm, signs, shift, box, eps, r2_near, r2_far, nside, counts
+):  # pragma: no cover - compiled
     """Count every particle image in ``r_near <= r < r_far`` into a RING map; return particles tested."""
     w = box / n_cells
     r2_lo = r2_near * (1.0 - 1e-9)
@@ -253,8 +254,9 @@ def _positions_kernel(pos, r2_edges, nside, counts):  # pragma: no cover - compi
         counts[lo, _vec2pix_ring(nside, x, y, z)] += 1
 
 
-def shells_from_positions(pos: np.ndarray, *, r_edges: np.ndarray, nside: int,
-                          out: np.ndarray | None = None) -> np.ndarray:
+def shells_from_positions(
+    pos: np.ndarray, *, r_edges: np.ndarray, nside: int, out: np.ndarray | None = None
+) -> np.ndarray:
     """Count positions relative to the observer into radial shells and HEALPix RING pixels (compiled).
 
     Parameters
@@ -333,9 +335,21 @@ def counts_from_snapshot(
     replicas = shell_replicas(r_near, r_far, grid.box)
     if grid.n_particles == 0 or replicas.shape[0] == 0:
         return counts, 0
-    tested = _healpix_kernel(grid.pos, grid.offsets, grid.n_cells, replicas, transform.perm, transform.signs,
-                             transform.shift_array, grid.box, BOUNDS_SLACK * grid.box, r_near**2, r_far**2,
-                             int(nside), counts)
+    tested = _healpix_kernel(
+        grid.pos,
+        grid.offsets,
+        grid.n_cells,
+        replicas,
+        transform.perm,
+        transform.signs,
+        transform.shift_array,
+        grid.box,
+        BOUNDS_SLACK * grid.box,
+        r_near**2,
+        r_far**2,
+        int(nside),
+        counts,
+    )
     return counts, int(tested)
 
 
@@ -481,8 +495,13 @@ def expected_counts_healpix(*, mean_density: float, r_near: float, r_far: float,
     return mean_density * (4.0 * math.pi / hp.nside2npix(nside)) * (r_far**3 - r_near**3) / 3.0
 
 
-def healpix_overdensity(counts: np.ndarray, *, mean_density: float, r_near: float, r_far: float,
-                        ) -> np.ndarray:
+def healpix_overdensity(
+    counts: np.ndarray,
+    *,
+    mean_density: float,
+    r_near: float,
+    r_far: float,
+) -> np.ndarray:
     """δ = N / N̄ - 1 of a full-sky RING count map (float64).
 
     Feed a stack of these (shells near to far) to

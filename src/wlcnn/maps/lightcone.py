@@ -132,9 +132,15 @@ class LightconeSource:
 
     def describe(self) -> dict[str, Any]:
         """JSON-able summary for the map file's ``lightcone`` attribute."""
-        return {"kind": self.kind, "prefix": str(self.prefix), "step_table": str(self.step_table),
-                "first_step": self.steps[0].step, "last_step": self.steps[-1].step,
-                "shell_steps": [[s[0], s[-1]] for s in self.shell_steps], "file_nside": self.file_nside}
+        return {
+            "kind": self.kind,
+            "prefix": str(self.prefix),
+            "step_table": str(self.step_table),
+            "first_step": self.steps[0].step,
+            "last_step": self.steps[-1].step,
+            "shell_steps": [[s[0], s[-1]] for s in self.shell_steps],
+            "file_nside": self.file_nside,
+        }
 
     def attributes(self) -> dict[str, Any]:
         """``source`` (the ``shells.source`` value) and ``lightcone`` (:meth:`describe`)."""
@@ -208,11 +214,20 @@ class LightconeSource:
                 assert counts is not None
                 assert covered is not None
                 covered |= counts > 0
-                log.info("light-cone shell %d/%d z %.4f-%.4f (steps %d-%d): %d particles", shell.index + 1,
-                         plan.n_shells, shell.z_near, shell.z_far, self.shell_steps[shell.index][0],
-                         shell.snapshot, int(counts.sum()))
-                yield shell, healpix_overdensity(counts, mean_density=density, r_near=shell.r_near,
-                                                 r_far=shell.r_far)
+                log.info(
+                    "light-cone shell %d/%d z %.4f-%.4f (steps %d-%d): %d particles",
+                    shell.index + 1,
+                    plan.n_shells,
+                    shell.z_near,
+                    shell.z_far,
+                    self.shell_steps[shell.index][0],
+                    shell.snapshot,
+                    int(counts.sum()),
+                )
+                yield (
+                    shell,
+                    healpix_overdensity(counts, mean_density=density, r_near=shell.r_near, r_far=shell.r_far),
+                )
             elif rank == owner:
                 assert comm is not None
                 assert counts is not None
@@ -220,8 +235,11 @@ class LightconeSource:
         if covered is not None:
             fraction = float(covered.mean())
             if fraction < 1.0:
-                log.warning("the light cone reaches %.1f%% of the sky's pixels: delta = -1 elsewhere (a "
-                            "partial-sky light cone; patches outside it are empty)", 100 * fraction)
+                log.warning(
+                    "the light cone reaches %.1f%% of the sky's pixels: delta = -1 elsewhere (a "
+                    "partial-sky light cone; patches outside it are empty)",
+                    100 * fraction,
+                )
 
 
 #: The former name of :class:`LightconeSource`.
@@ -287,7 +305,8 @@ def select_shell_edges(
         raise ValueError(
             f"the light cone covers z = {b[-1]:.6g} ... {b[0]:.6g} (steps' ends); the requested output "
             f"redshifts {list(requested or [])} give {len(chosen)} shell edge(s) in that range, need at "
-            "least 2 (set simulations.output_redshifts inside it, or shells.lightcone_edges: steps)")
+            "least 2 (set simulations.output_redshifts inside it, or shells.lightcone_edges: steps)"
+        )
     return chosen
 
 
@@ -307,8 +326,10 @@ def _lightcone_steps(prefix: Path, kind: str) -> list[StepFiles]:
     numbers = [s.step for s in steps]
     missing = sorted(set(range(numbers[0], numbers[-1] + 1)) - set(numbers))
     if missing:
-        raise ValueError(f"{prefix}.*.{kind}.*: light-cone steps {missing} are missing between steps "
-                         f"{numbers[0]} and {numbers[-1]}")
+        raise ValueError(
+            f"{prefix}.*.{kind}.*: light-cone steps {missing} are missing between steps "
+            f"{numbers[0]} and {numbers[-1]}"
+        )
     return steps
 
 
@@ -371,8 +392,10 @@ def plan_lightcone_maps(
     if settings.mode != "healpix":
         raise ValueError(f"a light cone needs shells.mode 'healpix', got {settings.mode!r}")
     if settings.n_realisations != 1:
-        raise ValueError(f"shells.n_realisations must be 1 for a light cone (one observer, one sky; "
-                         f"for more patches raise shells.patch_nside), got {settings.n_realisations}")
+        raise ValueError(
+            f"shells.n_realisations must be 1 for a light cone (one observer, one sky; "
+            f"for more patches raise shells.patch_nside), got {settings.n_realisations}"
+        )
     prefix, table_path = Path(prefix), Path(step_redshifts)
     table = load_step_redshifts(table_path)
     steps = _lightcone_steps(prefix, kind)
@@ -380,8 +403,10 @@ def plan_lightcone_maps(
     ends = [numbers[0] - 1, *numbers]
     absent = [n for n in ends if n not in table]
     if absent:
-        raise ValueError(f"{table_path}: no redshift for step(s) {absent} (the light cone has steps "
-                         f"{numbers[0]} ... {numbers[-1]})")
+        raise ValueError(
+            f"{table_path}: no redshift for step(s) {absent} (the light cone has steps "
+            f"{numbers[0]} ... {numbers[-1]})"
+        )
     boundaries = [table[n] for n in ends]
     if any(b >= a for a, b in itertools.pairwise(boundaries)):
         raise ValueError(f"{table_path}: redshifts of steps {ends[0]} ... {ends[-1]} do not decrease")
@@ -394,36 +419,62 @@ def plan_lightcone_maps(
     shell_steps, step_shells = [], []
     for sh in shells:
         far, near = chosen[sh.snapshot - 1], chosen[sh.snapshot]
-        group = tuple(ends[far + 1: near + 1])
+        group = tuple(ends[far + 1 : near + 1])
         shell_steps.append(group)
         step_shells.append(replace(sh, snapshot=group[-1]))
     file_nside = None
     if kind == "hpb":
         file_nside = HealpixShellReader.from_step_files(steps[0]).nside
         if settings.nside > file_nside:
-            raise ValueError(f"shells.nside {settings.nside} exceeds the nside {file_nside} of the "
-                             f"light-cone HEALPix maps {steps[0].base}.* (counts cannot be refined)")
-    lightcone = LightconeSource(kind=kind, prefix=prefix, step_table=table_path, steps=tuple(steps),
-                                shell_steps=tuple(shell_steps), file_nside=file_nside)
-    weights, nz_records = born_weights_for_shells(step_shells, cosmo=cosmo, lensing_config=lensing_config,
-                                                  base_dir=base_dir, z_source_default=boundaries[chosen[0]])
+            raise ValueError(
+                f"shells.nside {settings.nside} exceeds the nside {file_nside} of the "
+                f"light-cone HEALPix maps {steps[0].base}.* (counts cannot be refined)"
+            )
+    lightcone = LightconeSource(
+        kind=kind,
+        prefix=prefix,
+        step_table=table_path,
+        steps=tuple(steps),
+        shell_steps=tuple(shell_steps),
+        file_nside=file_nside,
+    )
+    weights, nz_records = born_weights_for_shells(
+        step_shells,
+        cosmo=cosmo,
+        lensing_config=lensing_config,
+        base_dir=base_dir,
+        z_source_default=boundaries[chosen[0]],
+    )
     used = sorted({n for group in shell_steps for n in group})
     inputs = [file_record(table_path), *(file_record(f) for f in lightcone.files_of(used))]
     lightcone = replace(lightcone, records=tuple(inputs))
-    log.info("light cone %s.*.%s.*: steps %d-%d, %d shells z %.4g-%.4g", prefix, kind, used[0], used[-1],
-             len(step_shells), step_shells[0].z_near, step_shells[-1].z_far)
+    log.info(
+        "light cone %s.*.%s.*: steps %d-%d, %d shells z %.4g-%.4g",
+        prefix,
+        kind,
+        used[0],
+        used[-1],
+        len(step_shells),
+        step_shells[0].z_near,
+        step_shells[-1].z_far,
+    )
     return MapPlan(
-        cosmology_id=str(cosmology_id), simulation=str(simulation),
+        cosmology_id=str(cosmology_id),
+        simulation=str(simulation),
         cosmology={k: float(v) for k, v in cosmology.items() if isinstance(v, int | float)},
-        box=float(box), n_particles=int(n_particles), snapshot_paths=(),
-        redshifts=tuple(boundaries[i] for i in chosen), shells=tuple(step_shells), settings=settings,
-        weights=weights, nz_records=nz_records, source=lightcone,
+        box=float(box),
+        n_particles=int(n_particles),
+        snapshot_paths=(),
+        redshifts=tuple(boundaries[i] for i in chosen),
+        shells=tuple(step_shells),
+        settings=settings,
+        weights=weights,
+        nz_records=nz_records,
+        source=lightcone,
     )
 
 
-def lightcone_overdensities(
-    plan: MapPlan, *, comm: Comm | None = None
-) -> Iterator[tuple[Shell, np.ndarray]]:
+def lightcone_overdensities(plan: MapPlan, *, comm: Comm | None = None) -> Iterator[tuple[Shell, np.ndarray]]:
     """Full-sky δ of every shell of a light-cone plan, near to far.
 
     Parameters
@@ -477,12 +528,15 @@ def lightcone_spec_from_config(
     steps = sims.get("lightcone_steps_pattern")
     table = directory / steps.format(**names) if steps else prefix.with_name(prefix.name + ".log")
     return {
-        "kind": LIGHTCONE_KINDS[source], "prefix": str(prefix), "step_redshifts": str(table),
+        "kind": LIGHTCONE_KINDS[source],
+        "prefix": str(prefix),
+        "step_redshifts": str(table),
         "box": box_size_mpc_h(sims, h=config["cosmology"]["fixed"]["h"]),
         "n_particles": int(sims["n_particles_1d"]) ** 3,
         "output_redshifts": [float(z) for z in output_redshifts(sims["output_redshifts"])],
         "redshift_tolerance": float(sims.get("redshift_tolerance", 0.0)),
-        "cosmology_id": str(cosmology_id), "simulation": str(simulation),
+        "cosmology_id": str(cosmology_id),
+        "simulation": str(simulation),
     }
 
 
@@ -526,12 +580,27 @@ def make_lightcone_maps(
     """
     started = utc_now()
     plan = plan_lightcone_maps(
-        spec["prefix"], kind=spec["kind"], step_redshifts=spec["step_redshifts"], cosmology=cosmology,
-        box=float(spec["box"]), n_particles=int(spec["n_particles"]), cosmology_id=spec["cosmology_id"],
-        simulation=spec["simulation"], output_redshifts=spec.get("output_redshifts"),
-        redshift_tolerance=float(spec.get("redshift_tolerance", 0.0)), shells_config=shells_config,
-        lensing_config=lensing_config, base_dir=base_dir,
+        spec["prefix"],
+        kind=spec["kind"],
+        step_redshifts=spec["step_redshifts"],
+        cosmology=cosmology,
+        box=float(spec["box"]),
+        n_particles=int(spec["n_particles"]),
+        cosmology_id=spec["cosmology_id"],
+        simulation=spec["simulation"],
+        output_redshifts=spec.get("output_redshifts"),
+        redshift_tolerance=float(spec.get("redshift_tolerance", 0.0)),
+        shells_config=shells_config,
+        lensing_config=lensing_config,
+        base_dir=base_dir,
     )
-    return write_simulation_maps(plan, out_path=out_path, shells_config=shells_config,
-                                 lensing_config=lensing_config, role=role, base_seed=base_seed, comm=comm,
-                                 started=started)
+    return write_simulation_maps(
+        plan,
+        out_path=out_path,
+        shells_config=shells_config,
+        lensing_config=lensing_config,
+        role=role,
+        base_seed=base_seed,
+        comm=comm,
+        started=started,
+    )

@@ -199,10 +199,12 @@ class MapFileWriter:
                 sky = (fullsky_count, n_bins, fullsky_npix)
                 fh.create_dataset("healpix/kappa", shape=sky, dtype=np.float32)
                 fh.create_dataset("healpix/kappa_ia", shape=sky, dtype=np.float32)
-            fh.create_dataset("realisations/symmetry", shape=(fullsky_count or n_realisations, n_shells),
-                              dtype=np.int16)
-            fh.create_dataset("realisations/shift", shape=(fullsky_count or n_realisations, n_shells, 3),
-                              dtype=np.float64)
+            fh.create_dataset(
+                "realisations/symmetry", shape=(fullsky_count or n_realisations, n_shells), dtype=np.int16
+            )
+            fh.create_dataset(
+                "realisations/shift", shape=(fullsky_count or n_realisations, n_shells, 3), dtype=np.float64
+            )
         except BaseException:
             self._abort()
             raise
@@ -242,8 +244,9 @@ class MapFileWriter:
     def __enter__(self) -> MapFileWriter:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         if exc_type is None:
             self.close()
         else:
@@ -365,8 +368,12 @@ def _as_list(value: Any) -> Any:
     return value.tolist() if isinstance(value, np.ndarray) else value
 
 
-def describe_map_file(path: str | Path, *, statistics: bool = True, max_stat_realisations: int = 16,
-                      ) -> dict[str, Any]:
+def describe_map_file(
+    path: str | Path,
+    *,
+    statistics: bool = True,
+    max_stat_realisations: int = 16,
+) -> dict[str, Any]:
     """Facts about a map file for ``wlcnn inspect`` (JSON-serialisable).
 
     Parameters
@@ -389,11 +396,32 @@ def describe_map_file(path: str | Path, *, statistics: bool = True, max_stat_rea
     out: dict[str, Any] = {
         "file": str(Path(path).resolve()),
         "format": f"{attrs['format']} v{attrs['format_version']}",
-        **{k: attrs.get(k) for k in ("mode", "role", "cosmology_id", "simulation", "cosmology", "box",
-                                     "n_particles", "n_realisations", "n_bins", "n_shells", "n_pix",
-                                     "patch_size_deg", "pixel_size_arcmin", "born", "base_seed",
-                                     "seed_identity", "nz_checksum", "nside", "patches_per_sky",
-                                     "source", "lightcone")},
+        **{
+            k: attrs.get(k)
+            for k in (
+                "mode",
+                "role",
+                "cosmology_id",
+                "simulation",
+                "cosmology",
+                "box",
+                "n_particles",
+                "n_realisations",
+                "n_bins",
+                "n_shells",
+                "n_pix",
+                "patch_size_deg",
+                "pixel_size_arcmin",
+                "born",
+                "base_seed",
+                "seed_identity",
+                "nz_checksum",
+                "nside",
+                "patches_per_sky",
+                "source",
+                "lightcone",
+            )
+        },
         "shot_noise_cl_kappa": _as_list(attrs.get("shot_noise_cl_kappa")),
         "nz_files": [rec.get("path") for rec in attrs.get("nz") or []],
         "datasets": {},
@@ -410,23 +438,29 @@ def describe_map_file(path: str | Path, *, statistics: bool = True, max_stat_rea
         fh.visititems(visit)
         if "shells/z_near" in fh:
             out["shells"] = {
-                "z_near": fh["shells/z_near"][()].tolist(), "z_far": fh["shells/z_far"][()].tolist(),
-                "r_near": fh["shells/r_near"][()].tolist(), "r_far": fh["shells/r_far"][()].tolist(),
+                "z_near": fh["shells/z_near"][()].tolist(),
+                "z_far": fh["shells/z_far"][()].tolist(),
+                "r_near": fh["shells/r_near"][()].tolist(),
+                "r_far": fh["shells/r_far"][()].tolist(),
                 "snapshot": fh["shells/snapshot"][()].tolist(),
             }
         if "weights/born" in fh:
             w = fh["weights/born"][()]
-            out["weights"] = {"born_sum_per_bin": w.sum(axis=1).tolist(),
-                              "ia_sum_per_bin": fh["weights/ia"][()].sum(axis=1).tolist()}
+            out["weights"] = {
+                "born_sum_per_bin": w.sum(axis=1).tolist(),
+                "ia_sum_per_bin": fh["weights/ia"][()].sum(axis=1).tolist(),
+            }
         if statistics:
             stats: dict[str, Any] = {}
             for name in ("kappa", "kappa_ia", "shells/delta"):
                 if name in fh and fh[name].shape[0]:
                     block = fh[name][:max_stat_realisations].astype(np.float64)
-                    stats[name] = {"realisations_used": int(block.shape[0]),
-                                   "mean": block.mean(axis=(0, 2, 3)).tolist(),
-                                   "rms": block.std(axis=(0, 2, 3)).tolist(),
-                                   "finite": bool(np.isfinite(block).all())}
+                    stats[name] = {
+                        "realisations_used": int(block.shape[0]),
+                        "mean": block.mean(axis=(0, 2, 3)).tolist(),
+                        "rms": block.std(axis=(0, 2, 3)).tolist(),
+                        "finite": bool(np.isfinite(block).all()),
+                    }
             out["statistics"] = stats
     return out
 
@@ -438,15 +472,21 @@ def format_description(info: Mapping[str, Any]) -> str:
         f"file:           {info['file']}",
         f"format:         {info['format']}  mode={info.get('mode')}  role={info.get('role')}"
         + (f"  source={info['source']}" if info.get("source") else ""),
-        (f"simulation:     {info.get('cosmology_id')}/{info.get('simulation')}  box={info.get('box')} Mpc/h  "
-        f"N={info.get('n_particles')}"),
+        (
+            f"simulation:     {info.get('cosmology_id')}/{info.get('simulation')}  "
+            f"box={info.get('box')} Mpc/h  N={info.get('n_particles')}"
+        ),
         "cosmology:      " + ", ".join(f"{k}={v:.6g}" for k, v in cos.items() if isinstance(v, int | float)),
-        (f"maps:           {info.get('n_realisations')} realisations x {info.get('n_bins')} bins, "
-        f"{info.get('n_pix')}^2 pixels of {info.get('pixel_size_arcmin'):.4g} arcmin "
-        f"({info.get('patch_size_deg')} deg patches); born={info.get('born')}"),
+        (
+            f"maps:           {info.get('n_realisations')} realisations x {info.get('n_bins')} bins, "
+            f"{info.get('n_pix')}^2 pixels of {info.get('pixel_size_arcmin'):.4g} arcmin "
+            f"({info.get('patch_size_deg')} deg patches); born={info.get('born')}"
+        ),
         f"seeds:          base {info.get('base_seed')}, identity {info.get('seed_identity')}",
-        (f"n(z):           {', '.join(str(p) for p in info.get('nz_files') or []) or 'none'} "
-        f"(checksum {info.get('nz_checksum')})"),
+        (
+            f"n(z):           {', '.join(str(p) for p in info.get('nz_files') or []) or 'none'} "
+            f"(checksum {info.get('nz_checksum')})"
+        ),
     ]
     if info.get("shot_noise_cl_kappa") is not None:
         noise = ", ".join(f"{v:.3g}" for v in info["shot_noise_cl_kappa"])
@@ -456,8 +496,16 @@ def format_description(info: Mapping[str, Any]) -> str:
     shells = info.get("shells")
     if shells:
         lines.append(f"shells:         {len(shells['z_near'])} (near to far)")
-        for i, (z0, z1, r0, r1, s) in enumerate(zip(shells["z_near"], shells["z_far"], shells["r_near"],
-                                                    shells["r_far"], shells["snapshot"], strict=True)):
+        for i, (z0, z1, r0, r1, s) in enumerate(
+            zip(
+                shells["z_near"],
+                shells["z_far"],
+                shells["r_near"],
+                shells["r_far"],
+                shells["snapshot"],
+                strict=True,
+            )
+        ):
             lines.append(f"  {i:3d}  z {z0:.4f} - {z1:.4f}   r {r0:8.2f} - {r1:8.2f} Mpc/h   snapshot {s}")
     lines.append("datasets:")
     for name, d in info.get("datasets", {}).items():
@@ -465,9 +513,13 @@ def format_description(info: Mapping[str, Any]) -> str:
     for name, s in (info.get("statistics") or {}).items():
         mean = ", ".join(f"{v:.3g}" for v in s["mean"][:8])
         rms = ", ".join(f"{v:.3g}" for v in s["rms"][:8])
-        lines.append(f"stats /{name} (first {s['realisations_used']}): mean [{mean}] rms [{rms}]"
-                     f"{'' if s['finite'] else '  NON-FINITE VALUES'}")
+        lines.append(
+            f"stats /{name} (first {s['realisations_used']}): mean [{mean}] rms [{rms}]"
+            f"{'' if s['finite'] else '  NON-FINITE VALUES'}"
+        )
     prov = info.get("provenance") or {}
-    lines.append(f"provenance:     {prov.get('step')} on {prov.get('host')} {prov.get('started')} -> "
-                 f"{prov.get('finished')} code {prov.get('code')}")
+    lines.append(
+        f"provenance:     {prov.get('step')} on {prov.get('host')} {prov.get('started')} -> "
+        f"{prov.get('finished')} code {prov.get('code')}"
+    )
     return "\n".join(lines)

@@ -86,29 +86,49 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m wlcnn.maps.mpi",
         description="Project every shell realisation of one simulation and write its map file "
-                    "(kappa, kappa_IA and, for test/mock roles, the shell stacks). Run under "
-                    "'mpiexec -n K' to split the realisations over K ranks; the output is the same "
-                    "for any K.",
+        "(kappa, kappa_IA and, for test/mock roles, the shell stacks). Run under "
+        "'mpiexec -n K' to split the realisations over K ranks; the output is the same "
+        "for any K.",
     )
     source = p.add_mutually_exclusive_group(required=True)
-    source.add_argument("--config",
-                        help="pipeline configuration YAML (run.seed, shells:, lensing:, cosmology:)")
-    source.add_argument("--params", metavar="JSON",
-                        help="instead of --config: JSON text or file with keys 'shells', 'lensing', 'seed', "
-                             "'role' and optionally 'cosmology' (what a workflow rule passes; needs no grid)")
-    p.add_argument("--manifest", default=None,
-                   help="the simulation's ingestion manifest.json (shells.source: snapshots)")
-    p.add_argument("--identity", metavar="COSMOLOGY/SIMULATION", default=None,
-                   help="light-cone sources with --config: which simulation (e.g. c000/sim00)")
-    p.add_argument("--lightcone", metavar="PREFIX", default=None,
-                   help="light-cone sources: <directory>/<achOutName> of the PkdGrav3 run (overrides the "
-                        "configured simulations.lightcone_pattern)")
-    p.add_argument("--step-redshifts", metavar="FILE", default=None,
-                   help="light-cone sources: the run's PkdGrav3 .log or a 'step z' table (overrides the "
-                        "configured one)")
+    source.add_argument(
+        "--config", help="pipeline configuration YAML (run.seed, shells:, lensing:, cosmology:)"
+    )
+    source.add_argument(
+        "--params",
+        metavar="JSON",
+        help="instead of --config: JSON text or file with keys 'shells', 'lensing', 'seed', "
+        "'role' and optionally 'cosmology' (what a workflow rule passes; needs no grid)",
+    )
+    p.add_argument(
+        "--manifest", default=None, help="the simulation's ingestion manifest.json (shells.source: snapshots)"
+    )
+    p.add_argument(
+        "--identity",
+        metavar="COSMOLOGY/SIMULATION",
+        default=None,
+        help="light-cone sources with --config: which simulation (e.g. c000/sim00)",
+    )
+    p.add_argument(
+        "--lightcone",
+        metavar="PREFIX",
+        default=None,
+        help="light-cone sources: <directory>/<achOutName> of the PkdGrav3 run (overrides the "
+        "configured simulations.lightcone_pattern)",
+    )
+    p.add_argument(
+        "--step-redshifts",
+        metavar="FILE",
+        default=None,
+        help="light-cone sources: the run's PkdGrav3 .log or a 'step z' table (overrides the configured one)",
+    )
     p.add_argument("--out", required=True, help="map file to write (HDF5, atomically)")
-    p.add_argument("--role", choices=["train", "test", "mock"], default=None,
-                   help="simulation role (default: looked up in the configuration's grid)")
+    p.add_argument(
+        "--role",
+        choices=["train", "test", "mock"],
+        default=None,
+        help="simulation role (default: looked up in the configuration's grid)",
+    )
     p.add_argument("--base-dir", default=".", help="directory the configuration's relative paths refer to")
     p.add_argument("--n-realisations", type=int, default=None, help="override shells.n_realisations")
     p.add_argument("--log", default=None, help="log file (rank 0; default stderr)")
@@ -148,8 +168,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 if args.manifest is None:
                     raise ValueError("--manifest is required for shells.source 'snapshots'")
                 identity = json.loads(Path(args.manifest).read_text()).get("identity") or {}
-                role = args.role or _role_of(config, cosmology_id=str(identity.get("cosmology")),
-                                             simulation=str(identity.get("simulation")), base_dir=base_dir)
+                role = args.role or _role_of(
+                    config,
+                    cosmology_id=str(identity.get("cosmology")),
+                    simulation=str(identity.get("simulation")),
+                    base_dir=base_dir,
+                )
         if args.n_realisations is not None:
             shells["n_realisations"] = args.n_realisations
         if lightcone is not None:
@@ -160,15 +184,31 @@ def main(argv: Sequence[str] | None = None) -> int:
                 lightcone["step_redshifts"] = args.step_redshifts
             if cosmology is None:
                 raise ValueError("a light-cone source needs the cosmology ('cosmology' in --params)")
-            make_lightcone_maps(lightcone, out_path=args.out, cosmology=cosmology, shells_config=shells,
-                                lensing_config=lensing, role=role, base_seed=seed, comm=comm,
-                                base_dir=base_dir)
+            make_lightcone_maps(
+                lightcone,
+                out_path=args.out,
+                cosmology=cosmology,
+                shells_config=shells,
+                lensing_config=lensing,
+                role=role,
+                base_seed=seed,
+                comm=comm,
+                base_dir=base_dir,
+            )
         else:
             if args.manifest is None:
                 raise ValueError("--manifest is required unless the settings name a light cone")
-            make_simulation_maps(args.manifest, out_path=args.out, cosmology=cosmology, shells_config=shells,
-                                 lensing_config=lensing, role=role, base_seed=seed, comm=comm,
-                                 base_dir=base_dir)
+            make_simulation_maps(
+                args.manifest,
+                out_path=args.out,
+                cosmology=cosmology,
+                shells_config=shells,
+                lensing_config=lensing,
+                role=role,
+                base_seed=seed,
+                comm=comm,
+                base_dir=base_dir,
+            )
     except Exception:
         log.exception("map stage failed on rank %d", rank)
         if comm is not None and comm.Get_size() > 1:

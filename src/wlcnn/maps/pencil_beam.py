@@ -73,8 +73,9 @@ def beam_replicas(shell: Shell, geometry: PatchGeometry, box: float) -> np.ndarr
     z_min, z_max, xh = _frustum_bounds(shell, geometry)
     nz = range(math.floor(z_min / box), math.floor(z_max / box) + 1)
     nxy = range(math.floor(-xh / box), math.floor(xh / box) + 1)
-    return np.array([(nx * box, ny * box, k * box) for k in nz for nx in nxy for ny in nxy],
-                    dtype=np.float64).reshape(-1, 3)
+    return np.array(
+        [(nx * box, ny * box, k * box) for k in nz for nx in nxy for ny in nxy], dtype=np.float64
+    ).reshape(-1, 3)
 
 
 @dataclass(frozen=True)
@@ -131,8 +132,11 @@ def beam_regions(
                 y_lo, y_hi = max(-xh, ny * box), min(xh, (ny + 1) * box)
                 if x_lo >= x_hi or y_lo >= y_hi:
                     continue
-                local = ((x_lo - nx * box, x_hi - nx * box), (y_lo - ny * box, y_hi - ny * box),
-                         (z_lo - nz * box, z_hi - nz * box))
+                local = (
+                    (x_lo - nx * box, x_hi - nx * box),
+                    (y_lo - ny * box, y_hi - ny * box),
+                    (z_lo - nz * box, z_hi - nz * box),
+                )
                 per_input: list[list[tuple[int, int]]] = [[], [], []]
                 for j, (lo, hi) in enumerate(local):
                     axis, start, width = transform.preimage_arc(j, max(lo, 0.0), min(hi, box))
@@ -140,8 +144,10 @@ def beam_regions(
                 for rx, ry, rz in product(*per_input):
                     cells.append((rx[0], rx[1], ry[0], ry[1], rz[0], rz[1]))
                     offsets.append((nx * box, ny * box, nz * box))
-    return BeamRegions(cells=np.array(cells, dtype=np.int64).reshape(-1, 6),
-                       offsets=np.array(offsets, dtype=np.float64).reshape(-1, 3))
+    return BeamRegions(
+        cells=np.array(cells, dtype=np.int64).reshape(-1, 6),
+        offsets=np.array(offsets, dtype=np.float64).reshape(-1, 3),
+    )
 
 
 @numba.njit(cache=True, nogil=True)
@@ -164,8 +170,25 @@ def _axis_bounds(c: int, w: float, eps: float, sign: float, shift: float, box: f
 
 # The hot loop stays in one compiled function: numba helpers would cost calls per particle.
 @numba.njit(cache=True, nogil=True)
-def _pencil_kernel(pos, offsets, n_cells, cells, replica, perm, signs, shift, box, eps,  # noqa: C901
-                   a, a_slack, inv_delta, n_pix, r2_near, r2_far, counts):  # pragma: no cover - compiled
+def _pencil_kernel(  # noqa: C901
+    pos,
+    offsets,
+    n_cells,
+    cells,
+    replica,
+    perm,
+    signs,
+    shift,
+    box,
+    eps,
+    a,
+    a_slack,
+    inv_delta,
+    n_pix,
+    r2_near,
+    r2_far,
+    counts,
+):  # pragma: no cover - compiled
     """Count the particles of the listed cell boxes into the patch; return particles tested."""
     w = box / n_cells
     r2_lo = r2_near * (1.0 - 1e-9)
@@ -271,10 +294,23 @@ def project_counts(
     if regions.cells.shape[0] == 0 or grid.n_particles == 0:
         return counts, 0
     tested = _pencil_kernel(
-        grid.pos, grid.offsets, grid.n_cells, regions.cells, regions.offsets, transform.perm, transform.signs,
-        transform.shift_array, grid.box, BOUNDS_SLACK * grid.box, geometry.half_width,
-        geometry.half_width * (1.0 + BOUNDS_SLACK), 1.0 / geometry.pixel_size_rad, geometry.n_pix,
-        shell.r_near**2, shell.r_far**2, counts,
+        grid.pos,
+        grid.offsets,
+        grid.n_cells,
+        regions.cells,
+        regions.offsets,
+        transform.perm,
+        transform.signs,
+        transform.shift_array,
+        grid.box,
+        BOUNDS_SLACK * grid.box,
+        geometry.half_width,
+        geometry.half_width * (1.0 + BOUNDS_SLACK),
+        1.0 / geometry.pixel_size_rad,
+        geometry.n_pix,
+        shell.r_near**2,
+        shell.r_far**2,
+        counts,
     )
     return counts, int(tested)
 

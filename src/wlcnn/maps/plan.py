@@ -137,11 +137,14 @@ class MapSettings:
         if settings.source not in SOURCES:
             raise ValueError(f"shells.source must be one of {SOURCES}, got {settings.source!r}")
         if settings.lightcone_edges not in LIGHTCONE_EDGES:
-            raise ValueError(f"shells.lightcone_edges must be one of {LIGHTCONE_EDGES}, "
-                             f"got {settings.lightcone_edges!r}")
+            raise ValueError(
+                f"shells.lightcone_edges must be one of {LIGHTCONE_EDGES}, got {settings.lightcone_edges!r}"
+            )
         if settings.source != "snapshots" and settings.mode != "healpix":
-            raise ValueError(f"shells.source {settings.source!r} needs shells.mode 'healpix' (a light cone "
-                             f"is a sky seen from one observer), got {settings.mode!r}")
+            raise ValueError(
+                f"shells.source {settings.source!r} needs shells.mode 'healpix' (a light cone "
+                f"is a sky seen from one observer), got {settings.mode!r}"
+            )
         return settings
 
     @property
@@ -292,8 +295,14 @@ def shell_cosmology(cosmology: Mapping[str, float]) -> pyccl.Cosmology:
 
 def realisation_transform(plan: MapPlan, *, base_seed: int, shell: Shell, realisation: int) -> BoxTransform:
     """The seeded box transform of one (shell, realisation), the same on any rank."""
-    return draw_transform(base_seed=base_seed, cosmology=plan.cosmology_id, simulation=plan.simulation,
-                          snapshot=shell.snapshot, realisation=realisation, box=plan.box)
+    return draw_transform(
+        base_seed=base_seed,
+        cosmology=plan.cosmology_id,
+        simulation=plan.simulation,
+        snapshot=shell.snapshot,
+        realisation=realisation,
+        box=plan.box,
+    )
 
 
 def born_weights_for_shells(
@@ -330,7 +339,9 @@ def born_weights_for_shells(
     tables = load_nz_from_config(lensing_config, base_dir=base_dir)
     nz_records = tuple(file_record(Path(base_dir) / p) for p in lensing_config["nz_files"])
     weights = shell_weights(
-        cosmo=cosmo, z_edges=[[s.z_near, s.z_far] for s in shells], nz=tables,
+        cosmo=cosmo,
+        z_edges=[[s.z_near, s.z_far] for s in shells],
+        nz=tables,
         z_source_max=float(lensing_config.get("z_source_max", z_source_default)),
         ia_c1_rho_crit=float(lensing_config.get("ia_c1_rho_crit", IA_C1_RHO_CRIT)),
     )
@@ -338,8 +349,16 @@ def born_weights_for_shells(
 
 
 def estimate_memory_mb(
-    *, n_particles: int, n_realisations: int, n_shells: int, n_bins: int, n_pix: int, ranks: int = 1,
-    mode: str = "pencil_beam", nside: int = 0, patches_per_sky: int = 1,
+    *,
+    n_particles: int,
+    n_realisations: int,
+    n_shells: int,
+    n_bins: int,
+    n_pix: int,
+    ranks: int = 1,
+    mode: str = "pencil_beam",
+    nside: int = 0,
+    patches_per_sky: int = 1,
 ) -> int:
     """Peak memory per rank (MB) of :func:`make_simulation_maps`, for the workflow's resources.
 
@@ -388,11 +407,24 @@ def map_job_memory_mb(
     """
     tasks = int(shells["mpi_tasks"])
     if source != "snapshots":  # one sky, no particles in memory (light-cone files are streamed)
-        mb = estimate_memory_mb(n_particles=0, n_realisations=1, n_shells=n_shells, n_bins=n_bins,
-                                n_pix=shells["n_pix"], mode="healpix", nside=shells["nside"],
-                                patches_per_sky=12 * shells["patch_nside"] ** 2)
+        mb = estimate_memory_mb(
+            n_particles=0,
+            n_realisations=1,
+            n_shells=n_shells,
+            n_bins=n_bins,
+            n_pix=shells["n_pix"],
+            mode="healpix",
+            nside=shells["nside"],
+            patches_per_sky=12 * shells["patch_nside"] ** 2,
+        )
         buffers = tasks * (_LIGHTCONE_BYTES_PER_PIXEL * 12 * shells["nside"] ** 2 >> 20)
         return int(mb * attempt) + _JOB_OVERHEAD_MB + buffers
-    mb = estimate_memory_mb(n_particles=n_particles, n_realisations=shells["n_realisations"],
-                            n_shells=n_shells, n_bins=n_bins, n_pix=shells["n_pix"], ranks=tasks)
+    mb = estimate_memory_mb(
+        n_particles=n_particles,
+        n_realisations=shells["n_realisations"],
+        n_shells=n_shells,
+        n_bins=n_bins,
+        n_pix=shells["n_pix"],
+        ranks=tasks,
+    )
     return int(mb * tasks * attempt) + _JOB_OVERHEAD_MB

@@ -138,12 +138,27 @@ def project_realisations(
             shift[i, shell.index] = tr.shift
         tested += projector.tested
         dt = time.perf_counter() - t0
-        log.info("shell %d/%d z %.3f-%.3f (snapshot %d): %d realisations, %.3g particles tested, %.2f s",
-                 shell.index + 1, n_sh, shell.z_near, shell.z_far, shell.snapshot, reals.size,
-                 projector.tested, dt)
+        log.info(
+            "shell %d/%d z %.3f-%.3f (snapshot %d): %d realisations, %.3g particles tested, %.2f s",
+            shell.index + 1,
+            n_sh,
+            shell.z_near,
+            shell.z_far,
+            shell.snapshot,
+            reals.size,
+            projector.tested,
+            dt,
+        )
     kappa, kappa_ia = _born(plan, delta)
-    return RealisationMaps(realisations=reals, delta=delta, kappa=kappa, kappa_ia=kappa_ia,
-                           symmetry=symmetry, shift=shift, tested=tested)
+    return RealisationMaps(
+        realisations=reals,
+        delta=delta,
+        kappa=kappa,
+        kappa_ia=kappa_ia,
+        symmetry=symmetry,
+        shift=shift,
+        tested=tested,
+    )
 
 
 def _empty_maps(plan: MapPlan) -> RealisationMaps:
@@ -153,10 +168,12 @@ def _empty_maps(plan: MapPlan) -> RealisationMaps:
     full = born and s.mode == "healpix" and s.store_fullsky
     npix = hp.nside2npix(s.nside)
     return RealisationMaps(
-        realisations=np.zeros(0, dtype=np.int64), delta=np.zeros((0, n_sh, n_pix, n_pix), dtype=np.float32),
+        realisations=np.zeros(0, dtype=np.int64),
+        delta=np.zeros((0, n_sh, n_pix, n_pix), dtype=np.float32),
         kappa=np.zeros((0, n_b, n_pix, n_pix), dtype=np.float32) if born else None,
         kappa_ia=np.zeros((0, n_b, n_pix, n_pix), dtype=np.float32) if born else None,
-        symmetry=np.zeros((0, n_sh), dtype=np.int16), shift=np.zeros((0, n_sh, 3)),
+        symmetry=np.zeros((0, n_sh), dtype=np.int16),
+        shift=np.zeros((0, n_sh, 3)),
         fullsky_kappa=np.zeros((0, n_b, npix), dtype=np.float32) if full else None,
         fullsky_kappa_ia=np.zeros((0, n_b, npix), dtype=np.float32) if full else None,
     )
@@ -200,8 +217,8 @@ def _project_healpix(
         if keep_shells:
             for p, (lon, lat) in enumerate(centres):
                 delta[i, p, shell.index] = patch_from_healpix(
-                    d_sky, geometry=geometry, centre_lon_deg=lon, centre_lat_deg=lat,
-                    oversample=oversample)
+                    d_sky, geometry=geometry, centre_lon_deg=lon, centre_lat_deg=lat, oversample=oversample
+                )
         if acc is not None and coeff is not None:
             for b in range(n_b):
                 acc[i, 0, b] += coeff[0][b, shell.index] * d_sky
@@ -214,16 +231,34 @@ def _project_healpix(
         kappa_ia = np.empty_like(kappa)
         for i in range(n_sky):
             for p, (lon, lat) in enumerate(centres):
-                kappa[i, p] = patch_from_healpix(acc[i, 0], geometry=geometry, centre_lon_deg=lon,
-                                                 centre_lat_deg=lat, oversample=oversample)
-                kappa_ia[i, p] = patch_from_healpix(acc[i, 1], geometry=geometry, centre_lon_deg=lon,
-                                                    centre_lat_deg=lat, oversample=oversample)
+                kappa[i, p] = patch_from_healpix(
+                    acc[i, 0],
+                    geometry=geometry,
+                    centre_lon_deg=lon,
+                    centre_lat_deg=lat,
+                    oversample=oversample,
+                )
+                kappa_ia[i, p] = patch_from_healpix(
+                    acc[i, 1],
+                    geometry=geometry,
+                    centre_lon_deg=lon,
+                    centre_lat_deg=lat,
+                    oversample=oversample,
+                )
         kappa = kappa.reshape(n_sky * n_patch, n_b, s.n_pix, s.n_pix)
         kappa_ia = np.reshape(kappa_ia, kappa.shape)
         if s.store_fullsky:
             full_k = acc[:, 0].astype(np.float32)
             full_ia = acc[:, 1].astype(np.float32)
     delta = delta.reshape(n_sky * n_patch, delta.shape[2], s.n_pix, s.n_pix)
-    return RealisationMaps(realisations=rows, delta=delta, kappa=kappa, kappa_ia=kappa_ia,
-                           symmetry=symmetry, shift=shift,
-                           fullsky_kappa=full_k, fullsky_kappa_ia=full_ia, tested=tested)
+    return RealisationMaps(
+        realisations=rows,
+        delta=delta,
+        kappa=kappa,
+        kappa_ia=kappa_ia,
+        symmetry=symmetry,
+        shift=shift,
+        fullsky_kappa=full_k,
+        fullsky_kappa_ia=full_ia,
+        tested=tested,
+    )

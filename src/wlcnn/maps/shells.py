@@ -98,8 +98,16 @@ def shells_from_redshifts(
     for k in range(z.size - 1, 0, -1):  # near to far: snapshot k is nearer than snapshot k - 1
         if z_max is not None and z[k] >= z_max:
             continue
-        shells.append(Shell(index=len(shells), snapshot=k, z_near=float(z[k]), z_far=float(z[k - 1]),
-                            r_near=float(r[k]), r_far=float(r[k - 1])))
+        shells.append(
+            Shell(
+                index=len(shells),
+                snapshot=k,
+                z_near=float(z[k]),
+                z_far=float(z[k - 1]),
+                r_near=float(r[k]),
+                r_far=float(r[k - 1]),
+            )
+        )
     return shells
 
 

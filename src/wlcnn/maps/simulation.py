@@ -134,11 +134,23 @@ def make_simulation_maps(
         The map file on rank 0, None on the other ranks.
     """
     started = utc_now()
-    plan = plan_maps(manifest_path, cosmology=cosmology, shells_config=shells_config,
-                     lensing_config=lensing_config, base_dir=base_dir)
-    return write_simulation_maps(plan, out_path=out_path, shells_config=shells_config,
-                                 lensing_config=lensing_config, role=role, base_seed=base_seed, comm=comm,
-                                 started=started)
+    plan = plan_maps(
+        manifest_path,
+        cosmology=cosmology,
+        shells_config=shells_config,
+        lensing_config=lensing_config,
+        base_dir=base_dir,
+    )
+    return write_simulation_maps(
+        plan,
+        out_path=out_path,
+        shells_config=shells_config,
+        lensing_config=lensing_config,
+        role=role,
+        base_seed=base_seed,
+        comm=comm,
+        started=started,
+    )
 
 
 def write_simulation_maps(
@@ -186,50 +198,96 @@ def write_simulation_maps(
     mine = share.realisations
     maps = project_realisations(plan, mine, base_seed=base_seed, keep_shells=keep, comm=comm)
     elapsed = time.perf_counter() - t0
-    log.info("rank %d/%d: realisations %d-%d in %.1f s (%.3g particles tested)", rank, size, mine.start,
-             mine.stop - 1, elapsed, maps.tested)
+    log.info(
+        "rank %d/%d: realisations %d-%d in %.1f s (%.3g particles tested)",
+        rank,
+        size,
+        mine.start,
+        mine.stop - 1,
+        elapsed,
+        maps.tested,
+    )
     # (array, rows per realisation of the split): HEALPix mode has patches_per_sky map rows per
     # full-sky realisation but one transform row.
     per = s.patches_per_sky
     blocks = {
-        "kappa": (maps.kappa, per), "kappa_ia": (maps.kappa_ia, per),
+        "kappa": (maps.kappa, per),
+        "kappa_ia": (maps.kappa_ia, per),
         "shells__delta": (maps.delta if keep else None, per),
-        "realisations__symmetry": (maps.symmetry, 1), "realisations__shift": (maps.shift, 1),
-        "healpix__kappa": (maps.fullsky_kappa, 1), "healpix__kappa_ia": (maps.fullsky_kappa_ia, 1),
+        "realisations__symmetry": (maps.symmetry, 1),
+        "realisations__shift": (maps.shift, 1),
+        "healpix__kappa": (maps.fullsky_kappa, 1),
+        "healpix__kappa_ia": (maps.fullsky_kappa_ia, 1),
     }
     if rank != 0:
         gather_to_root(share.gather_comm, blocks, writer=None, n_realisations=s.n_realisations)
         return None
-    config_subset = {"shells": dict(shells_config), "lensing": dict(lensing_config or {}),
-                     "cosmology": plan.cosmology, "role": role, "base_seed": int(base_seed)}
-    prov = provenance_record(step="maps", inputs=[*plan.inputs, *plan.nz_records], config=config_subset,
-                             started=started,
-                             extra={"mpi_ranks": size, "particles_tested_rank0": maps.tested})
-    attrs = {
-        "mode": s.mode, "role": role, "cosmology_id": plan.cosmology_id, "simulation": plan.simulation,
-        "cosmology": plan.cosmology, "box": plan.box, "n_particles": plan.n_particles,
-        "n_realisations": plan.n_maps, "n_bins": plan.n_bins, "n_shells": plan.n_shells, "n_pix": s.n_pix,
-        "patch_size_deg": s.patch_size_deg, "pixel_size_arcmin": s.geometry.pixel_size_arcmin,
+    config_subset = {
+        "shells": dict(shells_config),
+        "lensing": dict(lensing_config or {}),
+        "cosmology": plan.cosmology,
+        "role": role,
         "base_seed": int(base_seed),
-        "seed_identity": [TRANSFORM_STREAM, plan.cosmology_id, plan.simulation, "<snapshot>",
-                          "<realisation>"],
-        "nz": list(plan.nz_records), "nz_checksum": plan.nz_checksum or "",
-        "shells": [sh.to_dict() for sh in plan.shells], "provenance": prov,
+    }
+    prov = provenance_record(
+        step="maps",
+        inputs=[*plan.inputs, *plan.nz_records],
+        config=config_subset,
+        started=started,
+        extra={"mpi_ranks": size, "particles_tested_rank0": maps.tested},
+    )
+    attrs = {
+        "mode": s.mode,
+        "role": role,
+        "cosmology_id": plan.cosmology_id,
+        "simulation": plan.simulation,
+        "cosmology": plan.cosmology,
+        "box": plan.box,
+        "n_particles": plan.n_particles,
+        "n_realisations": plan.n_maps,
+        "n_bins": plan.n_bins,
+        "n_shells": plan.n_shells,
+        "n_pix": s.n_pix,
+        "patch_size_deg": s.patch_size_deg,
+        "pixel_size_arcmin": s.geometry.pixel_size_arcmin,
+        "base_seed": int(base_seed),
+        "seed_identity": [
+            TRANSFORM_STREAM,
+            plan.cosmology_id,
+            plan.simulation,
+            "<snapshot>",
+            "<realisation>",
+        ],
+        "nz": list(plan.nz_records),
+        "nz_checksum": plan.nz_checksum or "",
+        "shells": [sh.to_dict() for sh in plan.shells],
+        "provenance": prov,
     }
     if plan.weights is not None:
         density = plan.n_particles / plan.box**3
         attrs["shot_noise_cl_kappa"] = shot_noise_cl(
-            plan.shells, mean_density=density, coefficients=plan.weights.convergence_coefficients)
+            plan.shells, mean_density=density, coefficients=plan.weights.convergence_coefficients
+        )
         attrs["shot_noise_cl_kappa_ia"] = shot_noise_cl(
-            plan.shells, mean_density=density, coefficients=plan.weights.ia_coefficients)
+            plan.shells, mean_density=density, coefficients=plan.weights.ia_coefficients
+        )
     if s.mode == "healpix":
         attrs.update(nside=s.nside, patches_per_sky=s.patches_per_sky, patch_nside=s.patch_nside)
     attrs.update(plan.source.attributes())
     npix = hp.nside2npix(s.nside) if (s.mode == "healpix" and s.store_fullsky) else 0
     skies = s.n_realisations if s.mode == "healpix" else 0
-    with MapFileWriter(out_path, attrs=attrs, n_realisations=plan.n_maps, n_bins=plan.n_bins,
-                       n_shells=plan.n_shells, n_pix=s.n_pix, born=plan.weights is not None, keep_shells=keep,
-                       fullsky_npix=npix, fullsky_count=skies) as writer:
+    with MapFileWriter(
+        out_path,
+        attrs=attrs,
+        n_realisations=plan.n_maps,
+        n_bins=plan.n_bins,
+        n_shells=plan.n_shells,
+        n_pix=s.n_pix,
+        born=plan.weights is not None,
+        keep_shells=keep,
+        fullsky_npix=npix,
+        fullsky_count=skies,
+    ) as writer:
         _write_static(writer, plan)
         gather_to_root(share.gather_comm, blocks, writer=writer, n_realisations=s.n_realisations)
     log.info("wrote %s (%d maps, %d shells, %d bins)", out_path, plan.n_maps, plan.n_shells, plan.n_bins)

@@ -96,13 +96,21 @@ class SnapshotSource:
             del pos
             for i, sky in enumerate(skies):
                 tr = realisation_transform(plan, base_seed=base_seed, shell=shell, realisation=int(sky))
-                counts, n_tested = counts_from_snapshot(grid, r_near=shell.r_near, r_far=shell.r_far,
-                                                        nside=s.nside, transform=tr)
-                d_sky = healpix_overdensity(counts, mean_density=grid.mean_density, r_near=shell.r_near,
-                                            r_far=shell.r_far)
+                counts, n_tested = counts_from_snapshot(
+                    grid, r_near=shell.r_near, r_far=shell.r_far, nside=s.nside, transform=tr
+                )
+                d_sky = healpix_overdensity(
+                    counts, mean_density=grid.mean_density, r_near=shell.r_near, r_far=shell.r_far
+                )
                 yield shell, i, d_sky, tr.symmetry, tr.shift, n_tested
-            log.info("healpix shell %d/%d z %.3f-%.3f: %d skies", shell.index + 1, plan.n_shells,
-                     shell.z_near, shell.z_far, skies.size)
+            log.info(
+                "healpix shell %d/%d z %.3f-%.3f: %d skies",
+                shell.index + 1,
+                plan.n_shells,
+                shell.z_near,
+                shell.z_far,
+                skies.size,
+            )
 
     def assist(self, plan: MapPlan, *, comm: Comm | None) -> None:
         """Nothing: every rank projects its own realisations."""
@@ -173,18 +181,28 @@ def plan_maps(
         redshifts.append(z)
     settings = MapSettings.from_config(shells_config)
     if settings.source != "snapshots":
-        raise ValueError(f"shells.source is {settings.source!r}: a light cone has no ingestion manifest "
-                         "(use wlcnn.maps.lightcone.plan_lightcone_maps)")
+        raise ValueError(
+            f"shells.source is {settings.source!r}: a light cone has no ingestion manifest "
+            "(use wlcnn.maps.lightcone.plan_lightcone_maps)"
+        )
     cosmo = shell_cosmology(cosmo_params)
     shells = tuple(shells_from_redshifts(redshifts, cosmo=cosmo))
-    weights, nz_records = born_weights_for_shells(shells, cosmo=cosmo, lensing_config=lensing_config,
-                                                  base_dir=base_dir, z_source_default=max(redshifts))
+    weights, nz_records = born_weights_for_shells(
+        shells, cosmo=cosmo, lensing_config=lensing_config, base_dir=base_dir, z_source_default=max(redshifts)
+    )
     inputs = [file_record(manifest_path)]
     inputs += [e.get("output") or {"path": e["path"]} for e in manifest["snapshots"]]
     return MapPlan(
-        cosmology_id=str(identity.get("cosmology", "")), simulation=str(identity.get("simulation", "")),
+        cosmology_id=str(identity.get("cosmology", "")),
+        simulation=str(identity.get("simulation", "")),
         cosmology={k: float(v) for k, v in cosmo_params.items() if isinstance(v, int | float)},
-        box=box, n_particles=int(n_particles or 0), snapshot_paths=tuple(paths), redshifts=tuple(redshifts),
-        shells=shells, settings=settings, weights=weights, nz_records=nz_records,
+        box=box,
+        n_particles=int(n_particles or 0),
+        snapshot_paths=tuple(paths),
+        redshifts=tuple(redshifts),
+        shells=shells,
+        settings=settings,
+        weights=weights,
+        nz_records=nz_records,
         source=SnapshotSource(records=tuple(inputs)),
     )

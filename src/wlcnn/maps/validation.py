@@ -143,15 +143,24 @@ def _theory_for(
             "ii": spectra.ii[diag, diag],
         }
         return {
-            key: binned_theory(ell=_THEORY_ELL, cl=cl, side_deg=float(info["patch_size_deg"]),
-                               n_pix=int(info["n_pix"]), ell_edges=edges, pixel_window=True,
-                               patch_window=True)
+            key: binned_theory(
+                ell=_THEORY_ELL,
+                cl=cl,
+                side_deg=float(info["patch_size_deg"]),
+                n_pix=int(info["n_pix"]),
+                ell_edges=edges,
+                pixel_window=True,
+                patch_window=True,
+            )
             for key, cl in curves.items()
         }
 
     full = binned(born_limber_spectra(cosmo=cosmo, weights=weights, ell=_THEORY_ELL, independent_shells=True))
-    resolved = binned(born_limber_spectra(cosmo=cosmo, weights=weights, ell=_THEORY_ELL,
-                                          independent_shells=True, k_min=k_min, k_max=k_max))
+    resolved = binned(
+        born_limber_spectra(
+            cosmo=cosmo, weights=weights, ell=_THEORY_ELL, independent_shells=True, k_min=k_min, k_max=k_max
+        )
+    )
     return full, {key: resolved[key] / full[key] for key in full}
 
 
@@ -248,15 +257,17 @@ def power_spectrum_validation(
     for path in map_files:
         kappa, kappa_ia, info = load_kappa_maps([path])
         first_info = first_info or info
-        theory, fraction = _theory_for(info, lensing=lensing, base_dir=base_dir, edges=edges, k_min=k_min,
-                                       k_max=k_max)
+        theory, fraction = _theory_for(
+            info, lensing=lensing, base_dir=base_dir, edges=edges, k_min=k_min, k_max=k_max
+        )
         side = float(info["patch_size_deg"])
         for key, ((ga, ia), (gb, ib)) in _COMPARISONS.items():
             maps_a = ga * kappa + ia * kappa_ia
             maps_b = gb * kappa + ib * kappa_ia
             same = (ga, ia) == (gb, ib)
-            measured = flat_sky_power_spectrum(maps_a, side_deg=side, ell_edges=edges,
-                                               other=None if same else maps_b)
+            measured = flat_sky_power_spectrum(
+                maps_a, side_deg=side, ell_edges=edges, other=None if same else maps_b
+            )
             ell = np.asarray(measured.ell)
             noise = _pair_shot_noise(info, _coefficients(info, ga, ia), _coefficients(info, gb, ib))
             ratios[key].append((measured.cl - noise[None, :, None]) / theory[key][None])
@@ -305,6 +316,7 @@ def power_spectrum_validation(
                 float(np.max(deviation_sigma[ok])) if ok.any() and np.all(np.isfinite(err[ok])) else None
             ),
         }
+
     def deviation(key: str) -> float:
         value = out[key]["max_deviation"]
         return float("inf") if value is None else value
