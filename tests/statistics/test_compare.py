@@ -194,10 +194,14 @@ def test_unknown_cosmology_or_simulation_is_refused(
     assert set(tmp_path.rglob("*")) == before
 
 
-def test_compare_maps_is_in_the_demo_dag() -> None:
+def test_compare_maps_is_in_the_demo_dag(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    demo = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())
+    demo["run"]["output_dir"] = str(tmp_path / "demo")  # nothing exists: the whole DAG
+    override = tmp_path / "override.yaml"
+    override.write_text(yaml.safe_dump({"run": demo["run"]}))
     dry = subprocess.run(
-        [sys.executable, "-m", "snakemake", "-n", "--configfile", "config/demo.yaml"],
+        [sys.executable, "-m", "snakemake", "-n", "--configfile", "config/demo.yaml", str(override)],
         capture_output=True,
         text=True,
         timeout=600,

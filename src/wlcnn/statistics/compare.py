@@ -30,7 +30,7 @@ Examples
 >>> import numpy as np
 >>> rng = np.random.default_rng(0)
 >>> a, b = rng.normal(size=(40, 32, 32)), rng.normal(size=(40, 32, 32))
->>> settings = CompareSettings(n_bootstrap=2, ps_ell_range=(500.0, 4000.0), ps_n_ell_bins=3)
+>>> settings = CompareSettings(n_bootstrap=2, ps_ell_range=(200.0, 1000.0), ps_n_ell_bins=3)
 >>> result = compare_map_sets(a, b, side_deg=5.0, settings=settings, seed=1)
 >>> result.different, sorted(result.statistics)[:2]
 (False, ['peak_counts', 'pixel_histogram'])

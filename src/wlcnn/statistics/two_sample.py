@@ -95,7 +95,7 @@ def _as_sample(values: npt.ArrayLike, name: str) -> np.ndarray:
 
 def _anderson_pvalue(x: np.ndarray, y: np.ndarray) -> float:
     """The k-sample AD p-value of scipy (clipped, module doc); 1 for two identical constant samples."""
-    if x.min() == x.max() == y.min() == y.max():
+    if np.unique(np.concatenate([x, y])).size < 2:  # one value in both sets (NaN counts as one)
         return 1.0
     with warnings.catch_warnings():
         # scipy warns whenever it clips the p-value to its table's range; that is documented.
