@@ -133,7 +133,7 @@ def test_npe_mean_matches_the_analytic_posterior(toy_run: tuple[dict[str, Any], 
 
 
 def test_npe_json_has_every_number_and_the_files(toy_run: tuple[dict[str, Any], Path, np.ndarray]) -> None:
-    result, out, _ = toy_run
+    _, out, _ = toy_run
     written = json.loads((out / NPE_FILES["json"]).read_text())
     assert written["label"] == "toy" and written["blinded"] is False
     for name in NPE_PARAMETERS:
@@ -183,7 +183,12 @@ def test_data_vector_of_other_outputs_is_refused(tmp_path: Path) -> None:
     out = tmp_path / "out"
     with pytest.raises(SummariesFileError) as info:
         run_posterior_estimator(
-            read_summaries(summaries_path), wrong, settings=_settings(tmp_path), npe=NPE, out_dir=out, label="toy"
+            read_summaries(summaries_path),
+            wrong,
+            settings=_settings(tmp_path),
+            npe=NPE,
+            out_dir=out,
+            label="toy",
         )
     message = str(info.value)
     assert str(data_path) in message and "output_names" in message and "'t0'" in message and "'a'" in message
@@ -205,8 +210,10 @@ BAD_NPE = {
     "unknown_analysis": (
         {"analyses": ["tiny", "nonesuch"]},
         "inference.npe.analyses",
-        "expected analysis labels among ['tiny', 'power_spectrum', 'peaks', 'minkowski', 'cnn_and_ps'], "
-        "found 'nonesuch'",
+        (
+            "expected analysis labels among ['tiny', 'power_spectrum', 'peaks', 'minkowski', 'cnn_and_ps'], "
+            "found 'nonesuch'"
+        ),
     ),
 }
 

@@ -218,7 +218,12 @@ def _interval(values: np.ndarray) -> dict[str, float]:
 
 
 def _observed_posterior(
-    mixture: MixtureParameters, *, prior: _Prior, label: str, grid_shape: Sequence[int], rng: np.random.Generator
+    mixture: MixtureParameters,
+    *,
+    prior: _Prior,
+    label: str,
+    grid_shape: Sequence[int],
+    rng: np.random.Generator,
 ) -> tuple[GridPosterior, np.ndarray, float]:
     """The NPE posterior truncated to the prior: grid, (n, 3) draws inside it, mixture mass inside."""
 
@@ -302,7 +307,11 @@ def run_posterior_estimator(
     from wlcnn.inference.blinding import load_or_create_secret
     from wlcnn.inference.coverage import summarise_coverage
     from wlcnn.inference.plots import plot_coverage, plot_omega_m_sigma8
-    from wlcnn.training.mixture_density import fit_posterior_estimator, mixture_trial_statistics, predict_mixture
+    from wlcnn.training.mixture_density import (
+        fit_posterior_estimator,
+        mixture_trial_statistics,
+        predict_mixture,
+    )
 
     started = utc_now()
     model_file = summaries.source or f"<summaries {summaries.label!r}>"
@@ -341,7 +350,9 @@ def run_posterior_estimator(
         "train": -float(
             np.mean([_single(train_mixtures, i).log_density(t)[0] for i, t in enumerate(theta_train)])
         ),
-        "held_out": -float(np.mean([m.log_density(t)[0] for m, t in zip(posteriors, theta_test, strict=True)])),
+        "held_out": -float(
+            np.mean([m.log_density(t)[0] for m, t in zip(posteriors, theta_test, strict=True)])
+        ),
     }
 
     observed = predict_mixture(estimator, np.asarray(data.data, dtype=np.float64))
@@ -421,6 +432,8 @@ def run_posterior_estimator(
     )
     plot_coverage(files["coverage_plot"], coverage=calibration, title=f"{label}: NPE")
     write_rendered_sidecars(
-        [files["contours"], files["coverage_plot"]], sources=[files["json"], files["grid"]], step="inference.npe.render"
+        [files["contours"], files["coverage_plot"]],
+        sources=[files["json"], files["grid"]],
+        step="inference.npe.render",
     )
     return result
