@@ -206,8 +206,10 @@ def _semantic_problems(cfg: Mapping[str, Any], *, base_dir: Path) -> list[str]:
     if "inference" in cfg:
         from wlcnn.inference.eb_null import eb_null_config_problems  # local: keeps config import light
         from wlcnn.inference.map_statistics import map_statistics_config_problems
+        from wlcnn.inference.posterior_estimator import posterior_estimator_config_problems
 
         problems.extend(map_statistics_config_problems(cfg))
+        problems.extend(posterior_estimator_config_problems(cfg))
         problems.extend(eb_null_config_problems(cfg))
     grid_path = base_dir / cfg["cosmology"]["grid"]
     if missing := _missing_file("cosmology.grid", grid_path):

@@ -237,6 +237,10 @@ MAP_SUMMARY_LABELS = ["power_spectrum", *MAP_STATISTICS]
 # the label wildcard of the networks' summaries (matches nothing when there is no network)
 NETWORK_PATTERN = "|".join(NETWORKS) if NETWORKS else "(?!)"
 ANALYSES = [*SINGLE_STATISTICS, *COMBINATIONS] if "inference" in config else []
+# analyses with a neural posterior estimator (inference.npe; its `analyses`, else every one)
+NPE_ANALYSES = (
+    list(config["inference"]["npe"].get("analyses", ANALYSES)) if "npe" in config.get("inference", {}) else []
+)
 
 
 def summaries_file(label):
@@ -346,6 +350,7 @@ def final_targets():
             targets += [str(OUT / "plots" / f"predictions_{n}.png") for n in NETWORKS]
     if ANALYSES:
         targets += [str(OUT / "inference" / "constraints.md"), str(OUT / "plots" / "fig9_s8_whisker.png")]
+        targets += [str(OUT / "inference" / "npe" / label / "npe.json") for label in NPE_ANALYSES]
         if "survey" in config:
             targets.append(str(OUT / "inference" / "eb_null" / "eb_null.json"))
         if MOCKS and "mock" in config.get("survey", {}):

@@ -185,6 +185,42 @@ rule coverage:
         "../scripts/expected_coverage.py"
 
 
+# The amortized neural posterior estimator of each analysis (issue 13): trained on the analysis'
+# simulated surveys (a seeded fraction held out for its calibration), evaluated at the data vector,
+# drawn over the likelihood's contours (its grid.h5, written beside the chain by constrain).
+rule posterior_estimator:
+    input:
+        summaries=lambda wc: summaries_file(wc.label),
+        data=lambda wc: data_vector_file(wc.label),
+        chain=str(OUT / "inference" / "results" / "{label}" / "chain.h5"),
+    output:
+        json=str(OUT / "inference" / "npe" / "{label}" / "npe.json"),
+        grid=str(OUT / "inference" / "npe" / "{label}" / "grid.h5"),
+        contours=report(str(OUT / "inference" / "npe" / "{label}" / "omega_m_sigma8.png"),
+                        category="Constraints", subcategory="NPE vs likelihood contours",
+                        caption="../report/npe_contours.rst", labels={"analysis": "{label}"}),
+        coverage=report(str(OUT / "inference" / "npe" / "{label}" / "coverage.png"),
+                        category="Calibration", subcategory="NPE expected coverage",
+                        caption="../report/npe_coverage.rst", labels={"analysis": "{label}"}),
+    params:
+        out_dir=lambda wc: str(OUT / "inference" / "npe" / wc.label),
+        truth=mock_truth(),
+        config=config_subset("posterior_estimator"),
+    log:
+        str(LOGS / "posterior_estimator" / "{label}.log"),
+    benchmark:
+        str(BENCH / "posterior_estimator" / "{label}.tsv")
+    wildcard_constraints:
+        label="|".join(NPE_ANALYSES) or "(?!)",
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    conda:
+        str(ENVS / "training.yaml")
+    script:
+        "../scripts/npe_posterior.py"
+
+
 rule compare_constraints:
     input:
         tables=[str(OUT / "inference" / "results" / label / "constraints.json") for label in ANALYSES],
