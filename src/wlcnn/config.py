@@ -247,19 +247,19 @@ def _mock_problems(cfg: Mapping[str, Any], grid: Any) -> list[str]:
     """
     from wlcnn.grid import simulations  # local: grid imports this module
 
-    problems = []
     grid_path = cfg["cosmology"]["grid"]
     mock_only = sorted(c.id for c in grid if set(c.n_sims) == {"mock"})
-    for cid in cfg["cosmology"].get("mock_overrides", {}):
-        if cid not in mock_only:
-            problems.append(
-                f"cosmology.mock_overrides.{cid}: expected a cosmology of {grid_path} with only "
-                f"'mock' simulations (one of {mock_only}), found {cid!r}"
-            )
+    problems = [
+        f"cosmology.mock_overrides.{cid}: expected a cosmology of {grid_path} with only "
+        f"'mock' simulations (one of {mock_only}), found {cid!r}"
+        for cid in cfg["cosmology"].get("mock_overrides", {})
+        if cid not in mock_only
+    ]
     traced = cfg.get("survey", {}).get("mock", {}).get("ray_traced", [])
     mock_names = [f"{s.cosmology.id}_{s.name}" for s in simulations(grid, roles=["mock"])]
     problems.extend(
-        f"survey.mock.ray_traced: expected mock simulations of {grid_path} (one of {mock_names}), found {name!r}"
+        f"survey.mock.ray_traced: expected mock simulations of {grid_path} (one of {mock_names}), "
+        f"found {name!r}"
         for name in traced
         if name not in mock_names
     )

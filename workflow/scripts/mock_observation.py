@@ -42,5 +42,9 @@ galaxies = write_mock_observation(
     identity={"rule": "mock_observation", "lensing": p.lensing, **truth},
 )
 log.info(
-    "mock observation of %s (%s lensing): %d galaxies -> %s", truth, p.lensing, len(galaxies.ra), snakemake.output[0]
+    "mock observation of %s (%s lensing): %d galaxies -> %s",
+    truth,
+    p.lensing,
+    len(galaxies.ra),
+    snakemake.output[0],
 )

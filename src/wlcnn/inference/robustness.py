@@ -1,4 +1,4 @@
-"""The robustness table: S8 shift of every mock observation and statistic from the fiducial mock.
+r"""The robustness table: S8 shift of every mock observation and statistic from the fiducial mock.
 
 For each single statistic (network, power spectrum, map statistic) the fiducial mock (the first
 mock observation, the demo's survey) gives S8 = m_fid with the central 68 % interval
@@ -7,7 +7,7 @@ the same statistic with median m is shifted by
 
 .. math::
 
-    \\Delta_\\sigma = (m - m_{fid}) / \\sigma_{fid},
+    \Delta_\sigma = (m - m_{fid}) / \sigma_{fid},
 
 the measure of Fluri et al. 2019's Fig. 7 (systematics mocks: ray-traced shear, a different
 H0, ...). Mocks with a different truth S8_true are expected to move by
@@ -146,7 +146,7 @@ def robustness_rows(
             half = _half_width(fid)
             shift = None if blinded else s8_shift_sigma(row, fiducial=fid)
             truth_shift = None
-            if truth is not None and fid_truth is not None:
+            if truth_s8 is not None and fid_truth is not None:
                 truth_shift = (truth_s8 - float(s8(fid_truth[0], fid_truth[1]))) / half
             rows.append(
                 {
@@ -191,9 +191,11 @@ def format_robustness_markdown(rows: Sequence[Mapping[str, Any]], *, fiducial: s
         lines.append("| " + " | ".join(cells) + " |")
     lines += [
         "",
-        f"Shifts of the S8 median from the fiducial mock {fiducial} of the same statistic, in units of the "
-        f"fiducial's {level} % half-width σ_fid = (plus + minus)/2; 'expected' is the shift of the true S8, "
-        "'bias' the shift beyond it.",
+        (
+            f"Shifts of the S8 median from the fiducial mock {fiducial} of the same statistic, in units of "
+            f"the fiducial's {level} % half-width σ_fid = (plus + minus)/2; 'expected' is the shift of the "
+            "true S8, 'bias' the shift beyond it."
+        ),
     ]
     return "\n".join(lines) + "\n"
 

@@ -60,7 +60,10 @@ def born_weights_from_map_file(path: str | Path) -> BornWeights:
         for name in _WEIGHT_DATASETS:
             if name not in fh:
                 raise MapFileContentError(
-                    path, name, "this dataset (a map file with Born maps, lensing.nz_files set)", "no such dataset"
+                    path,
+                    name,
+                    "this dataset (a map file with Born maps, lensing.nz_files set)",
+                    "no such dataset",
                 )
         born = np.asarray(fh["weights/born"][()], dtype=np.float64)
         ia = np.asarray(fh["weights/ia"][()], dtype=np.float64)
@@ -69,11 +72,16 @@ def born_weights_from_map_file(path: str | Path) -> BornWeights:
         z_hi = np.asarray(fh["shells/z_far"][()], dtype=np.float64)
     n_shells = z_lo.size
     for name, array in (("weights/born", born), ("weights/ia", ia)):
-        if array.ndim != 2 or array.shape[1] != n_shells:  # noqa: PLR2004 - (bin, shell)
-            raise MapFileContentError(path, name, f"shape (bins, {n_shells}) like shells/z_near", f"{array.shape}")
+        if array.ndim != 2 or array.shape[1] != n_shells:
+            raise MapFileContentError(
+                path, name, f"shape (bins, {n_shells}) like shells/z_near", f"{array.shape}"
+            )
     if delta_d.shape != (n_shells,) or z_hi.shape != (n_shells,):
         raise MapFileContentError(
-            path, "weights/delta_d", f"{n_shells} entries like shells/z_near", f"{delta_d.shape}, {z_hi.shape}"
+            path,
+            "weights/delta_d",
+            f"{n_shells} entries like shells/z_near",
+            f"{delta_d.shape}, {z_hi.shape}",
         )
     return BornWeights(
         z_lo=z_lo,
@@ -141,5 +149,9 @@ def ray_traced_patch_maps(
             )
         delta = np.asarray(stacks[:n_realisations], dtype=np.float64)
     return ray_traced_maps(
-        delta_shells=delta, weights=weights, cosmo=cosmo, padding=padding, interpolation_order=interpolation_order
+        delta_shells=delta,
+        weights=weights,
+        cosmo=cosmo,
+        padding=padding,
+        interpolation_order=interpolation_order,
     )
