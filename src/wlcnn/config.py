@@ -32,13 +32,17 @@ import yaml
 
 __all__ = [
     "ConfigError",
+    "RAY_TRACED_SUFFIX",
     "box_size_mpc_h",
+    "fixed_parameters",
     "load_config",
     "load_schema",
     "output_redshifts",
     "validate_config",
 ]
 
+#: Name of a ray-traced mock observation: the grid mock's name (``<cosmology>_<simulation>``) + this.
+RAY_TRACED_SUFFIX = "_rt"
 #: Snapshot redshifts are rounded to this many decimals (the spacing rule works in steps of 0.05).
 _REDSHIFT_DECIMALS = 10
 
@@ -224,6 +228,7 @@ def _semantic_problems(cfg: Mapping[str, Any], *, base_dir: Path) -> list[str]:
         else:
             if source == "snapshots" and grid and not z_problems:
                 problems.extend(_shell_thickness_problems(cfg, grid))
+            problems.extend(_mock_problems(cfg, grid))
             if "statistics" in cfg:
                 from wlcnn.grid import simulations
                 from wlcnn.statistics.compare import compare_config_problems
@@ -233,6 +238,59 @@ def _semantic_problems(cfg: Mapping[str, Any], *, base_dir: Path) -> list[str]:
                     names[sim.cosmology.id].append(sim.name)
                 problems.extend(compare_config_problems(cfg, simulation_names=names))
     return problems
+
+
+def _mock_problems(cfg: Mapping[str, Any], grid: Any) -> list[str]:
+    """Mock declarations (issue 17) must name the grid's mock cosmologies and simulations.
+
+    ``cosmology.mock_overrides`` may change the fixed parameters of cosmologies that have only
+    ``mock`` simulations (never of training or test ones: the emulator assumes one fixed
+    cosmology); ``survey.mock.ray_traced`` names grid mock simulations, whose shells must be kept.
+    """
+    from wlcnn.grid import simulations  # local: grid imports this module
+
+    grid_path = cfg["cosmology"]["grid"]
+    mock_only = sorted(c.id for c in grid if set(c.n_sims) == {"mock"})
+    problems = [
+        f"cosmology.mock_overrides.{cid}: expected a cosmology of {grid_path} with only "
+        f"'mock' simulations (one of {mock_only}), found {cid!r}"
+        for cid in cfg["cosmology"].get("mock_overrides", {})
+        if cid not in mock_only
+    ]
+    traced = cfg.get("survey", {}).get("mock", {}).get("ray_traced", [])
+    mock_names = [f"{s.cosmology.id}_{s.name}" for s in simulations(grid, roles=["mock"])]
+    problems.extend(
+        f"survey.mock.ray_traced: expected mock simulations of {grid_path} (one of {mock_names}), "
+        f"found {name!r}"
+        for name in traced
+        if name not in mock_names
+    )
+    keep = cfg.get("shells", {}).get("keep_shells", [])
+    if traced and "mock" not in keep:
+        problems.append(
+            f"shells.keep_shells: expected 'mock' among the roles (survey.mock.ray_traced traces the "
+            f"mock simulations' shells), found {keep}"
+        )
+    return problems
+
+
+def fixed_parameters(cfg: Mapping[str, Any], cosmology_id: str) -> dict[str, float]:
+    """``cosmology.fixed`` with a mock cosmology's ``cosmology.mock_overrides`` applied (h, Ωb, n_s).
+
+    Parameters
+    ----------
+    cfg
+        The validated configuration.
+    cosmology_id
+        A grid cosmology id.
+
+    Returns
+    -------
+    dict
+        ``omega_b``, ``h``, ``n_s`` of that cosmology's simulations.
+    """
+    cosmology = cfg["cosmology"]
+    return {**cosmology["fixed"], **cosmology.get("mock_overrides", {}).get(cosmology_id, {})}
 
 
 def _output_redshift_problems(z_out: Mapping[str, float] | list[float]) -> list[str]:

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import yaml
-from wlcnn.config import ConfigError, box_size_mpc_h, output_redshifts, validate_config
+from wlcnn.config import RAY_TRACED_SUFFIX, ConfigError, box_size_mpc_h, fixed_parameters, output_redshifts, validate_config
 from wlcnn.grid import read_grid, simulations
 from wlcnn.ingest import resolve_snapshot_files
 from wlcnn.training.slurm import snakemake_resources
@@ -35,6 +35,13 @@ Z_OUT = output_redshifts(SIM_CFG["output_redshifts"])
 N_SNAP = len(Z_OUT)
 SNAP_INDICES = range(N_SNAP)
 BOX = box_size_mpc_h(SIM_CFG, h=config["cosmology"]["fixed"]["h"])
+
+
+def box_of(cosmology_id):
+    """Box side in Mpc/h of a cosmology's simulations (a mock's overridden h matters for box_unit Mpc)."""
+    return box_size_mpc_h(SIM_CFG, h=fixed_parameters(config, cosmology_id)["h"])
+
+
 ENVS = Path(workflow.basedir) / "envs"
 # Where the map jobs read their shells: ingested snapshots, or PkdGrav3 light-cone files
 # (shells.source: lightcone_healpix | lightcone_particles), which need no ingestion. These keys
@@ -97,9 +104,13 @@ wildcard_constraints:
 
 
 def cosmology_params(cosmology_id):
-    """omega_m, sigma8 of a grid entry plus the fixed parameters (what a run of it depends on)."""
+    """omega_m, sigma8 of a grid entry plus its fixed parameters (what a run of it depends on).
+
+    A mock cosmology's cosmology.mock_overrides (h, omega_b, n_s) replace cosmology.fixed here, so
+    its simulation, the ingestion's header checks and its map job all see the same values.
+    """
     c = COSMOLOGIES[cosmology_id]
-    return {"omega_m": c.omega_m, "sigma8": c.sigma8, **config["cosmology"]["fixed"]}
+    return {"omega_m": c.omega_m, "sigma8": c.sigma8, **fixed_parameters(config, cosmology_id)}
 
 
 def raw_snapshot(cosmology, simulation, index):
@@ -207,6 +218,16 @@ def all_map_files():
 
 
 MOCKS = {f"{s.cosmology.id}_{s.name}": s for s in SIMULATIONS if s.role == "mock"}
+# How each mock observation's shear is made: Born kappa through Kaiser-Squires, or ray traced
+# through the same shells (survey.mock.ray_traced: a second observation <name>_rt of the
+# simulation, after the grid's mocks, so the first mock stays the survey's)
+MOCK_LENSING = {name: "born" for name in MOCKS}
+# the simulation whose galaxies a mock observation draws (a ray-traced mock: its Born mock's)
+MOCK_SEED_IDENTITY = {name: name for name in MOCKS}
+for _name in config.get("survey", {}).get("mock", {}).get("ray_traced", []):
+    MOCKS[_name + RAY_TRACED_SUFFIX] = MOCKS[_name]
+    MOCK_LENSING[_name + RAY_TRACED_SUFFIX] = "ray_tracing"
+    MOCK_SEED_IDENTITY[_name + RAY_TRACED_SUFFIX] = _name
 
 
 def survey_catalogues():
@@ -354,5 +375,6 @@ def final_targets():
         if "survey" in config:
             targets.append(str(OUT / "inference" / "eb_null" / "eb_null.json"))
         if MOCKS and "mock" in config.get("survey", {}):
-            targets.append(str(OUT / "plots" / "fig7_robustness.png"))
+            targets += [str(OUT / "plots" / "fig7_robustness.png"),
+                        str(OUT / "inference" / "mocks" / "robustness_shifts.json")]
     return targets

@@ -302,3 +302,25 @@ if MOCKS and "mock" in config["survey"]:
             truth=None,
         log:
             str(LOGS / "robustness_plot.log"),
+
+    # issue 17: every mock x every statistic, the S8 shift from the fiducial (first) mock in units
+    # of its 68 % half-width, beside robustness.md
+    rule robustness_table:
+        input:
+            robustness_tables(),
+        output:
+            json=str(OUT / "inference" / "mocks" / "robustness_shifts.json"),
+            markdown=report(str(OUT / "inference" / "mocks" / "robustness_shifts.md"), category="Constraints",
+                            caption="../report/robustness_shifts.rst"),
+        params:
+            mocks=list(MOCKS),
+            statistics=SINGLE_STATISTICS,
+            truths={m: mock_truth(m) for m in MOCKS},
+        log:
+            str(LOGS / "robustness_table.log"),
+        benchmark:
+            str(BENCH / "robustness_table.tsv")
+        conda:
+            str(ENVS / "inference.yaml")
+        script:
+            "../scripts/robustness_table.py"

@@ -12,7 +12,7 @@ rule ingest_simulation:
         snapshots=lambda wc: [raw_snapshot(wc.cosmology, wc.simulation, i) for i in SNAP_INDICES],
         cosmology=lambda wc: cosmology_params(wc.cosmology),
         redshifts=[float(z) for z in Z_OUT],
-        box=BOX,
+        box=lambda wc: box_of(wc.cosmology),
         config=config_subset("ingest_simulation"),
     log:
         str(LOGS / "ingest_simulation" / "{cosmology}_{simulation}.log"),

@@ -8,7 +8,7 @@ if SIM_CFG["code"] == "mock_pm":
         params:
             config=config_subset("mock_simulation"),
             cosmology=lambda wc: cosmology_params(wc.cosmology),
-            box=BOX,
+            box=lambda wc: box_of(wc.cosmology),
             redshifts=[float(z) for z in Z_OUT],
         log:
             str(LOGS / "mock_simulation" / "{cosmology}_{simulation}.log"),

@@ -13,8 +13,12 @@ if "mock" in config["survey"]:
         params:
             config=config_subset("mock_observation"),
             base_dir=lambda wc: workflow.basedir,  # where the config's relative paths point
+            lensing=lambda wc: MOCK_LENSING[wc.mock],
+            seed_identity=lambda wc: MOCK_SEED_IDENTITY[wc.mock],
         log:
             str(LOGS / "mock_observation" / "{mock}.log"),
+        benchmark:
+            str(BENCH / "mock_observation" / "{mock}.tsv")
         resources:
             mem_mb=4000,
             runtime=20,

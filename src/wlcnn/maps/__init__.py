@@ -16,6 +16,7 @@ One concept per module:
 - :mod:`wlcnn.maps.lightcone`: the PkdGrav3 light-cone source (``.hpb`` / ``.lcp``).
 - :mod:`wlcnn.maps.projection`: realisations -> δ patches -> Born κ, κ_IA, in memory.
 - :mod:`wlcnn.maps.simulation`: the driver: a plan's realisations shared, projected, the map file.
+- :mod:`wlcnn.maps.ray_traced`: ray-traced κ, γ from the shells a map file keeps (ray-traced mocks).
 - :mod:`wlcnn.maps.mapfile`: the map file's layout, writer and description (``wlcnn inspect``).
 - :mod:`wlcnn.maps.mpi`: the MPI command line (``mpiexec -n K python -m wlcnn.maps.mpi ...``).
 

@@ -257,6 +257,7 @@ class SurveySettings:
         mock = None
         if "mock" in survey:
             raw = dict(survey["mock"])
+            raw.pop("ray_traced", None)  # which mock observations exist, not how galaxies are drawn
             raw["bin_fractions"] = tuple(raw["bin_fractions"])
             if "hole_radius_arcmin" in raw:
                 raw["hole_radius_arcmin"] = tuple(raw["hole_radius_arcmin"])
