@@ -59,6 +59,8 @@ rule merge_summaries:
         str(OUT / "inference" / "summaries" / "{label}.h5"),
     log:
         str(LOGS / "merge_summaries" / "{label}.log"),
+    benchmark:
+        str(BENCH / "merge_summaries" / "{label}.tsv")
     conda:
         str(ENVS / "inference.yaml")
     script:
@@ -96,6 +98,8 @@ rule data_vector:
         config=config_subset("data_vector"),
     log:
         str(LOGS / "data_vector" / "{label}.log"),
+    benchmark:
+        str(BENCH / "data_vector" / "{label}.tsv")
     conda:
         lambda wc: str(ENVS / ("training.yaml" if wc.label in NETWORKS else "inference.yaml"))
     script:
@@ -238,6 +242,8 @@ rule compare_constraints:
         truth=mock_truth(),
     log:
         str(LOGS / "compare_constraints.log"),
+    benchmark:
+        str(BENCH / "compare_constraints.tsv")
     conda:
         str(ENVS / "inference.yaml")
     script:
@@ -255,6 +261,8 @@ if COMBINATIONS:
             data=str(OUT / "inference" / "combined" / "{combination}" / "data.h5"),
         log:
             str(LOGS / "combine_statistics" / "{combination}.log"),
+        benchmark:
+            str(BENCH / "combine_statistics" / "{combination}.tsv")
         conda:
             str(ENVS / "inference.yaml")
         script:
@@ -272,6 +280,8 @@ if MOCKS and "mock" in config["survey"]:
             str(OUT / "inference" / "mocks" / "{mock}" / "data" / "{label}.h5"),
         log:
             str(LOGS / "mock_data_vector" / "{mock}_{label}.log"),
+        benchmark:
+            str(BENCH / "mock_data_vector" / "{mock}_{label}.tsv")
 
     use rule constrain as mock_constrain with:
         input:
@@ -302,6 +312,8 @@ if MOCKS and "mock" in config["survey"]:
             truth=None,
         log:
             str(LOGS / "robustness_plot.log"),
+        benchmark:
+            str(BENCH / "robustness_plot.tsv")
 
     # issue 17: every mock x every statistic, the S8 shift from the fiducial (first) mock in units
     # of its 68 % half-width, beside robustness.md

@@ -41,6 +41,8 @@ rule maps_power_spectrum_validation:
         base_dir=lambda wc: workflow.basedir,  # where the config's relative paths point
     log:
         str(LOGS / "maps_power_spectrum_validation.log"),
+    benchmark:
+        str(BENCH / "maps_power_spectrum_validation.tsv")
     resources:
         mem_mb=4000,
         runtime=20,

@@ -57,6 +57,8 @@ rule plot_survey_maps:
         report(str(OUT / "plots" / "fig1_survey_maps.png"), category="Survey", caption="../report/fig1.rst"),
     log:
         str(LOGS / "plot_survey_maps.log"),
+    benchmark:
+        str(BENCH / "plot_survey_maps.tsv")
     resources:
         mem_mb=2000,
         runtime=10,

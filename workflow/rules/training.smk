@@ -57,6 +57,8 @@ rule plot_training_loss:
         report(str(OUT / "plots" / "fig11_training_loss.png"), category="Training", caption="../report/fig11.rst"),
     log:
         str(LOGS / "plot_training_loss.log"),
+    benchmark:
+        str(BENCH / "plot_training_loss.tsv")
     conda:
         str(ENVS / "training.yaml")
     script:
