@@ -35,6 +35,7 @@ ELL_EDGES = np.geomspace(150.0, 3500.0, 5)  # 2.5° patch: the fundamental mode 
 def _settings() -> SurveySettings:
     """A small KiDS-like survey: one 2.5° patch, two bins, holes and an empty tile (demo's mock)."""
     demo_mock = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())["survey"]["mock"]
+    demo_mock.pop("ray_traced", None)  # which mock observations exist, not how galaxies are drawn
     mock = MockSettings(
         **{
             **demo_mock,

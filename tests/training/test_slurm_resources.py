@@ -170,7 +170,7 @@ def test_dry_run_reaches_sbatch_and_srun(tmp_path: Path) -> None:
     assert shell, block
     words = shlex.split(shell.group(1))
     assert words[:3] == ["python", "-m", "wlcnn.training.job"], words[:6]
-    launcher = words[words.index("--launcher") + 1]
+    launcher = next(w.removeprefix("--launcher=") for w in words if w.startswith("--launcher="))
     assert launcher == (
         "srun --nodes=2 --ntasks=2 --ntasks-per-node=1 --cpus-per-task=8 --kill-on-bad-exit=1 --gres=gpu:4"
     )
@@ -180,6 +180,23 @@ def test_dry_run_reaches_sbatch_and_srun(tmp_path: Path) -> None:
     worker = _worker_command(words[3:], launcher)
     assert worker[: len(launcher.split())] == launcher.split() and "--launcher" not in worker
     assert worker[len(launcher.split()) + 1 :][:2] == ["-m", "wlcnn.training.job"]
+
+
+def test_local_command_parses_with_an_empty_launcher(tmp_path: Path) -> None:
+    # one task: no srun; Snakemake quotes an empty value as nothing, so the flag must be --launcher=
+    proc = _dry_run(tmp_path, {"cpus_per_task": 2})
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    shell = re.search(r"^Shell command: (.*)$", _job_block(proc.stdout, "train_network"), re.MULTILINE)
+    assert shell
+    words = shlex.split(shell.group(1))
+    from wlcnn.training.job import _parser
+
+    for word in words:  # the parser checks that its input files exist (a dry run made none)
+        if word.endswith(".h5"):
+            Path(word).parent.mkdir(parents=True, exist_ok=True)
+            Path(word).touch()
+    args = _parser().parse_args(words[3:])
+    assert args.launcher == "" and args.network == "tiny"
 
 
 def test_dry_run_refuses_both_gpu_fields(tmp_path: Path) -> None:

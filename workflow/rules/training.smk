@@ -14,7 +14,7 @@ except ConfigError as exc:
 # Every interpolated value is shell-quoted ({x:q}); the srun line (or "") is one quoted word that
 # the entry point splits and runs itself under.
 TRAIN_SHELL = (
-    "python -m wlcnn.training.job --launcher {resources.launcher:q} --params {params.args:q} "
+    "python -m wlcnn.training.job --launcher={resources.launcher:q} --params {params.args:q} "
     "--network {wildcards.network:q} "
     "--train {input.train:q} --validation {input.validation:q} --patch-maps {input.patch_maps:q} "
     "--out-dir {params.out_dir:q} --checkpoints {params.checkpoints:q} --log {log:q}"
