@@ -221,3 +221,78 @@ def test_no_private_names_across_modules() -> None:
         and f"{imp.module}.{imp.name}" != target  # a private module itself may be imported
     ]
     assert not bad, "private names imported across module borders:\n" + "\n".join(bad)
+
+
+#: The marker a function-level first-party import carries, followed by its one-line reason.
+LAZY_MARKER = "# lazy:"
+
+
+def _function_level_imports(tree: ast.AST) -> Iterator[ast.Import | ast.ImportFrom]:
+    """Import statements inside function bodies (at any depth), not under ``if TYPE_CHECKING:``."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            for child in node.body:
+                yield from _statements(ast.Module(body=[child], type_ignores=[]), type_checking=False)
+
+
+def _is_first_party(node: ast.Import | ast.ImportFrom, *, importer: str, is_package: bool) -> bool:
+    if isinstance(node, ast.Import):
+        modules = [a.name for a in node.names]
+    else:
+        modules = [_absolute(node, importer=importer, is_package=is_package)]
+    return any(m == PACKAGE or m.startswith(PACKAGE + ".") for m in modules)
+
+
+def _untagged_lazy_imports(source: str, *, importer: str, is_package: bool) -> tuple[int, list[int]]:
+    """(number of function-level first-party imports, lines of those without a ``# lazy:`` reason).
+
+    The reason sits on the statement's line, or on the first line of a parenthesised one.
+    """
+    lines = source.splitlines()
+    found = {
+        node.lineno
+        for node in _function_level_imports(ast.parse(source))
+        if _is_first_party(node, importer=importer, is_package=is_package)
+    }
+    untagged = [
+        line
+        for line in sorted(found)
+        if not lines[line - 1].partition(LAZY_MARKER)[2].strip()  # a marker with no reason is none
+    ]
+    return len(found), untagged
+
+
+def test_the_lazy_import_check_finds_and_flags(tmp_path: Path) -> None:
+    source = (
+        "import wlcnn.atomic\n"
+        "def f():\n"
+        "    from wlcnn.io import FORMATS  # lazy: a reason\n"
+        "    from .x import y\n"
+        "    import wlcnn.grid  # lazy:\n"
+        "    import numpy  # third party: not checked\n"
+        "    def g():\n"
+        "        from wlcnn.maps import (  # lazy: nested, multi-line\n"
+        "            plan_maps,\n"
+        "        )\n"
+        "    return FORMATS, y, g\n"
+    )
+    assert _untagged_lazy_imports(source, importer="wlcnn.maps.m", is_package=False) == (4, [4, 5])
+    # By hand: trainer.py builds its optimizer (TensorFlow) inside a method.
+    path = SRC / PACKAGE / "training" / "trainer.py"
+    n, _ = _untagged_lazy_imports(path.read_text(), importer="wlcnn.training.trainer", is_package=False)
+    assert n > 0
+
+
+def test_function_level_first_party_imports_say_why() -> None:
+    total = 0
+    bad = []
+    for name, path in _modules().items():
+        n, untagged = _untagged_lazy_imports(path.read_text(), importer=name, is_package=_is_package(path))
+        total += n
+        bad += [f"{path.relative_to(SRC)}:{line}" for line in untagged]
+    assert total > 0, "the walk found no function-level imports at all"
+    assert not bad, (
+        f"function-level first-party imports without a one-line '{LAZY_MARKER} why' "
+        "(move them to the module's top unless TensorFlow, mpi4py, matplotlib or a slow stack "
+        "must stay lazy):\n" + "\n".join(bad)
+    )

@@ -26,10 +26,36 @@ from typing import Any
 
 import numpy as np
 
+from wlcnn import provenance
 from wlcnn.argtypes import existing_file, integer, number_list, number_pair, output_file, real
+from wlcnn.atomic import OutputPathError, atomic_paths, atomic_write_text, check_output_paths
+from wlcnn.audit import BAD, ProvenanceError, audit, default_roots, format_tree
+from wlcnn.config import ConfigError, load_config, output_redshifts
+from wlcnn.diff import DiffInputError, diff_paths, format_report
+from wlcnn.grid import GridError, format_grid, read_grid, sigma8_line_grid, simulations
 from wlcnn.inference.cli import COMMANDS as INFERENCE_COMMANDS
-from wlcnn.summary import SUMMARY
-from wlcnn.training.cli import PLOT_SUMMARY, TRAIN_SUMMARY
+from wlcnn.inference.cli import add_commands
+from wlcnn.inference.cli import input_errors as inference_errors
+from wlcnn.io import DEFAULT_CHUNK_SIZE, FORMATS, canonical, open_snapshot
+from wlcnn.io.canonical import describe_canonical, is_canonical_file
+from wlcnn.io.errors import SnapshotError
+from wlcnn.maps.export import FULLSKY_FIELDS, export_healpix
+from wlcnn.maps.mapfile import describe_map_file, format_description, is_map_file
+from wlcnn.provenance import file_record, provenance_record
+from wlcnn.summary import SUMMARY, run
+from wlcnn.summary import add_arguments as add_summary_arguments
+from wlcnn.training.cli import (
+    PLOT_EPILOG,
+    PLOT_SUMMARY,
+    TRAIN_DESCRIPTION,
+    TRAIN_EPILOG,
+    TRAIN_SUMMARY,
+    add_plot_arguments,
+    add_train_arguments,
+    run_plot,
+    run_train,
+)
+from wlcnn.training.cli import input_errors as training_errors
 
 __all__ = ["COMMAND_GROUPS", "build_parser", "main"]
 
@@ -62,8 +88,6 @@ def _reader_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _add_reader_args(p: argparse.ArgumentParser) -> None:
-    from wlcnn.io import FORMATS
-
     p.add_argument(
         "--format",
         default="auto",
@@ -99,8 +123,6 @@ def inspect_summary(
     path: str | Path, *, format: str = "auto", chunk_size: int | None = None, **options: Any
 ) -> dict[str, Any]:
     """Facts about a snapshot or light-cone file, as printed by ``wlcnn inspect``."""
-    from wlcnn.io import DEFAULT_CHUNK_SIZE, open_snapshot
-
     reader = open_snapshot(path, format=format, **options)
     h = reader.header
     pos_min = pos_max = None
@@ -136,9 +158,6 @@ def _fmt(x: Any, spec: str = ".6g") -> str:
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
-    from wlcnn.io.canonical import describe_canonical, is_canonical_file
-    from wlcnn.maps.mapfile import describe_map_file, format_description, is_map_file
-
     if is_map_file(args.path):  # a map file of the maps stage, not a snapshot
         info = describe_map_file(args.path)
         print(json.dumps(info, default=str) if args.json else format_description(info))
@@ -188,19 +207,13 @@ def _ingest_pairs(args: argparse.Namespace) -> list[tuple[str, str]]:
 
 
 def _check_source(source: str) -> None:
-    from wlcnn.atomic import OutputPathError
-
     if Path(source).is_dir():
         raise OutputPathError(source, "SOURCE", "a snapshot file or multi-file base name", "a directory")
 
 
 def _cmd_ingest(args: argparse.Namespace) -> int:
-    from wlcnn.atomic import atomic_paths, check_output_paths
-    from wlcnn.io import open_snapshot
-    from wlcnn.io.canonical import write_canonical
-    from wlcnn.provenance import file_record, provenance_record, utc_now
-
-    started = utc_now()
+    # Looked up on their modules at call time, so that a patched clock or writer is the one used.
+    started = provenance.utc_now()
     options = _reader_options(args)
     pairs = _ingest_pairs(args)
     for source, _ in pairs:
@@ -234,7 +247,7 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
             prov = provenance_record(
                 step="ingest", inputs=inputs, config={"cosmology": cosmology, **options}, started=started
             )
-            write_canonical(
+            canonical.write_canonical(
                 reader,
                 tmp,
                 cosmology=cosmology,
@@ -270,17 +283,12 @@ def _ingest_cosmology(args: argparse.Namespace, header: Any, source: str) -> dic
 
 
 def _check_prior_range(name: str, bounds: Sequence[float]) -> None:
-    from wlcnn.grid import GridError
-
     lo, hi = bounds
     if not lo < hi:
         raise GridError(f"{name}: expected LO < HI, found {lo:g} {hi:g}")
 
 
 def _cmd_grid(args: argparse.Namespace) -> int:
-    from wlcnn.atomic import atomic_write_text, check_output_paths
-    from wlcnn.grid import GridError, format_grid, sigma8_line_grid
-
     _check_prior_range("--prior-omega-m", args.prior_omega_m)
     _check_prior_range("--prior-sigma8", args.prior_sigma8)
     om_lo, om_hi = args.prior_omega_m
@@ -311,9 +319,6 @@ def _cmd_grid(args: argparse.Namespace) -> int:
 
 
 def _cmd_config(args: argparse.Namespace) -> int:
-    from wlcnn.config import load_config, output_redshifts
-    from wlcnn.grid import read_grid, simulations
-
     cfg = load_config(args.config, base_dir=args.base_dir, check_files=True)
     grid = read_grid(Path(args.base_dir) / cfg["cosmology"]["grid"])
     z = output_redshifts(cfg["simulations"]["output_redshifts"])
@@ -327,8 +332,6 @@ def _cmd_config(args: argparse.Namespace) -> int:
 
 
 def _cmd_audit(args: argparse.Namespace) -> int:
-    from wlcnn.audit import BAD, ProvenanceError, audit, default_roots, format_tree
-
     roots = [*default_roots(args.paths), *(Path(r).resolve() for r in args.root)]
     worst = 0
     for path in args.paths:
@@ -353,8 +356,6 @@ def _cmd_audit(args: argparse.Namespace) -> int:
 
 
 def _cmd_diff(args: argparse.Namespace) -> int:
-    from wlcnn.diff import DiffInputError, diff_paths, format_report
-
     try:
         report = diff_paths(args.a, args.b, exclude=args.exclude)
     except DiffInputError as exc:
@@ -377,8 +378,6 @@ def _cmd_diff(args: argparse.Namespace) -> int:
 
 
 def _cmd_export_healpix(args: argparse.Namespace) -> int:
-    from wlcnn.maps.export import export_healpix
-
     out = export_healpix(
         args.mapfile, args.out, field=args.field, bin_index=args.bin, realisation=args.realisation
     )
@@ -387,20 +386,14 @@ def _cmd_export_healpix(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from wlcnn.training.cli import run_train
-
     return run_train(args)
 
 
 def _cmd_plot_loss(args: argparse.Namespace) -> int:
-    from wlcnn.training.cli import run_plot
-
     return run_plot(args)
 
 
 def _cmd_summary(args: argparse.Namespace) -> int:
-    from wlcnn.summary import run
-
     return run(args)
 
 
@@ -442,16 +435,6 @@ def _commands_text() -> str:
 
 def _add_stage_commands(sub: Any) -> None:
     """Subcommands whose arguments are defined by their stage's module (the aliases share them)."""
-    from wlcnn.inference.cli import add_commands
-    from wlcnn.summary import add_arguments as add_summary_arguments
-    from wlcnn.training.cli import (
-        PLOT_EPILOG,
-        TRAIN_DESCRIPTION,
-        TRAIN_EPILOG,
-        add_plot_arguments,
-        add_train_arguments,
-    )
-
     raw = argparse.RawDescriptionHelpFormatter
     p = sub.add_parser("train", description=TRAIN_DESCRIPTION, epilog=TRAIN_EPILOG, formatter_class=raw)
     add_train_arguments(p)
@@ -471,8 +454,6 @@ def _add_stage_commands(sub: Any) -> None:
 
 
 def _add_export_healpix(sub: Any) -> None:
-    from wlcnn.maps.export import FULLSKY_FIELDS
-
     p = sub.add_parser(
         "export-healpix",
         description="Write one full-sky map (one field, tomographic bin and sky) of MAPFILE, a map\n"
@@ -680,13 +661,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _input_errors() -> tuple[type[Exception], ...]:
     """Exceptions that mean bad input, of every stage: exit status 2 with their one-line message."""
-    from wlcnn.atomic import OutputPathError
-    from wlcnn.config import ConfigError
-    from wlcnn.grid import GridError
-    from wlcnn.inference.cli import input_errors as inference_errors
-    from wlcnn.io.errors import SnapshotError
-    from wlcnn.training.cli import input_errors as training_errors
-
     return (
         SnapshotError,
         ConfigError,

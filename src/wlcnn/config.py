@@ -30,6 +30,9 @@ import jsonschema
 import numpy as np
 import yaml
 
+from wlcnn.grid import GridError, read_grid, simulations
+from wlcnn.inference.map_statistics import map_statistics_config_problems
+
 __all__ = [
     "ConfigError",
     "RAY_TRACED_SUFFIX",
@@ -204,13 +207,16 @@ def _semantic_problems(cfg: Mapping[str, Any], *, base_dir: Path) -> list[str]:
         problems.append(f"simulations.z_initial: {z0} must exceed the highest output redshift")
     problems.extend(_tomographic_bin_problems(cfg))
     if "survey" in cfg:
-        from wlcnn.survey import survey_config_problems  # local: keeps config import light
+        from wlcnn.survey import survey_config_problems  # lazy: scipy; keeps config import light
 
         problems.extend(survey_config_problems(cfg))
     if "inference" in cfg:
-        from wlcnn.inference.eb_null import eb_null_config_problems  # local: keeps config import light
-        from wlcnn.inference.map_statistics import map_statistics_config_problems
-        from wlcnn.inference.posterior_estimator import posterior_estimator_config_problems
+        from wlcnn.inference.eb_null import (  # lazy: scipy; keeps config import light
+            eb_null_config_problems,
+        )
+        from wlcnn.inference.posterior_estimator import (  # lazy: numba, scipy; keeps config import light
+            posterior_estimator_config_problems,
+        )
 
         problems.extend(map_statistics_config_problems(cfg))
         problems.extend(posterior_estimator_config_problems(cfg))
@@ -219,8 +225,6 @@ def _semantic_problems(cfg: Mapping[str, Any], *, base_dir: Path) -> list[str]:
     if missing := _missing_file("cosmology.grid", grid_path):
         problems.append(missing)
     else:
-        from wlcnn.grid import GridError, read_grid  # local: grid imports this module
-
         try:
             grid = read_grid(grid_path, prior=prior)
         except GridError as exc:
@@ -230,8 +234,9 @@ def _semantic_problems(cfg: Mapping[str, Any], *, base_dir: Path) -> list[str]:
                 problems.extend(_shell_thickness_problems(cfg, grid))
             problems.extend(_mock_problems(cfg, grid))
             if "statistics" in cfg:
-                from wlcnn.grid import simulations
-                from wlcnn.statistics.compare import compare_config_problems
+                from wlcnn.statistics.compare import (  # lazy: numba, scipy; keeps config import light
+                    compare_config_problems,
+                )
 
                 names: dict[str, list[str]] = {c.id: [] for c in grid}
                 for sim in simulations(grid):
@@ -247,8 +252,6 @@ def _mock_problems(cfg: Mapping[str, Any], grid: Any) -> list[str]:
     ``mock`` simulations (never of training or test ones: the emulator assumes one fixed
     cosmology); ``survey.mock.ray_traced`` names grid mock simulations, whose shells must be kept.
     """
-    from wlcnn.grid import simulations  # local: grid imports this module
-
     grid_path = cfg["cosmology"]["grid"]
     mock_only = sorted(c.id for c in grid if set(c.n_sims) == {"mock"})
     problems = [
@@ -380,8 +383,11 @@ def _shell_thickness_problems(cfg: Mapping[str, Any], grid: Any) -> list[str]:
 
     Checked for the grid's lowest Ωm, whose distances, and so shells, are the largest.
     """
-    from wlcnn.cosmology import simulation_cosmology  # local: pyccl is slow to import
-    from wlcnn.maps.shells import check_shell_thickness, shells_from_redshifts
+    from wlcnn.cosmology import simulation_cosmology  # lazy: pyccl is slow to import
+    from wlcnn.maps.shells import (  # lazy: pyccl is slow to import
+        check_shell_thickness,
+        shells_from_redshifts,
+    )
 
     sims = cfg["simulations"]
     widest = min(grid, key=lambda c: c.omega_m)

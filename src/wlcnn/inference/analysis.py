@@ -341,7 +341,12 @@ def _write_results(
     Beside the chain: its getdist root and ArviZ netCDF (:mod:`.sampling`), with the prior
     ranges (the hull's bounding box and ``a_ia_range``).
     """
-    from wlcnn.inference.plots import plot_chain_traces, plot_omega_m_sigma8, plot_s8_a_ia, plot_s8_whiskers
+    from wlcnn.inference.plots import (  # lazy: matplotlib only when plotting
+        plot_chain_traces,
+        plot_omega_m_sigma8,
+        plot_s8_a_ia,
+        plot_s8_whiskers,
+    )
 
     out_dir.mkdir(parents=True, exist_ok=True)
     files = {key: out_dir / name for key, name in RESULT_FILES.items()}
@@ -589,7 +594,7 @@ def compare(
     the same order) with ``out_triangle`` give the triangle plot of all analyses overlaid, with
     ``truth`` (Ωm, σ8, A_IA) marked unless blinded.
     """
-    from wlcnn.inference.plots import plot_s8_whiskers
+    from wlcnn.inference.plots import plot_s8_whiskers  # lazy: matplotlib only when plotting
 
     rows: list[dict[str, Any]] = []
     blinded = False
@@ -620,7 +625,7 @@ def compare(
         title=title,
     )
     if out_triangle is not None and chains:
-        from wlcnn.inference.plots import plot_triangle
+        from wlcnn.inference.plots import plot_triangle  # lazy: matplotlib only when plotting
 
         # each chain lies in its analysis' results directory, named after the analysis
         read = [(Path(path).parent.name, read_chain(path)) for path in chains]

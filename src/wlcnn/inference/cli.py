@@ -47,6 +47,22 @@ import numpy as np
 from wlcnn.argtypes import existing_file, output_directory, output_file, real
 from wlcnn.config import load_config
 from wlcnn.grid import read_grid
+from wlcnn.inference.power_spectrum import PowerSpectrumStatistic, ell_bin_edges
+from wlcnn.inference.summaries import (
+    SummariesFileError,
+    compute_summaries,
+    concatenate_data_vectors,
+    concatenate_summaries,
+    merge_cosmologies,
+    predict_data_vector,
+    read_data_vector,
+    read_summaries,
+    write_data_vector,
+    write_summaries,
+)
+from wlcnn.maps.mapfile import MapFileError
+from wlcnn.provenance import file_record, provenance_record, utc_now
+from wlcnn.training.export import ModelFileError
 
 #: Exit status for a bad input file (as ``wlcnn``): the message names file, field, expected, found.
 EXIT_BAD_INPUT = 2
@@ -74,8 +90,9 @@ def _predictor(
     spec: str, *, config: dict[str, Any], label: str, base_dir: Path
 ) -> Callable[[np.ndarray], np.ndarray]:
     if spec == "power_spectrum":
-        from wlcnn.inference.analysis import InferenceSettings
-        from wlcnn.inference.power_spectrum import PowerSpectrumStatistic, ell_bin_edges
+        from wlcnn.inference.analysis import (  # lazy: numba, scipy; keeps `wlcnn --help` fast
+            InferenceSettings,
+        )
 
         settings = InferenceSettings.from_config(config)
         survey = config.get("survey", {})
@@ -101,9 +118,7 @@ def _cosmology(config: dict[str, Any], cid: str, *, base_dir: Path) -> tuple[flo
 
 
 def _cmd_summaries(args: argparse.Namespace) -> int:
-    from wlcnn.inference.analysis import InferenceSettings
-    from wlcnn.inference.summaries import compute_summaries, write_summaries
-    from wlcnn.provenance import file_record, provenance_record, utc_now
+    from wlcnn.inference.analysis import InferenceSettings  # lazy: numba, scipy; keeps `wlcnn --help` fast
 
     started = utc_now()
     base = Path(args.base_dir)
@@ -155,8 +170,7 @@ def _cmd_summaries(args: argparse.Namespace) -> int:
 
 
 def _cmd_data(args: argparse.Namespace) -> int:
-    from wlcnn.inference.analysis import InferenceSettings
-    from wlcnn.inference.summaries import predict_data_vector, write_data_vector
+    from wlcnn.inference.analysis import InferenceSettings  # lazy: numba, scipy; keeps `wlcnn --help` fast
 
     base = Path(args.base_dir)
     config = load_config(args.config, base_dir=base)
@@ -177,22 +191,11 @@ def _cmd_data(args: argparse.Namespace) -> int:
 
 
 def _cmd_merge(args: argparse.Namespace) -> int:
-    from wlcnn.inference.summaries import merge_cosmologies, read_summaries, write_summaries
-
     write_summaries(args.out, merge_cosmologies([read_summaries(p) for p in args.summaries]))
     return 0
 
 
 def _cmd_combine(args: argparse.Namespace) -> int:
-    from wlcnn.inference.summaries import (
-        concatenate_data_vectors,
-        concatenate_summaries,
-        read_data_vector,
-        read_summaries,
-        write_data_vector,
-        write_summaries,
-    )
-
     write_summaries(
         args.out, concatenate_summaries([read_summaries(p) for p in args.summaries], label=args.label)
     )
@@ -209,8 +212,10 @@ def _cmd_combine(args: argparse.Namespace) -> int:
 def _cmd_constrain(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from wlcnn.inference.analysis import InferenceSettings, constrain
-    from wlcnn.inference.summaries import read_data_vector, read_summaries
+    from wlcnn.inference.analysis import (  # lazy: numba, scipy; keeps `wlcnn --help` fast
+        InferenceSettings,
+        constrain,
+    )
 
     base = Path(args.base_dir)
     config = load_config(args.config, base_dir=base)
@@ -247,8 +252,11 @@ def _cmd_constrain(args: argparse.Namespace) -> int:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from wlcnn.inference.analysis import InferenceSettings, compare
-    from wlcnn.inference.constraints import s8
+    from wlcnn.inference.analysis import (  # lazy: numba, scipy; keeps `wlcnn --help` fast
+        InferenceSettings,
+        compare,
+    )
+    from wlcnn.inference.constraints import s8  # lazy: numba, scipy; keeps `wlcnn --help` fast
 
     published: Sequence[Any] = ()
     truth = None
@@ -292,8 +300,8 @@ def _check_unblindable(args: argparse.Namespace, *, secret_path: Path) -> None:
     """Refuse, before anything is written, an unconfirmed or impossible unblinding."""
     import json
 
-    from wlcnn.inference.analysis import RESULT_FILES
-    from wlcnn.inference.blinding import UnblindingError
+    from wlcnn.inference.analysis import RESULT_FILES  # lazy: numba, scipy; keeps `wlcnn --help` fast
+    from wlcnn.inference.blinding import UnblindingError  # lazy: numba, scipy; keeps `wlcnn --help` fast
 
     results = Path(args.results)
     if not args.confirm:
@@ -325,7 +333,11 @@ def _check_unblindable(args: argparse.Namespace, *, secret_path: Path) -> None:
 
 
 def _cmd_unblind(args: argparse.Namespace) -> int:
-    from wlcnn.inference.analysis import UNBLINDED_DIR, InferenceSettings, unblind
+    from wlcnn.inference.analysis import (  # lazy: numba, scipy; keeps `wlcnn --help` fast
+        UNBLINDED_DIR,
+        InferenceSettings,
+        unblind,
+    )
 
     base = Path(args.base_dir)
     config = load_config(args.config, base_dir=base)
@@ -521,11 +533,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def input_errors() -> tuple[type[Exception], ...]:
     """Exceptions of this stage that mean bad input (a damaged file, a refused unblinding)."""
-    from wlcnn.inference.blinding import UnblindingError
-    from wlcnn.inference.summaries import SummariesFileError
-    from wlcnn.maps.mapfile import MapFileError
-    from wlcnn.survey.catalogue import CatalogueError
-    from wlcnn.training.export import ModelFileError
+    from wlcnn.inference.blinding import UnblindingError  # lazy: numba, scipy; keeps `wlcnn --help` fast
+    from wlcnn.survey.catalogue import CatalogueError  # lazy: scipy; keeps `wlcnn --help` fast
 
     return SummariesFileError, MapFileError, CatalogueError, ModelFileError, UnblindingError
 

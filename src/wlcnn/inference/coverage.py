@@ -501,7 +501,10 @@ def run_coverage(
     config_subset
         Configuration that affects the result, for the provenance record.
     """
-    from wlcnn.inference.plots import plot_coverage, plot_rank_histograms
+    from wlcnn.inference.plots import (  # lazy: matplotlib only when plotting
+        plot_coverage,
+        plot_rank_histograms,
+    )
 
     started = utc_now()
     label = label or summaries.label

@@ -43,6 +43,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from wlcnn import statistics
 from wlcnn.inference.power_spectrum import kappa_channels
 
 __all__ = [
@@ -150,8 +151,6 @@ class MapStatistic:
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         """(n, p) statistic vectors of a batch of patches."""
-        from wlcnn import statistics  # numba-compiled kernels, loaded on first use
-
         maps = kappa_channels(batch, n_bins=self.n_bins) if self.from_cnn_inputs else np.asarray(batch)
         if maps.shape[-1] != self.n_bins:
             raise ValueError(f"expected {self.n_bins} κ maps per patch, found {maps.shape[-1]}")

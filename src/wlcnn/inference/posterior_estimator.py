@@ -40,12 +40,21 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from wlcnn.atomic import atomic_write_text
+from wlcnn.inference.analysis import RESULT_FILES
+from wlcnn.inference.blinding import load_or_create_secret
 from wlcnn.inference.constraints import INTERVAL_LEVEL, marginal_interval, s8
+from wlcnn.inference.coverage import summarise_coverage
 from wlcnn.inference.likelihood import PARAMETER_NAMES, GridInterpolator
 from wlcnn.inference.sampling import GridPosterior, evaluate_grid, read_chain, read_grid, write_grid
 from wlcnn.inference.summaries import DataVector, Summaries, SummariesFileError
 from wlcnn.provenance import file_record, provenance_record, utc_now, write_rendered_sidecars
 from wlcnn.seeding import rng_for
+from wlcnn.training.mixture_density import (
+    MixtureParameters,
+    fit_posterior_estimator,
+    mixture_trial_statistics,
+    predict_mixture,
+)
 
 if TYPE_CHECKING:
     from wlcnn.inference.analysis import InferenceSettings
@@ -182,8 +191,6 @@ def _pairs(summaries: Summaries, select: np.ndarray) -> tuple[np.ndarray, np.nda
 
 
 def _single(mixtures: MixtureParameters, index: int) -> MixtureParameters:
-    from wlcnn.training.mixture_density import MixtureParameters
-
     return MixtureParameters(
         weights=mixtures.weights[index],
         means=mixtures.means[index],
@@ -248,8 +255,6 @@ def _observed_posterior(
 
 def _likelihood_contours(chain_path: Path) -> tuple[np.ndarray, GridPosterior | None]:
     """The likelihood's samples and grid posterior (``grid.h5`` beside the chain, when present)."""
-    from wlcnn.inference.analysis import RESULT_FILES
-
     chain = read_chain(chain_path)
     grid_path = chain_path.with_name(RESULT_FILES["grid"])
     return chain.flat(), (read_grid(grid_path) if grid_path.is_file() else None)
@@ -304,13 +309,9 @@ def run_posterior_estimator(
     SummariesFileError
         The data vector's outputs differ from the summaries'.
     """
-    from wlcnn.inference.blinding import load_or_create_secret
-    from wlcnn.inference.coverage import summarise_coverage
-    from wlcnn.inference.plots import plot_coverage, plot_omega_m_sigma8
-    from wlcnn.training.mixture_density import (
-        fit_posterior_estimator,
-        mixture_trial_statistics,
-        predict_mixture,
+    from wlcnn.inference.plots import (  # lazy: matplotlib only when plotting
+        plot_coverage,
+        plot_omega_m_sigma8,
     )
 
     started = utc_now()

@@ -16,6 +16,7 @@ import numpy as np
 
 from wlcnn.inference.map_statistics import MAP_STATISTICS, map_statistic_from_config
 from wlcnn.inference.power_spectrum import PowerSpectrumStatistic, ell_bin_edges
+from wlcnn.training.export import ModelFileError, load_trained_model
 
 __all__ = ["NETWORK_OUTPUTS", "POWER_SPECTRUM", "STATISTICS", "make_predictor"]
 
@@ -47,7 +48,6 @@ def make_predictor(
         return map_stat, map_stat.output_names
     if model_path is None:
         raise ValueError(f"network statistic {label!r} needs its model_path")
-    from wlcnn.training.export import ModelFileError, load_trained_model  # TensorFlow only for networks
 
     survey = config["survey"]
     n_pix = survey.get("n_pix")

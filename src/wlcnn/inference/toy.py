@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from wlcnn.grid import read_grid
 from wlcnn.seeding import rng_for
 
 __all__ = [
@@ -160,8 +161,6 @@ def survey_factory(
 
 def observation_factory(*, config: Mapping[str, Any], base_dir: str | Path = ".") -> np.ndarray:
     """CLI stand-in observation: toy patches at the grid's first mock cosmology, A_IA = 0."""
-    from wlcnn.grid import read_grid
-
     mocks = [c for c in read_grid(Path(base_dir) / config["cosmology"]["grid"]) if "mock" in c.n_sims]
     if not mocks:
         raise ValueError("the grid has no mock cosmology to observe")

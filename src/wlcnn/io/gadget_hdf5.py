@@ -49,6 +49,7 @@ from wlcnn.io._header_checks import (
     check_particle_mass,
 )
 from wlcnn.io.base import DEFAULT_CHUNK_SIZE, ParticleChunk, SnapshotHeader, SnapshotReader
+from wlcnn.io.canonical import CANONICAL_FORMAT
 from wlcnn.io.errors import ParticleCountError, SnapshotError, TruncatedFileError, UnitError
 
 if TYPE_CHECKING:  # h5py is imported lazily: detecting other formats must not need it
@@ -335,7 +336,6 @@ class GadgetHDF5Reader(SnapshotReader):
         with _open(path) as f:
             if "Header" not in f:
                 # Imported here: canonical imports h5py eagerly, which detection must not need.
-                from wlcnn.io.canonical import CANONICAL_FORMAT
 
                 found = "nothing (missing)"
                 if f.attrs.get("format") == CANONICAL_FORMAT:

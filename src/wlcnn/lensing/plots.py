@@ -64,8 +64,6 @@ def plot_nz_bootstrap(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from wlcnn.atomic import atomic_path
-
     if not nz:
         raise ValueError("plot_nz_bootstrap needs at least one n(z) bin")
     for r, realisation in enumerate(bootstrap):

@@ -238,7 +238,7 @@ def power_spectrum_validation(
     Gaussian maps drawn from the Born-Limber theory of a file's shells pass; see
     ``tests/maps/test_validation.py``.
     """
-    from wlcnn.lensing.plots import plot_power_spectrum_validation
+    from wlcnn.lensing.plots import plot_power_spectrum_validation  # lazy: matplotlib only when plotting
 
     lo, hi = ell_range
     edges = np.geomspace(lo, hi, n_ell_bins + 1)

@@ -62,6 +62,7 @@ import pyccl
 import scipy.fft
 
 from wlcnn.cosmology import critical_density_msun_h_mpc3, growth_factor, growth_rate, hubble_e
+from wlcnn.io.gadget_writer import write_gadget_snapshot
 from wlcnn.nbody.ics import (
     HUBBLE_KM_S_PER_MPC_H,
     grid_wavenumbers,
@@ -635,8 +636,6 @@ def write_pm_outputs(
     ``Omega_m rho_crit box^3 / N^3`` in M_sun/h; positions are written in kpc/h.
     """
     # Imported here: the writer belongs to the io package, which the simulation itself never needs.
-    from wlcnn.io.gadget_writer import write_gadget_snapshot
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     omega_m = _omega_m(cosmo)

@@ -47,11 +47,13 @@ import numpy as np
 import numpy.typing as npt
 from scipy import stats
 
+from wlcnn.maps.mapfile import MapFileContentError, check_consistent_map_files
 from wlcnn.statistics.histogram import pixel_histogram
 from wlcnn.statistics.minkowski import minkowski_functionals
 from wlcnn.statistics.peaks import peak_counts
 from wlcnn.statistics.power_spectrum import power_spectrum
 from wlcnn.statistics.two_sample import correlation_difference, two_sample_tests
+from wlcnn.survey.smoothing import smooth
 
 __all__ = [
     "COMPARE_FILES",
@@ -310,7 +312,6 @@ def reference_sigma(maps: np.ndarray) -> np.ndarray:
 def _smooth(maps: np.ndarray, *, side_deg: float, settings: CompareSettings) -> np.ndarray:
     if settings.smoothing_arcmin <= 0:
         return maps
-    from wlcnn.survey.smoothing import smooth  # local: only when smoothing is asked for
 
     pixel_arcmin = side_deg * _ARCMIN_PER_DEG / maps.shape[-1]
     return smooth(
@@ -428,8 +429,6 @@ def read_kappa_maps(paths: Sequence[str | Path]) -> tuple[np.ndarray, dict[str, 
         A file that is missing, damaged, without κ maps, or of another geometry.
     """
     import h5py
-
-    from wlcnn.maps.mapfile import MapFileContentError, check_consistent_map_files
 
     attrs = check_consistent_map_files(list(paths), shells=False)
     stacks = []

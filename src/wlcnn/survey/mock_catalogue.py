@@ -39,6 +39,7 @@ import numpy as np
 from scipy import ndimage
 
 from wlcnn.atomic import atomic_path
+from wlcnn.lensing.nz import load_nz_from_config
 from wlcnn.provenance import provenance_record, utc_now
 from wlcnn.seeding import rng_for
 from wlcnn.survey.kaiser_squires import kappa_to_gamma
@@ -94,7 +95,6 @@ def nz_tables_from_config(
     lensing = config.get("lensing", {})
     if "nz_files" not in lensing:
         return None
-    from wlcnn.lensing.nz import load_nz_from_config
 
     return [(t.z, t.nz) for t in load_nz_from_config(lensing, base_dir=base_dir)]
 

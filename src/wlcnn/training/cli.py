@@ -23,7 +23,16 @@ from pathlib import Path
 from typing import Any
 
 from wlcnn.argtypes import existing_file, integer, output_directory, output_file, real
+from wlcnn.config import ConfigError, load_config
 from wlcnn.logs import setup_rule_logging
+from wlcnn.maps.mapfile import MapFileError, read_map_attrs
+from wlcnn.provenance import file_checksum
+from wlcnn.training.distribute import make_distribution
+from wlcnn.training.export import ModelFileError
+from wlcnn.training.forward import StandInForwardModel, SurveyForwardModel
+from wlcnn.training.networks import PRESETS
+from wlcnn.training.plots import plot_loss_curves
+from wlcnn.training.trainer import TrainingInterrupted, train_network
 
 __all__ = ["add_plot_arguments", "add_train_arguments", "input_errors", "main", "run_plot", "run_train"]
 
@@ -55,8 +64,6 @@ PLOT_EPILOG = (
 
 def add_train_arguments(p: argparse.ArgumentParser) -> None:
     """The options of the training command (``python -m wlcnn.training``, ``wlcnn train``)."""
-    from wlcnn.training.networks import PRESETS
-
     p.add_argument(
         "--config",
         required=True,
@@ -161,8 +168,6 @@ def _plot_parser() -> argparse.ArgumentParser:
 
 
 def _split_by_role(paths: Sequence[str]) -> tuple[list[str], list[str]]:
-    from wlcnn.maps.mapfile import read_map_attrs
-
     train, test = [], []
     for p in paths:
         role = read_map_attrs(p).get("role")
@@ -176,14 +181,14 @@ def _split_by_role(paths: Sequence[str]) -> tuple[list[str], list[str]]:
 
 
 def _forward_model(args: argparse.Namespace, config: dict[str, Any]) -> Any:
-    from wlcnn.training.forward import StandInForwardModel, SurveyForwardModel
-
     if not args.patch_maps:
         return StandInForwardModel(noise_sigma=args.stand_in_noise)
-    from wlcnn.provenance import file_checksum
-    from wlcnn.survey.forward_model import ForwardModel, TFForwardModel
-    from wlcnn.survey.settings import SurveySettings
-    from wlcnn.survey.shear_maps import read_patch_maps
+    from wlcnn.survey.forward_model import (  # lazy: scipy; keeps `wlcnn --help` fast
+        ForwardModel,
+        TFForwardModel,
+    )
+    from wlcnn.survey.settings import SurveySettings  # lazy: scipy; keeps `wlcnn --help` fast
+    from wlcnn.survey.shear_maps import read_patch_maps  # lazy: scipy; keeps `wlcnn --help` fast
 
     settings = SurveySettings.from_config(config)
     model = ForwardModel.from_patch_maps(read_patch_maps(args.patch_maps), settings=settings)
@@ -194,7 +199,6 @@ def _forward_model(args: argparse.Namespace, config: dict[str, Any]) -> Any:
 def run_train(args: argparse.Namespace) -> int:
     """Train as the parsed options say; returns the exit status."""
     setup_rule_logging(args.log, append=True)  # a resumed run continues the interrupted log
-    from wlcnn.config import ConfigError, load_config
 
     try:
         config = load_config(args.config)
@@ -211,9 +215,6 @@ def run_train(args: argparse.Namespace) -> int:
     if not train_files:
         print("no training map files (role=train) among --maps", file=sys.stderr)
         return EXIT_USAGE
-
-    from wlcnn.training.distribute import make_distribution
-    from wlcnn.training.trainer import TrainingInterrupted, train_network
 
     # The strategy first: under SLURM it decides which GPUs this process may see.
     dist = make_distribution(kind=args.strategy, logical_cpus=args.logical_cpus)
@@ -244,8 +245,6 @@ def run_train(args: argparse.Namespace) -> int:
 
 def run_plot(args: argparse.Namespace) -> int:
     """Plot loss curves as the parsed options say; returns the exit status."""
-    from wlcnn.training.plots import plot_loss_curves
-
     histories = {}
     for item in args.history:
         name, sep, path = item.partition("=")
@@ -258,9 +257,6 @@ def run_plot(args: argparse.Namespace) -> int:
 
 def input_errors() -> tuple[type[Exception], ...]:
     """Exceptions of this stage that mean a bad input file (map or model)."""
-    from wlcnn.maps.mapfile import MapFileError
-    from wlcnn.training.export import ModelFileError
-
     return MapFileError, ModelFileError
 
 

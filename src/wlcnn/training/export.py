@@ -23,6 +23,7 @@ from typing import Any
 from wlcnn.atomic import atomic_path, atomic_write_text
 from wlcnn.provenance import file_record, provenance_record, write_sidecar
 from wlcnn.training.networks import N_OUTPUTS, NetworkSpec
+from wlcnn.training.plots import plot_loss_curves
 from wlcnn.training.settings import Stage
 
 __all__ = [
@@ -166,8 +167,6 @@ def export_network(
         The exported ``model.keras``.
     """
     # lazy: matplotlib only when a network is exported
-    from wlcnn.training.plots import plot_loss_curves
-
     model_path = out_dir / MODEL_FILE
     # Keras insists on the '.keras' ending, so the temporary keeps it last
     with atomic_path(model_path, suffix=".keras", suffix_last=True) as tmp:

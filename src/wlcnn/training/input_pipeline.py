@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 import h5py
 import numpy as np
 
+from wlcnn.maps.mapfile import read_map_attrs
 from wlcnn.seeding import rng_for
 from wlcnn.training.loss import parameter_targets
 
@@ -103,8 +104,6 @@ class CosmologyMaps:
 
 
 def _attrs(path: Path) -> dict[str, Any]:
-    from wlcnn.maps.mapfile import read_map_attrs
-
     return read_map_attrs(path)
 
 

@@ -20,7 +20,15 @@ import sys
 from collections.abc import Sequence
 
 from wlcnn.argtypes import existing_file
+from wlcnn.logs import setup_rule_logging
+from wlcnn.provenance import file_checksum
+from wlcnn.survey import ForwardModel, SurveySettings
+from wlcnn.survey.forward_model import TFForwardModel
+from wlcnn.survey.shear_maps import read_patch_maps
 from wlcnn.training.cli import EXIT_USAGE, SIGNAL_EXIT_BASE, input_errors
+from wlcnn.training.distribute import make_distribution
+from wlcnn.training.forward import SurveyForwardModel
+from wlcnn.training.trainer import TrainingInterrupted, train_network
 
 __all__ = ["main"]
 
@@ -49,16 +57,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Train (or resume) one network as the parsed options say; returns the exit status."""
-    from wlcnn.logs import setup_rule_logging
-
     log = setup_rule_logging(args.log, append=True)
-    from wlcnn.provenance import file_checksum
-    from wlcnn.survey import ForwardModel, SurveySettings
-    from wlcnn.survey.forward_model import TFForwardModel
-    from wlcnn.survey.shear_maps import read_patch_maps
-    from wlcnn.training.distribute import make_distribution
-    from wlcnn.training.forward import SurveyForwardModel
-    from wlcnn.training.trainer import TrainingInterrupted, train_network
 
     config = json.loads(args.params)
     # The strategy first: under SLURM it decides which GPUs this process may see.

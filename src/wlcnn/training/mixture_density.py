@@ -491,8 +491,11 @@ def mixture_trial_statistics(
     """
     import time
 
-    from wlcnn.inference.constraints import s8
-    from wlcnn.inference.coverage import COVERAGE_PARAMETERS, TrialStatistics
+    from wlcnn.inference.constraints import s8  # lazy: numba, scipy only for trial statistics
+    from wlcnn.inference.coverage import (  # lazy: numba, scipy only for trial statistics
+        COVERAGE_PARAMETERS,
+        TrialStatistics,
+    )
 
     truths = np.atleast_2d(np.asarray(truths, dtype=np.float64))
     if truths.shape != (len(posteriors), len(_COVERAGE_THETA)):

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from wlcnn.atomic import atomic_path
 from wlcnn.training.history import read_history
 
 __all__ = ["plot_loss_curves", "plot_predictions_vs_truth"]
@@ -73,8 +74,6 @@ def plot_loss_curves(
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from wlcnn.atomic import atomic_path
 
     fig, ax = plt.subplots(figsize=FIGSIZE)
     for i, (name, path) in enumerate(histories.items()):
@@ -150,8 +149,6 @@ def plot_predictions_vs_truth(
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from wlcnn.atomic import atomic_path
 
     truth = np.atleast_2d(np.asarray(truth, dtype=np.float64))
     prediction = np.atleast_2d(np.asarray(prediction, dtype=np.float64))

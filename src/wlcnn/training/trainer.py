@@ -72,6 +72,7 @@ from wlcnn.training.input_pipeline import (
     per_replica_batch,
     scan_map_files,
 )
+from wlcnn.training.loss import survey_loss
 from wlcnn.training.networks import N_OUTPUTS, build_network, network_spec
 from wlcnn.training.settings import (
     Stage,
@@ -281,7 +282,7 @@ class _Trainer:
     def build(self) -> None:
         """Model, optimizer, loss scale and checkpoint objects, under the strategy's scope."""
         tf = self.tf
-        from wlcnn.training.optimizer import ClippedAdam, LossScale
+        from wlcnn.training.optimizer import ClippedAdam, LossScale  # lazy: TensorFlow only when training
 
         init_seed = int(rng_for(self.base_seed, "training", self.preset, "init").integers(2**31 - 1))
         with self.strategy.scope():
@@ -361,7 +362,6 @@ class _Trainer:
     def _loss_and_grads(self) -> Callable[..., Any]:
         """(patch inputs, targets, loss scale) → (replica loss, scaled gradients); XLA when asked."""
         tf = self.tf
-        from wlcnn.training.loss import survey_loss
 
         model, lam, gb = self.model, self.s.bias_lambda, float(self.global_batch)
 
@@ -380,7 +380,6 @@ class _Trainer:
     def step_functions(self, stage: Stage) -> tuple[Callable[..., Any], Callable[..., Any]]:
         """Distributed train and validation step functions of ``stage`` (noise on / off)."""
         tf = self.tf
-        from wlcnn.training.loss import survey_loss
 
         strategy, forward, noise = self.strategy, self.forward, stage.noise
         loss_and_grads = self._loss_and_grads()
