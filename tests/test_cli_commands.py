@@ -204,10 +204,18 @@ def test_unblind_refuses_results_that_are_not_blinded(
     assert _files_in(results) == before
 
 
-def test_confirmed_unblinding_recovers_the_clear_analysis(analyses: dict[str, Path]) -> None:
+def test_confirmed_unblinding_recovers_the_clear_analysis(
+    analyses: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
     tmp = analyses["tmp"]
     results = tmp / "blind" / "res"
+    # the observed survey failed its E/B null test: unblinding says so first (and still proceeds)
+    eb = tmp / "results" / "inference" / "eb_null" / "eb_null.json"
+    eb.parent.mkdir(parents=True)
+    eb.write_text(json.dumps({"passes": False, "chi2": 80.0, "dof": 8, "pte": 1e-13, "pte_threshold": 0.01}))
     assert _unblind(analyses, results, "--reason", "frozen", "--confirm") == 0
+    err = capsys.readouterr().err
+    assert "FAILED its E/B null test" in err and str(eb) in err and "flip_e1" in err
     record = json.loads((results / "unblinding.json").read_text())
     assert [r["by"] for r in record] == ["ci"] and record[0]["reason"] == "frozen"
     unblinded = json.loads((results / "unblinded" / "constraints.json").read_text())["rows"][0]

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -332,6 +333,25 @@ def _check_unblindable(args: argparse.Namespace, *, secret_path: Path) -> None:
         raise UnblindingError(table_path, "blinded", "true (a blinded analysis)", repr(blinded))
 
 
+#: Where the workflow's E/B null test of the observed survey lies in a run's output directory.
+EB_NULL_RESULT = Path("inference") / "eb_null" / "eb_null.json"
+
+
+def _warn_about_b_modes(path: Path) -> None:
+    """Say, before unblinding, when the observed survey failed its E/B null test (or has none)."""
+    if not path.is_file():
+        sys.stderr.write(f"wlcnn unblind: note: no E/B null test at {path} (run the eb_null rule first)\n")
+        return
+    result = json.loads(path.read_text())
+    if not result.get("passes", False):
+        sys.stderr.write(
+            f"wlcnn unblind: WARNING: the observed survey FAILED its E/B null test ({path}: "
+            f"chi2 = {result.get('chi2')} for {result.get('dof')} B-mode entries, PTE = {result.get('pte')} "
+            f"< {result.get('pte_threshold')}): B modes beyond noise; check the shear frame "
+            "(survey.flip_e1 / flip_e2) before trusting unblinded results\n"
+        )
+
+
 def _cmd_unblind(args: argparse.Namespace) -> int:
     from wlcnn.inference.analysis import (  # lazy: numba, scipy; keeps `wlcnn --help` fast
         UNBLINDED_DIR,
@@ -343,6 +363,7 @@ def _cmd_unblind(args: argparse.Namespace) -> int:
     config = load_config(args.config, base_dir=base)
     settings = InferenceSettings.from_config(config, base_dir=base)
     _check_unblindable(args, secret_path=settings.secret_path)
+    _warn_about_b_modes(base / config["run"]["output_dir"] / EB_NULL_RESULT)
     row = unblind(results_dir=args.results, settings=settings, reason=args.reason, by=args.by)
     print(
         f"unblinded into {Path(args.results) / UNBLINDED_DIR}: S8 = {row['s8']['median']:.3f} "
