@@ -24,7 +24,10 @@ def _config(tmp_path: Path, fixtures: Path) -> dict:
     # One cosmology, the fixture's (a mock row too: the demo survey observes a mock).
     grid.write_text("id,omega_m,sigma8,role,n_sims\nc000,0.26,0.84,test,1\nc000,0.26,0.84,mock,1\n")
     config["run"].update(name="lightcone", output_dir=str(tmp_path / "results"))
-    config.pop("statistics", None)  # its map comparisons name demo cosmologies this grid lacks
+    # these name demo cosmologies and mocks this grid lacks: map comparisons, mock overrides, ray-traced mocks
+    config.pop("statistics", None)
+    config["cosmology"].pop("mock_overrides", None)
+    config["survey"]["mock"].pop("ray_traced", None)
     config["cosmology"].update(grid=str(grid), fixed={"omega_b": 0.0493, "h": 0.6736, "n_s": 0.9649})
     config["simulations"] = {
         "code": "pkdgrav3",
