@@ -325,15 +325,6 @@ def robustness_tables():
 N_NZ_BOOTSTRAP = int(config.get("lensing", {}).get("n_nz_bootstrap", 0)) if "nz_bootstrap_pattern" in config.get("lensing", {}) else 0
 
 
-def nz_input_files():
-    """The n(z) files of every bin and every bootstrap realisation (inputs of the n(z) plot)."""
-    lensing = config["lensing"]
-    files = list(lensing["nz_files"])
-    for realisation in range(N_NZ_BOOTSTRAP):
-        files += [lensing["nz_bootstrap_pattern"].format(bin=b, realisation=realisation)
-                  for b in range(1, len(lensing["nz_files"]) + 1)]
-    return files
-
 
 # Map-set comparisons (statistics.smk), by name
 COMPARE_PAIRS = {p["name"]: p for p in config.get("statistics", {}).get("compare", [])}

@@ -85,7 +85,8 @@ if "mock" in config["survey"]:
 
 rule plot_nz:
     input:
-        nz_input_files(),
+        # the bootstrap files are read by pattern (like the map jobs do): their number is a param
+        config["lensing"]["nz_files"],
     output:
         report(str(OUT / "plots" / "nz_bootstrap.png"), category="Survey", caption="../report/nz.rst"),
     params:
