@@ -45,7 +45,8 @@ kill "$poller" 2>/dev/null; poller=""
 echo "[slurm-demo] SLURM jobs (job id, rule or group, CPUs, memory, time limit, GPUs):"
 sort -u -n "$jobs_seen" | awk '{$2 = $2; print "  " $0}'
 # Training was a GPU job: SLURM allocated it a GPU gres ...
-if ! awk '$2 ~ /^rule_train_network/ && $6 ~ /gpu:1/' "$jobs_seen" | grep -q .; then
+# (awk decides alone: `awk | grep -q` fails under pipefail when grep exits before awk's many lines)
+if ! awk '$2 ~ /^rule_train_network/ && $6 ~ /gpu:1/ {found = 1} END {exit !found}' "$jobs_seen"; then
   echo "[slurm-demo] FAIL: the train_network job did not request a GPU from SLURM" >&2
   exit 1
 fi

@@ -147,6 +147,11 @@ def _attribute_equal(a: Any, b: Any) -> bool:
     return x.dtype == y.dtype and x.shape == y.shape and x.tobytes() == y.tobytes()
 
 
+#: Root attributes that record where a file came from (the source snapshot's header and paths),
+#: compared like the provenance record: two runs in different directories differ there only.
+_RECORD_ATTRIBUTES = ("source_header",)
+
+
 def _dereferenced(value: Any, fh: Any) -> Any:
     """An attribute with HDF5 object references (netCDF dimension scales) as the objects' names.
 
@@ -227,11 +232,11 @@ def _diff_hdf5(a: Path, b: Path, rel: str, report: DiffReport) -> None:
                         report.content.append(Difference(rel, name, detail))
                 for key in sorted(set(x.attrs) | set(y.attrs)):
                     place = f"{name}@{key}" if name != "/" else f"@{key}"
-                    if name == "/" and key == PROVENANCE_ATTRIBUTE:
+                    if name == "/" and key in (PROVENANCE_ATTRIBUTE, *_RECORD_ATTRIBUTES):
                         for where, detail in _json_differences(
                             _decode_record(x.attrs.get(key)), _decode_record(y.attrs.get(key)), where=""
                         ):
-                            report.provenance.append(Difference(rel, f"@provenance.{where}", detail))
+                            report.provenance.append(Difference(rel, f"@{key}.{where}", detail))
                     elif key not in y.attrs or key not in x.attrs:
                         report.content.append(
                             Difference(rel, place, f"only in {'A' if key in x.attrs else 'B'}")
