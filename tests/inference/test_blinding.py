@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import wlcnn.inference.plots as plots_module
+from tests.inference.toy_analysis import TRUTH, toy_inputs
 from wlcnn.inference.analysis import (
     RESULT_FILES,
     UNBLINDED_DIR,
@@ -20,35 +21,6 @@ from wlcnn.inference.analysis import (
 )
 from wlcnn.inference.blinding import load_or_create_secret
 from wlcnn.inference.sampling import read_chain
-from wlcnn.inference.summaries import DataVector, Summaries
-from wlcnn.inference.toy import default_toy
-
-TRUTH = (0.3, 0.8, 0.0)
-
-
-def _toy_inputs() -> tuple[Summaries, DataVector]:
-    toy = default_toy()
-    om, sg = np.linspace(0.1, 0.5, 5), np.linspace(0.4, 1.4, 6)
-    nodes = np.array([(a, b) for a in om for b in sg])
-    a_ia = np.linspace(-6, 6, 5)
-    rng = np.random.default_rng(0)
-    n_surveys = 60
-    preds = np.stack([toy.surveys(np.array([o, s, a]), n=n_surveys, rng=rng) for o, s in nodes for a in a_ia])
-    preds = preds.reshape(len(nodes), len(a_ia), n_surveys, toy.n_data)
-    summ = Summaries(
-        label="toy",
-        cosmology_ids=tuple(f"c{i:03d}" for i in range(len(nodes))),
-        omega_m=nodes[:, 0],
-        sigma8=nodes[:, 1],
-        a_ia=a_ia,
-        predictions=preds,
-        seeds=np.zeros(preds.shape[:3], dtype=np.uint64),
-        output_names=("t0", "t1", "t2", "t3"),
-    )
-    data = DataVector(
-        label="toy", data=toy.surveys(np.array(TRUTH), n=1, rng=rng)[0], output_names=summ.output_names
-    )
-    return summ, data
 
 
 def _settings(tmp_path, *, blind: bool) -> InferenceSettings:
@@ -75,7 +47,7 @@ def _settings(tmp_path, *, blind: bool) -> InferenceSettings:
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory) -> dict:
     tmp = tmp_path_factory.mktemp("blind")
-    summ, data = _toy_inputs()
+    summ, data = toy_inputs()
     figures: list = []
     original_close = plots_module.plt.close
 
