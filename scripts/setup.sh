@@ -12,9 +12,9 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$PYTHON" -m venv "$VENV"
 fi
 "$VENV/bin/python" -m pip install --quiet --upgrade pip
-echo "[setup] installing wlcnn[$EXTRAS,workflow,mpi,inference,test,bench,lint] (a few minutes the first time)"
+echo "[setup] installing wlcnn[$EXTRAS,workflow,mpi,inference,shapes,test,bench,lint] (a few minutes the first time)"
 # lint: ruff and mypy, which .ci/run runs as a gate
-"$VENV/bin/python" -m pip install --quiet -e ".[$EXTRAS,workflow,mpi,inference,test,bench,lint]"
+"$VENV/bin/python" -m pip install --quiet -e ".[$EXTRAS,workflow,mpi,inference,shapes,test,bench,lint]"
 # mpi4py needs an MPI library. Default: the mpich wheel in the venv (self-contained, the same
 # everywhere); on a cluster, WLCNN_MPI=system keeps the site's MPI (module load it first).
 if [ "${WLCNN_MPI:-wheel}" != system ] && [ ! -x "$VENV/bin/mpiexec" ]; then
