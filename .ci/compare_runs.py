@@ -2,11 +2,11 @@
 
 Usage: python .ci/compare_runs.py RUN_DIR_A RUN_DIR_B
 
-Every HDF5 product of run A that run B also made is compared with ``wlcnn diff``
+Run B may be a subset of run A (CI's SLURM rerun builds a representative target set). Every
+HDF5 product of run B is compared with its namesake in A with ``wlcnn diff``
 (:func:`wlcnn.diff.diff_paths`): datasets bit for bit and every attribute except the provenance
 record, whose times, host and SLURM job id legitimately differ (those differences are counted,
-not failed). Every ingested snapshot of A must exist in B; other products may be missing from B
-(stages the other run did not reach).
+not failed). B must have ingested snapshots, and every product of B must exist in A.
 """
 
 import sys
@@ -16,15 +16,15 @@ from wlcnn.diff import DiffInputError, DiffReport, diff_paths
 
 
 def main(a: Path, b: Path) -> int:
-    ingested = sorted(p.relative_to(a) for p in (a / "ingested").rglob("*.h5"))
+    ingested = sorted(p.relative_to(b) for p in (b / "ingested").rglob("*.h5"))
     if not ingested:
-        print(f"no ingested snapshots under {a}", file=sys.stderr)
+        print(f"no ingested snapshots under {b}", file=sys.stderr)
         return 1
-    missing = [rel for rel in ingested if not (b / rel).is_file()]
+    products = sorted(p.relative_to(b) for p in b.rglob("*.h5"))
+    missing = [rel for rel in products if not (a / rel).is_file()]
     if missing:
-        print(f"{b}: ingested snapshots missing: {', '.join(map(str, missing))}", file=sys.stderr)
+        print(f"{a}: products of {b} missing: {', '.join(map(str, missing))}", file=sys.stderr)
         return 1
-    products = sorted(p.relative_to(a) for p in a.rglob("*.h5") if (b / p.relative_to(a)).is_file())
     total = DiffReport()
     for rel in products:
         try:

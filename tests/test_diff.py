@@ -163,3 +163,8 @@ def test_ci_comparison_uses_diff(runs: tuple[Path, Path]) -> None:
         fh["particles/ids"][0] += 1
     done = subprocess.run(script, capture_output=True, text=True, check=False)
     assert done.returncode == 1 and "/particles/ids: 1 of 32768 values differ" in done.stderr
+    # B (CI's SLURM rerun of a target subset) may not make anything A did not make
+    with h5py.File(b / "ingested" / "snapshot_007.h5", "w") as fh:
+        fh["x"] = [1]
+    done = subprocess.run(script, capture_output=True, text=True, check=False)
+    assert done.returncode == 1 and "ingested/snapshot_007.h5" in done.stderr and "missing" in done.stderr
