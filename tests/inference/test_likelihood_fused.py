@@ -61,3 +61,24 @@ def test_covariance_edited_in_place_is_seen() -> None:
     )
     assert after != before
     assert after == pytest.approx(float(want), rel=1e-12)
+
+
+@pytest.mark.parametrize("bad_row", [0, 4])
+def test_a_covariance_not_positive_definite_is_named(bad_row: int) -> None:
+    p = 6
+    nodes = np.array([[0.2, 0.6], [0.4, 0.6], [0.2, 1.0], [0.4, 1.0]])
+    a_ia = np.array([-1.0, 1.0])
+    cov = np.broadcast_to(np.eye(p), (len(nodes), len(a_ia), p, p)).copy()
+    # Every grid value indefinite from row `bad_row` on: its leading minor of that size is negative.
+    cov[..., bad_row, bad_row] = -1.0
+    like = SummaryLikelihood(
+        nodes=nodes,
+        a_ia=a_ia,
+        mean=np.zeros((len(nodes), len(a_ia), p)),
+        covariance=cov,
+        n_mean=50,
+        n_cov=50,
+        data=np.zeros(p),
+    )
+    with pytest.raises(np.linalg.LinAlgError, match="not positive definite at grid values"):
+        like(np.array([[0.3, 0.8, 0.0]]))

@@ -13,9 +13,92 @@ Modules, one concept each:
 * :mod:`.blinding`: secret parameter offset and the recorded unblinding.
 * :mod:`.analysis`: one analysis end to end; :mod:`.cli`: ``python -m wlcnn.inference``.
 
-Nothing is imported here, so that importing one module (e.g. the power spectrum) stays light.
+The names below are loaded on first use (:mod:`wlcnn._lazy`), so that importing one module
+(e.g. the power spectrum) stays light.
 """
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from typing import TYPE_CHECKING
+
+from wlcnn._lazy import attach
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers only
+    from wlcnn.inference.analysis import (
+        InferenceSettings,
+        build_likelihood,
+        compare,
+        constrain,
+        sample_posterior,
+        unblind,
+    )
+    from wlcnn.inference.constraints import marginal_interval, s8, write_table
+    from wlcnn.inference.likelihood import (
+        PARAMETER_NAMES,
+        GridInterpolator,
+        SummaryLikelihood,
+        sellentin_heavens_logpdf,
+    )
+    from wlcnn.inference.sampling import Chain, read_chain, run_emcee, write_arviz_netcdf, write_chain
+    from wlcnn.inference.summaries import (
+        DataVector,
+        Summaries,
+        read_data_vector,
+        read_summaries,
+        write_summaries,
+    )
+
+__all__ = [
+    "Chain",
+    "DataVector",
+    "GridInterpolator",
+    "InferenceSettings",
+    "PARAMETER_NAMES",
+    "Summaries",
+    "SummaryLikelihood",
+    "build_likelihood",
+    "compare",
+    "constrain",
+    "marginal_interval",
+    "read_chain",
+    "read_data_vector",
+    "read_summaries",
+    "run_emcee",
+    "s8",
+    "sample_posterior",
+    "sellentin_heavens_logpdf",
+    "unblind",
+    "write_arviz_netcdf",
+    "write_chain",
+    "write_summaries",
+    "write_table",
+]
+
+#: Public name -> the submodule that defines it (loaded on first use).
+_HOME = {
+    "InferenceSettings": "analysis",
+    "build_likelihood": "analysis",
+    "compare": "analysis",
+    "constrain": "analysis",
+    "sample_posterior": "analysis",
+    "unblind": "analysis",
+    "marginal_interval": "constraints",
+    "s8": "constraints",
+    "write_table": "constraints",
+    "PARAMETER_NAMES": "likelihood",
+    "GridInterpolator": "likelihood",
+    "SummaryLikelihood": "likelihood",
+    "sellentin_heavens_logpdf": "likelihood",
+    "Chain": "sampling",
+    "read_chain": "sampling",
+    "run_emcee": "sampling",
+    "write_arviz_netcdf": "sampling",
+    "write_chain": "sampling",
+    "DataVector": "summaries",
+    "Summaries": "summaries",
+    "read_data_vector": "summaries",
+    "read_summaries": "summaries",
+    "write_summaries": "summaries",
+}
+
+__getattr__, __dir__ = attach(__name__, _HOME, public=__all__)

@@ -36,8 +36,9 @@ bounds would reveal the offset), read by ``getdist.loadMCSamples(".../chain")``.
 :func:`write_arviz_netcdf` writes the netCDF-4/HDF5 layout of ArviZ's ``from_netcdf``: groups
 ``posterior`` (``omega_m``, ``sigma8``, ``a_ia``, ``s8``, dims ``(chain, draw)``, a chain per
 walker) and ``sample_stats`` (``lp``), with HDF5 dimension scales ``chain`` and ``draw``. It is
-written with h5py: neither arviz, xarray, netCDF4 nor h5netcdf is installed here, so the reading
-by ArviZ is untested in this project.
+written with h5py alone (no runtime dependency on xarray or netCDF libraries); ArviZ's
+``from_netcdf`` reading it is tested (``tests/inference/test_sampling_arviz.py``, arviz 0.23
+through xarray's h5netcdf engine).
 
 Grid (:func:`write_grid`): ``omega_m``, ``sigma8``, ``a_ia`` (axes, f8) and ``log_posterior``
 (n1, n2, n3) f8 (−inf outside the prior), ``prior_hull`` (k, 2) f8 (true coordinates);

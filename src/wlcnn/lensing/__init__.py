@@ -13,8 +13,13 @@ generator) does not import its own module twice.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from typing import TYPE_CHECKING
+
+from wlcnn._lazy import attach
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers only
+    from wlcnn.lensing.born import BornMaps, BornWeights, born_convergence, shell_weights
+    from wlcnn.lensing.nz import NzError, NzTable, load_nz_from_config, read_nz, read_nz_bins
 
 __all__ = [
     "BornMaps",
@@ -28,7 +33,8 @@ __all__ = [
     "shell_weights",
 ]
 
-_WHERE = {
+#: Public name -> the submodule that defines it (loaded on first use).
+_HOME = {
     "BornMaps": "born",
     "BornWeights": "born",
     "born_convergence": "born",
@@ -40,8 +46,4 @@ _WHERE = {
     "read_nz_bins": "nz",
 }
 
-
-def __getattr__(name: str) -> Any:
-    if name in _WHERE:
-        return getattr(importlib.import_module(f"wlcnn.lensing.{_WHERE[name]}"), name)
-    raise AttributeError(f"module 'wlcnn.lensing' has no attribute {name!r}")
+__getattr__, __dir__ = attach(__name__, _HOME, public=__all__)

@@ -30,8 +30,9 @@ Examples
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from wlcnn._lazy import attach
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers only
     from wlcnn.maps.gnomonic import PatchGeometry
@@ -45,10 +46,10 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers only
     from wlcnn.maps.symmetries import N_SYMMETRIES, BoxTransform, draw_transform
 
 __all__ = [
-    "N_SYMMETRIES",
     "BoxTransform",
     "MapPlan",
     "MapSettings",
+    "N_SYMMETRIES",
     "PatchGeometry",
     "Shell",
     "describe_map_file",
@@ -64,8 +65,8 @@ __all__ = [
     "shells_from_redshifts",
 ]
 
-#: Where each public name lives. Imported on first use, so that ``wlcnn inspect`` (which needs
-#: only :mod:`wlcnn.maps.mapfile`) does not pay for numba, pyccl and healpy.
+#: Public name -> the submodule that defines it. Loaded on first use, so that ``wlcnn inspect``
+#: (which needs only :mod:`wlcnn.maps.mapfile`) does not pay for numba, pyccl and healpy.
 _HOME = {
     "N_SYMMETRIES": "symmetries",
     "BoxTransform": "symmetries",
@@ -86,8 +87,4 @@ _HOME = {
     "make_lightcone_maps": "lightcone",
 }
 
-
-def __getattr__(name: str) -> Any:
-    if name in _HOME:
-        return getattr(importlib.import_module(f"wlcnn.maps.{_HOME[name]}"), name)
-    raise AttributeError(f"module 'wlcnn.maps' has no attribute {name!r}")
+__getattr__, __dir__ = attach(__name__, _HOME, public=__all__)

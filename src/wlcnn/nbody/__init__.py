@@ -6,18 +6,25 @@ and :func:`write_pm_outputs` writes each output as a Gadget-2 snapshot, which th
 then ingests with :func:`wlcnn.io.open_snapshot` like real data.
 
 Units everywhere: comoving Mpc/h, peculiar km/s, h/Mpc, (Mpc/h)^3, M_sun/h.
+
+The names below are loaded on first use (:mod:`wlcnn._lazy`).
 """
 
 from __future__ import annotations
 
-from wlcnn.nbody.ics import (
-    InitialConditions,
-    linear_density_field,
-    lpt_displacements,
-    make_initial_conditions,
-)
-from wlcnn.nbody.pm import ParticleMesh, PMSnapshot, pm_time_steps, run_pm, write_pm_outputs
-from wlcnn.nbody.power import log_k_edges, power_spectrum
+from typing import TYPE_CHECKING
+
+from wlcnn._lazy import attach
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers only
+    from wlcnn.nbody.ics import (
+        InitialConditions,
+        linear_density_field,
+        lpt_displacements,
+        make_initial_conditions,
+    )
+    from wlcnn.nbody.pm import ParticleMesh, PMSnapshot, pm_time_steps, run_pm, write_pm_outputs
+    from wlcnn.nbody.power import log_k_edges, power_spectrum
 
 __all__ = [
     "InitialConditions",
@@ -32,3 +39,20 @@ __all__ = [
     "run_pm",
     "write_pm_outputs",
 ]
+
+#: Public name -> the submodule that defines it (loaded on first use).
+_HOME = {
+    "InitialConditions": "ics",
+    "linear_density_field": "ics",
+    "lpt_displacements": "ics",
+    "make_initial_conditions": "ics",
+    "ParticleMesh": "pm",
+    "PMSnapshot": "pm",
+    "pm_time_steps": "pm",
+    "run_pm": "pm",
+    "write_pm_outputs": "pm",
+    "log_k_edges": "power",
+    "power_spectrum": "power",
+}
+
+__getattr__, __dir__ = attach(__name__, _HOME, public=__all__)

@@ -21,32 +21,25 @@ Examples
 >>> maps = np.random.default_rng(0).normal(size=(4, 64, 64))
 >>> statistics.minkowski_functionals(maps, np.linspace(-2, 2, 5), units="sigma").v0.shape
 (4, 4)
+
+The names below are loaded on first use (:mod:`wlcnn._lazy`), so that importing the power
+spectrum (the inference baseline, Fig. 4) does not pay for numba and scipy.stats.
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from typing import TYPE_CHECKING
 
-# Eager: the function shares its module's name, and a lazy attribute would be shadowed by the
-# submodule once anything imports it (the estimator is numpy-only, so this costs nothing).
-from wlcnn.statistics.power_spectrum import FlatSkySpectrum, FourierRings, power_spectrum, ring_edges
+from wlcnn._lazy import attach
 
-#: Public name → defining module. Loaded on first use (PEP 562) so that importing the power
-#: spectrum (the inference baseline, Fig. 4) does not pay for numba and scipy.stats.
-_WHERE = {
-    "MinkowskiFunctionals": "minkowski",
-    "PeakCounts": "peaks",
-    "PixelHistogram": "histogram",
-    "ThresholdUnits": "thresholds",
-    "TwoSampleTests": "two_sample",
-    "correlation_difference": "two_sample",
-    "correlation_matrix": "correlation",
-    "minkowski_functionals": "minkowski",
-    "peak_counts": "peaks",
-    "pixel_histogram": "histogram",
-    "two_sample_tests": "two_sample",
-}
+if TYPE_CHECKING:  # pragma: no cover - for type checkers only
+    from wlcnn.statistics.correlation import correlation_matrix
+    from wlcnn.statistics.histogram import PixelHistogram, pixel_histogram
+    from wlcnn.statistics.minkowski import MinkowskiFunctionals, minkowski_functionals
+    from wlcnn.statistics.peaks import PeakCounts, peak_counts
+    from wlcnn.statistics.power_spectrum import FlatSkySpectrum, FourierRings, power_spectrum, ring_edges
+    from wlcnn.statistics.thresholds import ThresholdUnits
+    from wlcnn.statistics.two_sample import TwoSampleTests, correlation_difference, two_sample_tests
 
 __all__ = [
     "FlatSkySpectrum",
@@ -66,13 +59,23 @@ __all__ = [
     "two_sample_tests",
 ]
 
+#: Public name -> the submodule that defines it (loaded on first use).
+_HOME = {
+    "FlatSkySpectrum": "power_spectrum",
+    "FourierRings": "power_spectrum",
+    "power_spectrum": "power_spectrum",
+    "ring_edges": "power_spectrum",
+    "PixelHistogram": "histogram",
+    "pixel_histogram": "histogram",
+    "MinkowskiFunctionals": "minkowski",
+    "minkowski_functionals": "minkowski",
+    "PeakCounts": "peaks",
+    "peak_counts": "peaks",
+    "ThresholdUnits": "thresholds",
+    "correlation_matrix": "correlation",
+    "TwoSampleTests": "two_sample",
+    "correlation_difference": "two_sample",
+    "two_sample_tests": "two_sample",
+}
 
-def __getattr__(name: str) -> Any:
-    """Import the module that defines ``name`` on first access."""
-    if name not in _WHERE:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = attach(__name__, _HOME, public=__all__)

@@ -23,15 +23,22 @@ Importing this package does not import TensorFlow (the Snakefile uses
 :func:`network_config_subset` at parse time).
 """
 
-from wlcnn.training.export import ModelFileError, load_trained_model
-from wlcnn.training.networks import PRESETS, NetworkSpec, network_spec
-from wlcnn.training.settings import Stage, TrainingSettings, network_config_subset, stages_for
-from wlcnn.training.trainer import TrainingInterrupted, TrainingResult, train_network
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from wlcnn._lazy import attach
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers only
+    from wlcnn.training.export import ModelFileError, load_trained_model
+    from wlcnn.training.networks import PRESETS, NetworkSpec, network_spec
+    from wlcnn.training.settings import Stage, TrainingSettings, network_config_subset, stages_for
+    from wlcnn.training.trainer import TrainingInterrupted, TrainingResult, train_network
 
 __all__ = [
     "ModelFileError",
-    "PRESETS",
     "NetworkSpec",
+    "PRESETS",
     "Stage",
     "TrainingInterrupted",
     "TrainingResult",
@@ -42,3 +49,21 @@ __all__ = [
     "stages_for",
     "train_network",
 ]
+
+#: Public name -> the submodule that defines it (loaded on first use).
+_HOME = {
+    "ModelFileError": "export",
+    "load_trained_model": "export",
+    "PRESETS": "networks",
+    "NetworkSpec": "networks",
+    "network_spec": "networks",
+    "Stage": "settings",
+    "TrainingSettings": "settings",
+    "network_config_subset": "settings",
+    "stages_for": "settings",
+    "TrainingInterrupted": "trainer",
+    "TrainingResult": "trainer",
+    "train_network": "trainer",
+}
+
+__getattr__, __dir__ = attach(__name__, _HOME, public=__all__)
