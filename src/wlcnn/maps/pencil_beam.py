@@ -150,9 +150,20 @@ def beam_regions(
     )
 
 
+#: Particles binned per pass of the vectorised loop: their pixel indices stay in L1 cache.
+BIN_BLOCK = 2048
+
+
 @numba.njit(cache=True, nogil=True)
-def _axis_bounds(c: int, w: float, eps: float, sign: float, shift: float, box: float) -> tuple[float, float]:
-    """Transformed range of one cell along one output axis; the whole axis if the wrap splits it."""
+def _cell_wrap(
+    c: int, w: float, eps: float, sign: float, shift: float, box: float
+) -> tuple[float, float, float, bool]:
+    """Transformed range of one cell along one output axis and the wrap its particles take.
+
+    Returns ``(lo, hi, wrap, split)``: the range after the periodic wrap, the wrap (0, +box or
+    -box) that every particle of the cell takes, and whether the box face cuts the cell (its
+    particles then wrap differently and the whole axis is returned).
+    """
     lo = c * w - eps
     hi = (c + 1) * w + eps
     if sign > 0:
@@ -160,17 +171,127 @@ def _axis_bounds(c: int, w: float, eps: float, sign: float, shift: float, box: f
     else:
         u_lo, u_hi = shift - hi, shift - lo
     if u_hi < 0.0:
-        return u_lo + box, u_hi + box
+        return u_lo + box, u_hi + box, box, False
     if u_lo >= box:
-        return u_lo - box, u_hi - box
+        return u_lo - box, u_hi - box, -box, False
     if u_lo < 0.0 or u_hi >= box:
-        return 0.0, box
-    return u_lo, u_hi
+        return 0.0, box, 0.0, True
+    return u_lo, u_hi, 0.0, False
 
 
-# The hot loop stays in one compiled function: numba helpers would cost calls per particle.
+# error_model="numpy": x / z may divide by zero for particles that the mask then drops; the
+# default Python model would add a per-particle check and keep the loop from vectorising.
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _bin_run(
+    pos,
+    start,
+    stop,
+    perm,
+    signs,
+    shift,
+    wrap,
+    off,
+    box,
+    r2_near,
+    r2_far,
+    a,
+    inv_delta,
+    n_pix,
+    split,
+    pix,
+    flat,
+):  # pragma: no cover - compiled
+    """Bin particles ``start:stop`` (cells with the same wraps) into ``flat`` (last bin: dropped).
+
+    Per block: a branch-free pass computes every particle's flat pixel index (the trash bin
+    when it misses the shell or the patch), then a scatter pass counts them. ``split`` cells
+    (cut by a box face) wrap per particle; the others add the cell's constant ``wrap``, which
+    gives bit for bit the per-particle wrap of :meth:`BoxTransform.apply`.
+    """
+    trash = n_pix * n_pix
+    p0, p1, p2 = perm[0], perm[1], perm[2]
+    s0, s1, s2 = signs[0], signs[1], signs[2]
+    t0, t1, t2 = shift[0], shift[1], shift[2]
+    w0, w1, w2 = wrap[0], wrap[1], wrap[2]
+    ox, oy, oz = off[0], off[1], off[2]
+    nf = float(n_pix)
+    for b in range(start, stop, BIN_BLOCK):
+        blk = pos[b : min(b + BIN_BLOCK, stop)]
+        m = blk.shape[0]
+        if split:
+            for i in range(m):
+                v0 = s0 * blk[i, p0] + t0
+                v1 = s1 * blk[i, p1] + t1
+                v2 = s2 * blk[i, p2] + t2
+                if v0 < 0.0:
+                    v0 = v0 + box
+                if v0 >= box:
+                    v0 = v0 - box
+                if v1 < 0.0:
+                    v1 = v1 + box
+                if v1 >= box:
+                    v1 = v1 - box
+                if v2 < 0.0:
+                    v2 = v2 + box
+                if v2 >= box:
+                    v2 = v2 - box
+                x = v0 + ox
+                y = v1 + oy
+                z = v2 + oz
+                r2 = x * x + y * y + z * z
+                fx = (x / z + a) * inv_delta
+                fy = (y / z + a) * inv_delta
+                ok = (
+                    (z > 0.0)
+                    & (r2 >= r2_near)
+                    & (r2 < r2_far)
+                    & (fx >= 0.0)
+                    & (fy >= 0.0)
+                    & (fx < nf)
+                    & (fy < nf)
+                )
+                gx = fx if ok else 0.0
+                gy = fy if ok else 0.0
+                k = int(gy) * n_pix + int(gx)
+                pix[i] = k if ok else trash
+        else:
+            for i in range(m):
+                # Fixed-column loads and loop-invariant selects vectorise; pos[i, perm[j]] did not.
+                q0 = blk[i, 0]
+                q1 = blk[i, 1]
+                q2 = blk[i, 2]
+                u0 = q0 if p0 == 0 else (q1 if p0 == 1 else q2)
+                u1 = q0 if p1 == 0 else (q1 if p1 == 1 else q2)
+                u2 = q0 if p2 == 0 else (q1 if p2 == 1 else q2)
+                # Same expressions as BoxTransform.apply / project_counts_numpy (identical counts).
+                v0 = s0 * u0 + t0 + w0
+                v1 = s1 * u1 + t1 + w1
+                v2 = s2 * u2 + t2 + w2
+                x = v0 + ox
+                y = v1 + oy
+                z = v2 + oz
+                r2 = x * x + y * y + z * z
+                fx = (x / z + a) * inv_delta
+                fy = (y / z + a) * inv_delta
+                ok = (
+                    (z > 0.0)
+                    & (r2 >= r2_near)
+                    & (r2 < r2_far)
+                    & (fx >= 0.0)
+                    & (fy >= 0.0)
+                    & (fx < nf)
+                    & (fy < nf)
+                )
+                gx = fx if ok else 0.0
+                gy = fy if ok else 0.0
+                k = int(gy) * n_pix + int(gx)
+                pix[i] = k if ok else trash
+        for i in range(m):
+            flat[pix[i]] += 1
+
+
 @numba.njit(cache=True, nogil=True)
-def _pencil_kernel(  # noqa: C901
+def _pencil_kernel(
     pos,
     offsets,
     n_cells,
@@ -189,20 +310,31 @@ def _pencil_kernel(  # noqa: C901
     r2_far,
     counts,
 ):  # pragma: no cover - compiled
-    """Count the particles of the listed cell boxes into the patch; return particles tested."""
+    """Count the particles of the listed cell boxes into the patch; return particles tested.
+
+    Cells that pass the conservative frustum test and take the same wraps are merged along
+    ``cz`` (their particles are contiguous) into runs binned by :func:`_bin_run`.
+    """
     w = box / n_cells
-    r2_lo = r2_near * (1.0 - 1e-9)
-    r2_hi = r2_far * (1.0 + 1e-9)
+    r2_lo = r2_near * (1.0 - BOUNDS_SLACK)
+    r2_hi = r2_far * (1.0 + BOUNDS_SLACK)
     tested = 0
     idx = np.zeros(3, dtype=np.int64)
     lo = np.zeros(3)
     hi = np.zeros(3)
+    wrap = np.zeros(3)
+    run_wrap = np.zeros(3)
+    off = np.zeros(3)
+    pix = np.empty(BIN_BLOCK, dtype=np.int64)
+    flat = np.zeros(n_pix * n_pix + 1, dtype=np.int64)
     for k in range(cells.shape[0]):
-        ox, oy, oz = replica[k, 0], replica[k, 1], replica[k, 2]
+        off[0], off[1], off[2] = replica[k, 0], replica[k, 1], replica[k, 2]
         for cx in range(cells[k, 0], cells[k, 1]):
             idx[0] = cx
             for cy in range(cells[k, 2], cells[k, 3]):
                 idx[1] = cy
+                run_start = -1
+                run_stop = -1
                 for cz in range(cells[k, 4], cells[k, 5]):
                     idx[2] = cz
                     c = (cx * n_cells + cy) * n_cells + cz
@@ -210,14 +342,13 @@ def _pencil_kernel(  # noqa: C901
                     if start == stop:
                         continue
                     # Conservative test of the cell's transformed bounds against the frustum.
+                    split = False
                     for j in range(3):
-                        lo[j], hi[j] = _axis_bounds(idx[perm[j]], w, eps, signs[j], shift[j], box)
-                    lo[0] += ox
-                    hi[0] += ox
-                    lo[1] += oy
-                    hi[1] += oy
-                    lo[2] += oz
-                    hi[2] += oz
+                        lj, hj, wj, sj = _cell_wrap(idx[perm[j]], w, eps, signs[j], shift[j], box)
+                        lo[j] = lj + off[j]
+                        hi[j] = hj + off[j]
+                        wrap[j] = wj
+                        split = split or sj
                     if hi[2] <= 0.0:
                         continue
                     reach = a_slack * hi[2]
@@ -234,36 +365,75 @@ def _pencil_kernel(  # noqa: C901
                     if dmin > r2_hi or dmax < r2_lo:
                         continue
                     tested += stop - start
-                    for i in range(start, stop):
-                        # Same expressions as BoxTransform.apply / project_counts_numpy.
-                        v0 = signs[0] * pos[i, perm[0]] + shift[0]
-                        v1 = signs[1] * pos[i, perm[1]] + shift[1]
-                        v2 = signs[2] * pos[i, perm[2]] + shift[2]
-                        if v0 < 0.0:
-                            v0 = v0 + box
-                        if v0 >= box:
-                            v0 = v0 - box
-                        if v1 < 0.0:
-                            v1 = v1 + box
-                        if v1 >= box:
-                            v1 = v1 - box
-                        if v2 < 0.0:
-                            v2 = v2 + box
-                        if v2 >= box:
-                            v2 = v2 - box
-                        x = v0 + ox
-                        y = v1 + oy
-                        z = v2 + oz
-                        if z <= 0.0:
-                            continue
-                        r2 = x * x + y * y + z * z
-                        if r2 < r2_near or r2 >= r2_far:
-                            continue
-                        fx = (x / z + a) * inv_delta
-                        fy = (y / z + a) * inv_delta
-                        if fx < 0.0 or fy < 0.0 or fx >= n_pix or fy >= n_pix:
-                            continue
-                        counts[int(fy), int(fx)] += 1
+                    if split:
+                        _bin_run(
+                            pos,
+                            start,
+                            stop,
+                            perm,
+                            signs,
+                            shift,
+                            wrap,
+                            off,
+                            box,
+                            r2_near,
+                            r2_far,
+                            a,
+                            inv_delta,
+                            n_pix,
+                            True,
+                            pix,
+                            flat,
+                        )
+                        continue
+                    same = wrap[0] == run_wrap[0] and wrap[1] == run_wrap[1] and wrap[2] == run_wrap[2]
+                    if run_start >= 0 and start == run_stop and same:
+                        run_stop = stop
+                        continue
+                    if run_start >= 0:
+                        _bin_run(
+                            pos,
+                            run_start,
+                            run_stop,
+                            perm,
+                            signs,
+                            shift,
+                            run_wrap,
+                            off,
+                            box,
+                            r2_near,
+                            r2_far,
+                            a,
+                            inv_delta,
+                            n_pix,
+                            False,
+                            pix,
+                            flat,
+                        )
+                    run_start, run_stop = start, stop
+                    run_wrap[0], run_wrap[1], run_wrap[2] = wrap[0], wrap[1], wrap[2]
+                if run_start >= 0:
+                    _bin_run(
+                        pos,
+                        run_start,
+                        run_stop,
+                        perm,
+                        signs,
+                        shift,
+                        run_wrap,
+                        off,
+                        box,
+                        r2_near,
+                        r2_far,
+                        a,
+                        inv_delta,
+                        n_pix,
+                        False,
+                        pix,
+                        flat,
+                    )
+    for i in range(n_pix * n_pix):
+        counts[i // n_pix, i % n_pix] += flat[i]
     return tested
 
 
