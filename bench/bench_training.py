@@ -45,6 +45,8 @@ REPO = Path(__file__).resolve().parents[1]
 #: KiDS-450 after projection: 10.56 M galaxies on 20 patches (paper's Table I).
 GALAXIES_PER_PATCH = 10_561_462 // 20
 MASKED_FRACTION = 0.1
+#: Bytes per MiB (memory is reported in MiB).
+MIB = 2**20
 N_BINS, N_PIX = 4, 128
 MODES = {
     "fp32": {"mixed_precision": "none", "xla": False},
@@ -125,6 +127,8 @@ def measure(
     patches: int,
     workdir: Path,
 ) -> dict[str, Any]:
+    import tensorflow as tf
+
     from wlcnn.training import train_network
     from wlcnn.training.history import read_history
 
@@ -140,6 +144,9 @@ def measure(
         **MODES[mode],
     }
     out = workdir / f"{preset}-{mode}"
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:  # peak device memory of this run alone
+        tf.config.experimental.reset_memory_stats("GPU:0")
     t0 = time.perf_counter()
     train_network(
         train_files=maps[0],
@@ -152,6 +159,7 @@ def measure(
         forward_model=forward,
     )
     row = read_history(out / "history.csv")[-1]
+    peak = tf.config.experimental.get_memory_info("GPU:0")["peak"] / MIB if gpus else None
     return {
         "preset": preset,
         "mode": mode,
@@ -160,6 +168,7 @@ def measure(
         "input_wait": row["input_wait"],
         "wall_s": time.perf_counter() - t0,
         "steps": steps,
+        "peak_device_memory_mib": peak,
     }
 
 

@@ -262,3 +262,57 @@ def test_gpu_job_is_scheduled_on_a_gpu(slurm_cluster: str, tmp_path: Path) -> No
     assert re.search(r"^GRES=gpu(:\w+)?:1\(IDX:\d+\)$", report, re.MULTILINE), report
     assert lines.get("strategy") == "default", report
     assert [rule for rule, _ in submissions(proc)] == ["gpu"]
+
+
+#: Members of the grouped test job, the CPUs it may use (the CI node's), and each member's sleep.
+GROUP_MEMBERS, GROUP_CORES, MEMBER_SLEEP_S = 4, 2, 6
+#: A group job's submission line: its id is a UUID, not a number.
+GROUP_SUBMITTED = re.compile(r"Job (\S+) has been submitted with SLURM jobid (\d+) \(log: \S+/group_(\w+?)_")
+
+
+@pytest.mark.slurm
+def test_group_job_runs_its_members_one_at_a_time(slurm_cluster: str, tmp_path: Path) -> None:
+    """What a group job does on the cluster: one sbatch for all members, which then run one by one.
+
+    The job asks for ``min(members, cores)`` CPUs, but the Snakemake it starts runs its members
+    with ``--jobs 1`` (the slurm-jobstep executor; upstream: snakemake-executor-plugin-slurm
+    issues on sequential group execution), so they do not overlap. Measured from the members'
+    own start and end times and SLURM job ids, not from the profile. When this fails because
+    members overlap, the README may again say that groups run ``cores`` members side by side.
+    """
+    proc = run_through_slurm(
+        tmp_path,
+        f"""
+        rule all:
+            input: expand("member{{i}}.txt", i=range({GROUP_MEMBERS}))
+
+        rule member:
+            output: "member{{i}}.txt"
+            group: "bundle"
+            threads: 1
+            resources: mem_mb=200, runtime=5
+            shell:
+                "start=$(date +%s.%N); sleep {MEMBER_SLEEP_S}; "
+                "echo $start $(date +%s.%N) $SLURM_JOB_ID > {{output}}"
+        """,
+        "--cores",
+        str(GROUP_CORES),
+        "--group-components",
+        f"bundle={GROUP_MEMBERS}",
+    )
+    assert proc.returncode == 0, _explain(proc)
+    rows = [(tmp_path / f"member{i}.txt").read_text().split() for i in range(GROUP_MEMBERS)]
+    intervals = sorted((float(r[0]), float(r[1])) for r in rows)
+    # one SLURM job ran every member: the group was submitted once
+    jobs = {r[2] for r in rows}
+    groups = GROUP_SUBMITTED.findall(proc.stdout + proc.stderr)
+    assert len(jobs) == 1 and [(job, group) for _, job, group in groups] == [(*jobs, "bundle")], (
+        rows,
+        groups,
+    )
+    # the most members running at one instant: at a member's start, those started and not ended
+    widest = max(sum(s <= start < e for s, e in intervals) for start, _ in intervals)
+    assert widest == 1, intervals
+    # one after the other: the span is at least the members' sleeps end to end
+    span = intervals[-1][1] - intervals[0][0]
+    assert span >= GROUP_MEMBERS * MEMBER_SLEEP_S, intervals

@@ -208,6 +208,14 @@ def maps_memory_mb(wildcards, attempt):
                              n_shells=N_SNAP, n_bins=len(config["lensing"]["nz_files"]))
 
 
+def maps_runtime_min(wildcards, attempt):
+    from wlcnn.maps.plan import map_job_runtime_min
+
+    # measured cost model (bench/bench_resources.py): paper scale on 8 ranks asks ~10 min
+    return map_job_runtime_min(SHELLS, attempt=attempt, source=MAPS_SOURCE, n_particles=SIM_CFG["n_particles_1d"] ** 3,
+                               box_mpc_h=BOX, n_shells=N_SNAP)
+
+
 def validation_map_files():
     """Maps of every simulation, for the Fig. 4 check (each against its own theory)."""
     return [map_file(s.cosmology.id, s.name) for s in SIMULATIONS]

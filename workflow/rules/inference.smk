@@ -1,6 +1,7 @@
 # Inference: test-set summaries (SPEC §7) per statistic and cosmology, the observed data vector,
 # likelihood + sampling + constraints per analysis (SPEC §8), and the comparison (Fig. 9).
-# The power-spectrum baseline never touches TensorFlow or the networks.
+# The power-spectrum baseline never touches the networks (its test surveys use the TensorFlow
+# forward model on the fast path, inference.survey_forward_model).
 
 
 rule test_summaries:
@@ -30,7 +31,15 @@ rule test_summaries:
 
 
 # The statistics computed from the maps without a network share their simulated surveys: one job
-# per cosmology computes them all (the surveys cost far more than the statistics).
+# per cosmology computes them all (the surveys cost far more than the statistics). Their surveys
+# need TensorFlow only on the fast path (inference.survey_forward_model: tensorflow).
+MAP_SUMMARIES_ENV = (
+    "training.yaml"
+    if config.get("inference", {}).get("survey_forward_model", "tensorflow") == "tensorflow"
+    else "inference.yaml"
+)
+
+
 use rule test_summaries as map_test_summaries with:
     input:
         maps=lambda wc: test_map_files(wc.cosmology),
@@ -49,7 +58,7 @@ use rule test_summaries as map_test_summaries with:
     wildcard_constraints:
         cosmology="[^/]+",
     conda:
-        str(ENVS / "inference.yaml")
+        str(ENVS / MAP_SUMMARIES_ENV)
 
 
 rule merge_summaries:

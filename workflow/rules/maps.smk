@@ -22,7 +22,7 @@ rule simulation_maps:
         tasks=SHELLS["mpi_tasks"],
         cpus_per_task=1,  # one core per MPI rank (threads: above only reserves local cores)
         mem_mb=maps_memory_mb,
-        runtime=120,
+        runtime=maps_runtime_min,
     conda:
         str(ENVS / "maps.yaml")
     shell:

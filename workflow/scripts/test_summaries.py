@@ -35,11 +35,22 @@ c = snakemake.params.cosmology
 
 def make_survey_for(cosmology_id, a):  # noqa: ARG001 - one cosmology per job: its maps are the inputs
     return SimulatedSurveys(
-        map_files=list(snakemake.input.maps), config=cfg, patch_maps_path=snakemake.input.patch_maps, a_ia=a
+        map_files=list(snakemake.input.maps),
+        config=cfg,
+        patch_maps_path=snakemake.input.patch_maps,
+        a_ia=a,
+        forward_model=settings["survey_forward_model"],
     )
 
 
-log.info("%s on %s: %d surveys x %d A_IA values", "+".join(labels), cid, n_surveys, len(a_ia))
+log.info(
+    "%s on %s: %d surveys x %d A_IA values, %s forward model",
+    "+".join(labels),
+    cid,
+    n_surveys,
+    len(a_ia),
+    settings["survey_forward_model"],
+)
 joint = compute_summaries(
     label="+".join(labels),
     predict=predict,

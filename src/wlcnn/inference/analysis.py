@@ -46,6 +46,7 @@ from wlcnn.inference.sampling import (
     write_grid,
 )
 from wlcnn.inference.summaries import DataVector, Summaries, SummariesFileError
+from wlcnn.inference.survey_sets import TENSORFLOW_FORWARD_MODEL
 from wlcnn.provenance import file_record, provenance_record, utc_now, write_rendered_sidecars
 
 __all__ = [
@@ -82,6 +83,8 @@ DEFAULTS: dict[str, Any] = {
     "a_ia_range": [-6.0, 6.0],
     "n_patch_sets": 100,
     "batch_size": 64,
+    # The test surveys' forward model: the batched TensorFlow one (fast path) or the NumPy reference.
+    "survey_forward_model": TENSORFLOW_FORWARD_MODEL,
     "ps_n_ell_bins": 7,
     "ps_ell_range": [75.0, 3500.0],
     "ps_covariance_a_ia": 0.0,

@@ -11,6 +11,11 @@ The pieces that need maps, survey and network are pluggable:
     The inputs (n_patches, ...) of one simulated survey, fully determined by ``seed`` (it picks
     the patch set, the n(z) realisation, the m-bias error and the noise). Built per (cosmology,
     A_IA) by the caller.
+``make_survey.make_batch(seeds) -> inputs`` (optional)
+    The inputs (n_surveys, n_patches, ...) of several surveys at once, each equal to
+    ``make_survey(seed)``: when ``make_survey`` has it (and its ``n_patches``), surveys are built
+    ``batch_size // n_patches`` at a time, so that a batched forward model (TensorFlow, on a
+    GPU) builds them in one call (:class:`BatchMakeSurvey`).
 ``predict(batch) -> (n, p)``
     Predictions for a batch of patch inputs (the network; or the power spectrum of
     :mod:`wlcnn.inference.power_spectrum`). Called with several surveys' patches stacked, up to
@@ -56,10 +61,10 @@ Examples
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import h5py
 import numpy as np
@@ -70,6 +75,7 @@ from wlcnn.seeding import seed_sequence_for
 __all__ = [
     "DATA_SCHEMA",
     "SUMMARIES_SCHEMA",
+    "BatchMakeSurvey",
     "DataVector",
     "MakeSurvey",
     "Predict",
@@ -96,6 +102,22 @@ _SEED_TAG = "test-survey"
 
 Predict = Callable[[np.ndarray], np.ndarray]
 MakeSurvey = Callable[[int], np.ndarray]
+
+
+@runtime_checkable
+class BatchMakeSurvey(Protocol):
+    """A ``make_survey`` that can also build several surveys in one call (module doc)."""
+
+    #: Patches per survey (decides how many surveys fit in one ``batch_size``).
+    n_patches: int
+
+    def __call__(self, seed: int) -> np.ndarray:
+        """Inputs (n_patches, ...) of one survey."""
+        ...
+
+    def make_batch(self, seeds: Sequence[int]) -> np.ndarray:
+        """Inputs (n_surveys, n_patches, ...) of the surveys of ``seeds``, in order."""
+        ...
 
 
 class SummariesFileError(ValueError):
@@ -171,6 +193,17 @@ def survey_seed(*, base_seed: int, cosmology_id: str, a_ia_index: int, index: in
     return int((int(words[0]) << 32 | int(words[1])) >> 1)
 
 
+def _surveys(make_survey: MakeSurvey, *, seeds: Sequence[int], batch_size: int) -> Iterator[np.ndarray]:
+    """The inputs of the surveys of ``seeds`` in order, built a batch at a time where possible."""
+    if not isinstance(make_survey, BatchMakeSurvey):
+        for seed in seeds:
+            yield np.asarray(make_survey(int(seed)))
+        return
+    per_call = max(1, batch_size // max(1, int(make_survey.n_patches)))
+    for start in range(0, len(seeds), per_call):
+        yield from np.asarray(make_survey.make_batch([int(s) for s in seeds[start : start + per_call]]))
+
+
 def predict_surveys(
     *, predict: Predict, make_survey: MakeSurvey, seeds: Sequence[int], batch_size: int
 ) -> np.ndarray:
@@ -181,7 +214,8 @@ def predict_surveys(
     predict
         Patch inputs (n, ...) → predictions (n, p).
     make_survey
-        Seed → inputs (n_patches, ...) of one survey.
+        Seed → inputs (n_patches, ...) of one survey; a :class:`BatchMakeSurvey` builds
+        ``batch_size // n_patches`` surveys (at least one) per ``make_batch`` call.
     seeds
         One seed per survey.
     batch_size
@@ -208,8 +242,7 @@ def predict_surveys(
         out.extend(part.mean(axis=0) for part in np.split(pred, np.cumsum(sizes)[:-1]))
         pending.clear()
 
-    for seed in seeds:
-        inputs = np.asarray(make_survey(int(seed)))
+    for seed, inputs in zip(seeds, _surveys(make_survey, seeds=seeds, batch_size=batch_size), strict=True):
         if len(inputs) == 0:
             raise ValueError(f"make_survey({seed}) returned no patches")
         if pending and sum(len(x) for x in pending) + len(inputs) > batch_size:

@@ -8,13 +8,20 @@ through the same forward model as the training maps. Everything is drawn from on
 survey can be regenerated alone.
 
 These are the ``make_survey`` / ``observation`` callables of :mod:`wlcnn.inference.summaries`.
+
+Two forward models build the CNN inputs from the same draws (``forward_model``):
+``"tensorflow"`` (:class:`~wlcnn.survey.forward_model.TFForwardModel`, float32, several surveys
+per graph call, on the GPU where there is one; the fast path) and ``"numpy"`` (the float64
+reference :class:`~wlcnn.survey.ForwardModel`). Every draw (patch set, n(z) realisation, A_IA,
+m-bias errors, noise phases) comes from the same NumPy generator in both, so a seed gives the
+same survey in both to float32 rounding (tested).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import h5py
 import numpy as np
@@ -23,12 +30,33 @@ from wlcnn.cosmology import simulation_cosmology
 from wlcnn.lensing.born import BornWeights, born_convergence, shell_weights_from_config
 from wlcnn.maps.mapfile import MapFileContentError, check_consistent_map_files
 from wlcnn.survey import ForwardModel, SurveySettings
+from wlcnn.survey.forward_model import ForwardDraws
 from wlcnn.survey.shear_maps import read_patch_maps
 
-__all__ = ["SimulatedSurveys", "forward_model_from_config", "observed_inputs"]
+if TYPE_CHECKING:
+    from wlcnn.survey.forward_model import TFForwardModel
+
+__all__ = [
+    "FORWARD_MODELS",
+    "NUMPY_FORWARD_MODEL",
+    "TENSORFLOW_FORWARD_MODEL",
+    "SimulatedSurveys",
+    "forward_model_from_config",
+    "observed_inputs",
+]
+
+#: The float64 NumPy reference forward model.
+NUMPY_FORWARD_MODEL = "numpy"
+#: The float32 TensorFlow forward model, batched over surveys (the fast path).
+TENSORFLOW_FORWARD_MODEL = "tensorflow"
+#: Values of ``inference.survey_forward_model``.
+FORWARD_MODELS = (TENSORFLOW_FORWARD_MODEL, NUMPY_FORWARD_MODEL)
 
 
 _MODELS: dict[str, ForwardModel] = {}
+#: TensorFlow forward models per NumPy one: its compiled graphs are traced once per job, not once
+#: per (cosmology, A_IA) survey maker.
+_TF_MODELS: dict[int, TFForwardModel] = {}
 
 
 def forward_model_from_config(
@@ -67,6 +95,9 @@ class SimulatedSurveys:
         Intrinsic-alignment amplitude of these surveys.
     base_dir
         Directory the configuration's paths are relative to.
+    forward_model
+        ``"numpy"`` (the reference) or ``"tensorflow"`` (batched; :meth:`make_batch` builds
+        several surveys in one graph call). The surveys agree to float32 rounding.
 
     Raises
     ------
@@ -84,8 +115,15 @@ class SimulatedSurveys:
         patch_maps_path: str | Path,
         a_ia: float,
         base_dir: str | Path = ".",
+        forward_model: str = NUMPY_FORWARD_MODEL,
     ) -> None:
+        if forward_model not in FORWARD_MODELS:
+            raise ValueError(
+                f"forward_model: expected one of {list(FORWARD_MODELS)}, found {forward_model!r}"
+            )
+        self.forward_model = forward_model
         self.model = forward_model_from_config(config, patch_maps_path=patch_maps_path, base_dir=base_dir)
+        self._tf_model: Any = None
         self.n_patches = int(config["survey"]["n_patches"])
         self.lensing = config["lensing"]
         self.n_bootstrap = int(self.lensing.get("n_nz_bootstrap", 0))
@@ -147,8 +185,8 @@ class SimulatedSurveys:
             )
         return self._weights[realisation]
 
-    def __call__(self, seed: int) -> np.ndarray:
-        """CNN inputs (n_patches, n_pix, n_pix, 3 n_bins) of the survey drawn from ``seed``."""
+    def _ingredients(self, seed: int) -> tuple[np.ndarray, np.ndarray, ForwardDraws]:
+        """κ, κ_IA (n_patches, n_bins, N, N) and the forward-model draws of the survey of ``seed``."""
         rng = np.random.default_rng(seed)
         patch_set = int(rng.integers(self.n_sets))
         nz_realisation = int(rng.integers(self.n_bootstrap)) if self.n_bootstrap else None
@@ -159,4 +197,35 @@ class SimulatedSurveys:
                 delta.append(fh["shells/delta"][realisation])
         maps = born_convergence(delta_shells=np.stack(delta), weights=self.weights(nz_realisation))
         draws = self.model.draw(rng, a_ia_range=(self.a_ia, self.a_ia))
-        return np.asarray(self.model.simulate(maps.kappa, maps.kappa_ia, draws), dtype=np.float32)
+        return maps.kappa, maps.kappa_ia, draws
+
+    def _tensorflow_model(self) -> TFForwardModel:
+        """The TensorFlow forward model of this survey (built on first use)."""
+        if self._tf_model is None:
+            from wlcnn.survey.forward_model import TFForwardModel  # lazy: TensorFlow only on the fast path
+
+            key = id(self.model)  # the NumPy models live in _MODELS for the whole process
+            if key not in _TF_MODELS:
+                _TF_MODELS[key] = TFForwardModel(self.model)
+            self._tf_model = _TF_MODELS[key]
+        return self._tf_model
+
+    def __call__(self, seed: int) -> np.ndarray:
+        """CNN inputs (n_patches, n_pix, n_pix, 3 n_bins) of the survey drawn from ``seed``."""
+        return self.make_batch([seed])[0]
+
+    def make_batch(self, seeds: Sequence[int]) -> np.ndarray:
+        """CNN inputs (n_surveys, n_patches, n_pix, n_pix, 3 n_bins) of the surveys of ``seeds``.
+
+        With the TensorFlow forward model all the surveys go through the device in one call;
+        with the NumPy one they are built one after the other.
+        """
+        parts = [self._ingredients(int(seed)) for seed in seeds]
+        if self.forward_model == NUMPY_FORWARD_MODEL:
+            return np.stack(
+                [np.asarray(self.model.simulate(k, k_ia, d), dtype=np.float32) for k, k_ia, d in parts]
+            )
+        kappa = np.stack([k for k, _, _ in parts])
+        kappa_ia = np.stack([k_ia for _, k_ia, _ in parts])
+        batch = self._tensorflow_model().simulate_batch(kappa, kappa_ia, [d for _, _, d in parts])
+        return np.asarray(batch, dtype=np.float32)

@@ -47,6 +47,7 @@ __all__ = [
     "ShellSource",
     "born_weights_for_shells",
     "estimate_memory_mb",
+    "map_job_runtime_min",
     "map_job_memory_mb",
     "realisation_transform",
     "shell_cosmology",
@@ -76,6 +77,23 @@ _JOB_OVERHEAD_MB = 500
 #: Light-cone map jobs: bytes per HEALPix pixel a rank holds besides the model (an int64 count
 #: map and a float64 δ map of the shell it counts, plus the pixel-index buffer).
 _LIGHTCONE_BYTES_PER_PIXEL = 24
+#: Map-job time model (:func:`map_job_runtime_min`), CPU seconds fitted by bench/bench_resources.py
+#: to 6 single-process runs of the demo's 17 snapshots (64³ particles in 256 Mpc/h, and every 8th
+#: particle of them; 10, 100, 400 realisations; fit within 10 %, bench/README.md): start-up, a
+#: snapshot's read and sort per particle, one shell-realisation's pixels, and its beam per unit
+#: particle density (particles per (Mpc/h)³: the beam's volume is set by the shells, not the box).
+_RUNTIME_STARTUP_S = 2.1
+_RUNTIME_READ_S_PER_PARTICLE = 1.3e-7
+_RUNTIME_PIXELS_S_PER_SHELL_REALISATION = 1.1e-3
+_RUNTIME_BEAM_S_PER_DENSITY_SHELL_REALISATION = 7.3e-2
+#: Safety factor on the fitted time: a shared node, slower disks, and beams that widen with
+#: distance (the paper's shells reach z = 3.45, the measured ones z = 1.4).
+_RUNTIME_SAFETY = 3.0
+#: Shortest time a map job asks for (minutes): below it the scheduler's granularity dominates.
+_RUNTIME_MIN_MIN = 10
+#: Light-cone sources stream their files: no fitted model yet, the former fixed request (min).
+_LIGHTCONE_RUNTIME_MIN = 120
+_SECONDS_PER_MINUTE = 60
 
 #: What a :class:`ShellSource` yields per (shell, sky): ``(shell, sky position in the requested
 #: skies, float64 full-sky δ RING map, symmetry, shift (3,), particles tested)``.
@@ -372,6 +390,57 @@ def estimate_memory_mb(
     maps = 2 * local * patches_per_sky * per_map
     fullsky = local * 2 * n_bins * 12 * nside * nside * 8 if mode == "healpix" else 0
     return int((snapshot + maps + fullsky) / _MB * _MEMORY_SAFETY) + _MEMORY_BASE_MB
+
+
+def map_job_runtime_min(
+    shells: Mapping[str, Any],
+    *,
+    source: str,
+    n_particles: int,
+    box_mpc_h: float,
+    n_shells: int,
+    attempt: int = 1,
+) -> int:
+    """Time (minutes) to request for one map job, from the measured cost model, growing with the attempt.
+
+    Every rank reads and sorts every snapshot; the realisations are split over the ranks
+    (``shells.mpi_tasks``). The per-realisation cost is a fixed part per shell (pixels) and a
+    part proportional to the particle density (the particles in the beam).
+
+    Parameters
+    ----------
+    shells
+        The ``shells:`` block with its defaults (``n_realisations``, ``mpi_tasks``).
+    source
+        ``shells.source`` (light cones: the former fixed request).
+    n_particles
+        Particles per snapshot.
+    box_mpc_h
+        Box side (Mpc/h).
+    n_shells
+        Shells (snapshots) of the simulation.
+    attempt
+        The scheduler's attempt number (1, 2, ...).
+
+    Returns
+    -------
+    int
+        Minutes, at least ``_RUNTIME_MIN_MIN`` (paper scale, 256³ particles in 500 Mpc/h, 51
+        shells, 1000 realisations on 8 ranks: about 10 minutes).
+    """
+    if source != "snapshots":
+        return _LIGHTCONE_RUNTIME_MIN * attempt
+    tasks = max(int(shells["mpi_tasks"]), 1)
+    local = math.ceil(int(shells["n_realisations"]) / tasks)
+    density = n_particles / float(box_mpc_h) ** 3
+    per_shell_realisation = (
+        _RUNTIME_PIXELS_S_PER_SHELL_REALISATION + _RUNTIME_BEAM_S_PER_DENSITY_SHELL_REALISATION * density
+    )
+    seconds = _RUNTIME_STARTUP_S + n_shells * (
+        _RUNTIME_READ_S_PER_PARTICLE * n_particles + local * per_shell_realisation
+    )
+    minutes = math.ceil(seconds * _RUNTIME_SAFETY / _SECONDS_PER_MINUTE)
+    return max(minutes, _RUNTIME_MIN_MIN) * attempt
 
 
 def map_job_memory_mb(

@@ -220,7 +220,9 @@ class TFForwardModel:
     - ``simulate(kappa, kappa_ia, a_ia, m_error, phase)``: the CNN input of one survey;
     - ``simulate_noise_free(kappa, kappa_ia, a_ia, m_error)``: the same without shape noise;
     - ``observe(gamma_obs)``: the data vector input of the observed shear maps;
-    - :meth:`simulate_seeded`: draws on the device from a stateless seed, then ``simulate``.
+    - :meth:`simulate_seeded`: draws on the device from a stateless seed, then ``simulate``;
+    - :meth:`simulate_batch`: several surveys in one call, their patches stacked (test-set
+      summaries: large batches for the device, one graph call for many surveys).
 
     ``jit_compile`` is left off: XLA has no sorted segment sum on every device.
     """
@@ -237,6 +239,8 @@ class TFForwardModel:
         self.simulate = tf.function(self._simulate)
         self.observe = tf.function(self._observe)
         self.simulate_noise_free = tf.function(self._simulate_noise_free)
+        # reduce_retracing: the last batch of a job is usually smaller; one trace serves all sizes.
+        self._simulate_batch = tf.function(self._simulate_stacked, reduce_retracing=True)
         self._seeded: dict[tuple[float, float], Any] = {}
 
     def draw(self, seed: tf.Tensor | np.ndarray, *, a_ia_range: Sequence[float]) -> ForwardDraws:
@@ -257,8 +261,9 @@ class TFForwardModel:
         m = self.model
         smoothed = smooth_tf(gamma, sigma_pix=m.smoothing_sigma_pix, truncate=m.smoothing_truncate)
         kappa_e, _ = gamma_to_kappa_tf(smoothed, padding=0)
-        p, b, _, n, _ = smoothed.shape
-        shear = tf.reshape(smoothed, [p, b * N_COMPONENTS, n, n])
+        _, b, _, n, _ = smoothed.shape
+        # -1: the patch count may be unknown when tracing (batches of several surveys).
+        shear = tf.reshape(smoothed, [-1, b * N_COMPONENTS, n, n])
         return tf.transpose(tf.concat([shear, kappa_e], axis=1), [0, 2, 3, 1])
 
     def _clean(self, gamma: tf.Tensor) -> tf.Tensor:
@@ -283,6 +288,60 @@ class TFForwardModel:
             # mask (KS(κ)) + mask (removed noise) = mask (KS(κ) + removed noise): one inverse FFT.
             return self._finish(shear_plus_removed_noise_tf(kappa_tot, noise, padding=m.padding) * mask)
         return self._finish(kappa_to_gamma_tf(kappa_tot, padding=m.padding) * mask + self._clean(noise))
+
+    def _shape_noise_stacked(self, phase: tf.Tensor) -> tf.Tensor:
+        """Shape noise (S, P, B, 2, N, N) of S surveys' phases (S, n_galaxies) in one segment sum."""
+        import tensorflow as tf
+
+        n_surveys = tf.shape(phase)[0]
+        size = int(np.prod(self.inverse_weight_sum.shape))
+        rotated = tf.complex(self.weighted_modulus * tf.cos(phase), self.weighted_modulus * tf.sin(phase))
+        # Offsetting each survey's pixel indices by its map size keeps them sorted, so one sorted
+        # segment sum (deterministic on every device) serves all the surveys.
+        index = self.pixel_index[None, :] + tf.range(n_surveys)[:, None] * size
+        sums = tf.math.segment_sum(tf.reshape(rotated, [-1]), tf.reshape(index, [-1]))
+        sums = tf.pad(sums, [[0, n_surveys * size - tf.shape(sums)[0]]])
+        sums = tf.reshape(sums, tf.concat([[n_surveys], tf.shape(self.inverse_weight_sum)], axis=0))
+        weight = self.inverse_weight_sum[None]
+        return tf.stack([tf.math.real(sums) * weight, tf.math.imag(sums) * weight], axis=3)
+
+    def _simulate_stacked(
+        self, kappa: tf.Tensor, kappa_ia: tf.Tensor, a_ia: tf.Tensor, m_error: tf.Tensor, phase: tf.Tensor
+    ) -> tf.Tensor:
+        """:meth:`_simulate` of S surveys: κ, κ_IA (S, P, B, N, N), A_IA (S,), ε (S, B), phases (S, G)."""
+        import tensorflow as tf
+
+        m = self.model
+        bias = 1.0 + self.multiplicative_bias[None, :] + tf.cast(m_error, tf.float32)
+        a_ia = tf.cast(a_ia, tf.float32)[:, None, None, None, None]
+        kappa_tot = (tf.cast(kappa, tf.float32) + a_ia * tf.cast(kappa_ia, tf.float32)) * bias[
+            :, None, :, None, None
+        ]
+        noise = self._shape_noise_stacked(tf.cast(phase, tf.float32))
+        mask = self.mask[None, :, :, None]
+        if m.mask_after_mode_removal:
+            gamma = shear_plus_removed_noise_tf(kappa_tot, noise, padding=m.padding) * mask
+        else:
+            gamma = kappa_to_gamma_tf(kappa_tot, padding=m.padding) * mask + self._clean(noise)
+        # The patches of all surveys as one stack: smoothing and the second KS run per map.
+        p, b, n = self.mask.shape[0], self.mask.shape[1], self.mask.shape[-1]
+        out = self._finish(tf.reshape(gamma, [-1, b, N_COMPONENTS, n, n]))
+        return tf.reshape(out, [-1, p, n, n, (N_COMPONENTS + 1) * b])
+
+    def simulate_batch(self, kappa: Any, kappa_ia: Any, draws: Sequence[ForwardDraws]) -> tf.Tensor:
+        """CNN inputs (S, P, N, N, 3B) float32 of S surveys: κ, κ_IA (S, P, B, N, N), one draw each.
+
+        Equal to S calls of :meth:`simulate_draws` (float32 rounding aside), in one graph call.
+        """
+        import tensorflow as tf
+
+        return self._simulate_batch(
+            tf.convert_to_tensor(kappa, tf.float32),
+            tf.convert_to_tensor(kappa_ia, tf.float32),
+            tf.convert_to_tensor([float(d.a_ia) for d in draws], tf.float32),
+            tf.convert_to_tensor(np.stack([np.asarray(d.m_error) for d in draws]), tf.float32),
+            tf.convert_to_tensor(np.stack([np.asarray(d.phase) for d in draws]), tf.float32),
+        )
 
     def _simulate_noise_free(
         self, kappa: tf.Tensor, kappa_ia: tf.Tensor, a_ia: tf.Tensor, m_error: tf.Tensor
