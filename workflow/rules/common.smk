@@ -368,4 +368,5 @@ def final_targets():
         if MOCKS and "mock" in config.get("survey", {}):
             targets += [str(OUT / "plots" / "fig7_robustness.png"),
                         str(OUT / "inference" / "mocks" / "robustness_shifts.json")]
+    targets += baryon_targets()  # baryons.smk: the P(k) suppression checks
     return targets
