@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import h5py
 import numpy as np
 import pytest
 
+from wlcnn.config import ConfigError, load_config, validate_config
 from wlcnn.io.errors import SnapshotError
 from wlcnn.nbody.baryons import (
     BaryonParameters,
@@ -192,3 +195,41 @@ def test_missing_parameter_names_source_and_field() -> None:
         BaryonParameters.from_config({**asdict(PARAMS), "eta": -1.0}, source="x")
     with pytest.raises(ValueError, match=r"field 'beta': expected a finite number, found 'two'"):
         BaryonParameters.from_config({**asdict(PARAMS), "beta": "two"}, source="x")
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _config_problems(cfg: dict[str, Any]) -> str:
+    with pytest.raises(ConfigError) as info:
+        validate_config(cfg, source="demo.yaml", base_dir=REPO)
+    return str(info.value)
+
+
+def test_demo_declares_a_baryonified_mock_with_valid_parameters() -> None:
+    demo = load_config(REPO / "config" / "demo.yaml")
+    validate_config(demo, source="demo.yaml", base_dir=REPO)
+    for name, strengths in demo["survey"]["mock"]["baryonified"].items():
+        for strength in strengths:
+            BaryonParameters.from_config(demo["baryons"]["strengths"][strength], source=f"{name}:{strength}")
+    paper = load_config(REPO / "config" / "config.yaml")
+    assert sorted(paper["baryons"]["strengths"]) == ["A", "B", "C"]
+
+
+def test_config_missing_halo_parameter_is_named() -> None:
+    demo = load_config(REPO / "config" / "demo.yaml")
+    bad = copy.deepcopy(demo)
+    del bad["baryons"]["strengths"]["B"]["log10_m_c"]
+    message = _config_problems(bad)
+    assert "demo.yaml" in message and "baryons.strengths.B" in message and "log10_m_c" in message
+
+
+def test_config_unknown_strength_or_mock_is_named() -> None:
+    demo = load_config(REPO / "config" / "demo.yaml")
+    bad = copy.deepcopy(demo)
+    bad["survey"]["mock"]["baryonified"] = {"mock00_sim00": ["Z"], "nosuch_sim00": ["B"]}
+    message = _config_problems(bad)
+    assert "survey.mock.baryonified.mock00_sim00: expected strengths of baryons.strengths" in message
+    assert "found 'Z'" in message
+    assert "survey.mock.baryonified: expected mock simulations" in message
+    assert "found 'nosuch_sim00'" in message
