@@ -17,6 +17,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/simulate.smk"
 include: "workflow/rules/ingest.smk"
 include: "workflow/rules/maps.smk"
+include: "workflow/rules/baryons.smk"  # after maps, before survey/inference: adds the baryonified mocks
 include: "workflow/rules/statistics.smk"
 include: "workflow/rules/survey.smk"
 include: "workflow/rules/training.smk"

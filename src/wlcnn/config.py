@@ -268,6 +268,21 @@ def _mock_problems(cfg: Mapping[str, Any], grid: Any) -> list[str]:
         for name in traced
         if name not in mock_names
     )
+    # issue 17: baryonified mocks name grid mock simulations and strengths of baryons.strengths
+    baryonified = cfg.get("survey", {}).get("mock", {}).get("baryonified", {})
+    strengths = sorted(cfg.get("baryons", {}).get("strengths", {}))
+    for name, wanted in baryonified.items():
+        if name not in mock_names:
+            problems.append(
+                f"survey.mock.baryonified: expected mock simulations of {grid_path} (one of {mock_names}), "
+                f"found {name!r}"
+            )
+        problems.extend(
+            f"survey.mock.baryonified.{name}: expected strengths of baryons.strengths (one of {strengths}), "
+            f"found {strength!r}"
+            for strength in wanted
+            if strength not in strengths
+        )
     keep = cfg.get("shells", {}).get("keep_shells", [])
     if traced and "mock" not in keep:
         problems.append(

@@ -4,6 +4,7 @@
 
 import json
 import os
+from collections import namedtuple
 from fnmatch import fnmatch
 import shutil
 import sys
@@ -237,6 +238,48 @@ for _name in config.get("survey", {}).get("mock", {}).get("ray_traced", []):
     MOCK_LENSING[_name + RAY_TRACED_SUFFIX] = "ray_tracing"
     MOCK_SEED_IDENTITY[_name + RAY_TRACED_SUFFIX] = _name
 
+# issue 17: baryonified mocks (survey.mock.baryonified; rules in baryons.smk): mock <name>_bcm<S>
+# observes the maps of <name>'s snapshots baryonified at strength S, with <name>'s galaxies
+BARYON_SUFFIX = "_bcm"  # spelled out in the rules' path patterns too
+# what mock_map_file and mock_truth read of a mock: its cosmology and the name of its maps
+BaryonifiedSimulation = namedtuple("BaryonifiedSimulation", ["cosmology", "name", "role"])
+BARYON_MOCKS = {}  # mock observation name -> (grid mock name, strength)
+for _mock, _strengths in config.get("survey", {}).get("mock", {}).get("baryonified", {}).items():
+    for _strength in _strengths:
+        _sim = MOCKS[_mock]
+        _name = f"{_mock}{BARYON_SUFFIX}{_strength}"
+        MOCKS[_name] = BaryonifiedSimulation(_sim.cosmology, f"{_sim.name}{BARYON_SUFFIX}{_strength}", "mock")
+        MOCK_LENSING[_name] = "born"
+        MOCK_SEED_IDENTITY[_name] = _mock
+        BARYON_MOCKS[_name] = (_mock, _strength)
+
+
+def baryonified_dir(cosmology, simulation, strength):
+    """Folder of a simulation's snapshots baryonified at one strength."""
+    return OUT / "baryonified" / cosmology / f"{simulation}{BARYON_SUFFIX}{strength}"
+
+
+def baryon_config(rule_name, strength):
+    """What ``rule_name``'s job for one strength depends on: the FoF settings and that strength's parameters."""
+    subset = config_subset(rule_name)
+    baryons = {k: v for k, v in subset["baryons"].items() if k != "strengths"}
+    return {**subset, "baryons": {**baryons, "strengths": {strength: subset["baryons"]["strengths"][strength]}}}
+
+
+def baryon_targets():
+    """The P(k) suppression check of every baryonified simulation (final_targets)."""
+    return [str(OUT / "validation" / "baryons" / f"{MOCKS[m].cosmology.id}_{MOCKS[m].name}.json") for m in BARYON_MOCKS]
+
+
+def baryonified_maps_inputs(wc):
+    """Input files of a baryonified simulation's map job (as maps_inputs for ingested snapshots)."""
+    folder = baryonified_dir(wc.cosmology, wc.simulation, wc.strength)
+    return {
+        "manifest": str(folder / "manifest.json"),
+        "snapshots": [str(folder / f"snapshot_{i:03d}.h5") for i in SNAP_INDICES],
+        "nz": config["lensing"]["nz_files"],
+    }
+
 
 def survey_catalogues():
     """The survey catalogue file(s); with ``survey.mock``, the first mock observation of this run."""
@@ -376,4 +419,5 @@ def final_targets():
         if MOCKS and "mock" in config.get("survey", {}):
             targets += [str(OUT / "plots" / "fig7_robustness.png"),
                         str(OUT / "inference" / "mocks" / "robustness_shifts.json")]
+    targets += baryon_targets()  # baryons.smk: the P(k) suppression checks
     return targets
