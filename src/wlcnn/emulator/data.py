@@ -8,7 +8,7 @@ emulated and simulated maps are computed on the same sky.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -78,7 +78,9 @@ def read_emulator_maps(paths: Sequence[str | Path], *, n_pix: int) -> CosmologyM
     import json
 
     kappa, attrs = read_kappa_maps(list(paths))
-    cosmo: dict[str, Any] = json.loads(attrs["cosmology"])
+    # the attribute is JSON text in the file; the reader may have parsed it already
+    raw = attrs["cosmology"]
+    cosmo: dict[str, Any] = dict(raw) if isinstance(raw, Mapping) else json.loads(raw)
     maps = np.moveaxis(block_average(kappa, n_pix=n_pix), 1, -1)
     return CosmologyMaps(
         cosmology=str(attrs["cosmology_id"]),

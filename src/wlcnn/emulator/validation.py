@@ -94,7 +94,11 @@ def power_spectrum_chi2(
     cl = map_power_spectra(maps, side_deg=side_deg, ell_edges=ell_edges)
     ref = map_power_spectra(reference, side_deg=side_deg, ell_edges=ell_edges)
     sigma = ref.std(axis=0, ddof=1)
-    return float(np.mean(((cl.mean(axis=0) - ref.mean(axis=0)) / sigma) ** 2))
+    # ℓ bins without a Fourier mode of the map (NaN) or without scatter carry no information
+    usable = np.isfinite(sigma) & (sigma > 0) & np.all(np.isfinite(cl), axis=0)
+    if not usable.any():
+        raise ValueError("ell_edges: expected at least one ℓ bin with modes of the maps, found none")
+    return float(np.mean(((cl.mean(axis=0)[usable] - ref.mean(axis=0)[usable]) / sigma[usable]) ** 2))
 
 
 @dataclass(frozen=True)
@@ -171,7 +175,8 @@ def generation_speed(
     inputs: Any = z
     if condition is not None:
         inputs = [z, tf.constant(np.broadcast_to(np.asarray(condition, np.float32), (batch, 2)).copy())]
-    call = tf.function(lambda x: generator(x, training=False))
+    # a plain call: AutoGraph has nothing to convert in it
+    call = tf.function(tf.autograph.experimental.do_not_convert(lambda x: generator(x, training=False)))
     for _ in range(_WARMUP_CALLS):
         call(inputs).numpy()
     n_calls = max(1, -(-n_maps // batch))
