@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -27,7 +29,7 @@ def test_generator_shapes_and_parameters(conditional: bool) -> None:
     n0, f8 = 2, 8 * s.base_filters
     expected = n_in * n0 * n0 * f8 + n0 * n0 * f8 + _bn(f8)
     chans = [f8, 4 * s.base_filters, 2 * s.base_filters, s.base_filters, N_BINS]
-    for layer, (c_in, c_out) in enumerate(zip(chans[:-1], chans[1:], strict=True)):
+    for layer, (c_in, c_out) in enumerate(itertools.pairwise(chans)):
         expected += _conv(s.kernel_size, c_in, c_out)
         expected += _bn(c_out) if layer < len(chans) - 2 else 0  # none on the tanh output
     assert g.count_params() == expected
@@ -43,7 +45,7 @@ def test_discriminator_shapes_and_parameters(conditional: bool) -> None:
     s = EmulatorSettings(n_pix=32, base_filters=4, kernel_size=3, conditional=conditional)
     d = build_discriminator(s, n_bins=N_BINS)
     chans = [N_BINS + (N_CONDITIONS if conditional else 0), 4, 8, 16, 32]
-    expected = sum(_conv(3, a, b) for a, b in zip(chans[:-1], chans[1:], strict=True))
+    expected = sum(_conv(3, a, b) for a, b in itertools.pairwise(chans))
     expected += sum(_bn(c) for c in chans[2:])  # no batch normalisation after the first conv
     expected += 2 * 2 * 32 + 1  # dense logit on the 2 x 2 x 8f features
     assert d.count_params() == expected

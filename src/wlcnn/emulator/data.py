@@ -8,6 +8,7 @@ emulated and simulated maps are computed on the same sky.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,8 +76,6 @@ def read_emulator_maps(paths: Sequence[str | Path], *, n_pix: int) -> CosmologyM
     ValueError
         ``n_pix`` does not divide the maps' side.
     """
-    import json
-
     kappa, attrs = read_kappa_maps(list(paths))
     # the attribute is JSON text in the file; the reader may have parsed it already
     raw = attrs["cosmology"]

@@ -48,7 +48,7 @@ def _save(fig: Any, path: str | Path) -> None:
 def plot_training(path: str | Path, history: Sequence[Mapping[str, float]], *, selected_step: int) -> None:
     """Losses of both networks and the development-set χ² against the step."""
     steps = np.array([r["step"] for r in history], dtype=float)
-    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(9, 3.2))
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10, 3.4), layout="constrained")
     for key, colour in zip(("loss_discriminator", "loss_generator"), _COLOURS, strict=True):
         ax.plot(steps, [r[key] for r in history], color=colour, label=key.replace("loss_", ""))
     ax.set(xlabel="step", ylabel="loss (cross-entropy)")
@@ -57,7 +57,7 @@ def plot_training(path: str | Path, history: Sequence[Mapping[str, float]], *, s
     ok = np.isfinite(chi2)
     ax2.semilogy(steps[ok], chi2[ok], "o-", color="k")
     ax2.axvline(selected_step, color="tab:red", ls="--", label=f"selected (step {selected_step})")
-    ax2.set(xlabel="step", ylabel="power-spectrum χ² to the development set")
+    ax2.set(xlabel="step", ylabel="PS χ² to development set")
     ax2.legend(frameon=False)
     _save(fig, path)
 
