@@ -55,32 +55,45 @@ def _train(
     )
 
 
-def test_seeded_runs_agree_and_seeds_matter(tmp_path: Path, data: tuple[np.ndarray, np.ndarray]) -> None:
-    a = _train(tmp_path / "a", data, SETTINGS)
+@pytest.fixture(scope="module")
+def whole(
+    tmp_path_factory: pytest.TempPathFactory, data: tuple[np.ndarray, np.ndarray]
+) -> tuple[Path, object]:
+    """One uninterrupted run, shared by the tests (training costs seconds)."""
+    tmp = tmp_path_factory.mktemp("whole")
+    return tmp, _train(tmp, data, SETTINGS)
+
+
+def test_seeded_runs_agree_and_seeds_matter(
+    tmp_path: Path, data: tuple[np.ndarray, np.ndarray], whole: tuple[Path, object]
+) -> None:
+    a = whole[1]
     b = _train(tmp_path / "b", data, SETTINGS)
     c = _train(tmp_path / "c", data, SETTINGS, seed=4)
     for wa, wb in zip(_weights(a.generator), _weights(b.generator), strict=True):
         np.testing.assert_array_equal(wa, wb)
     assert not np.array_equal(_weights(a.generator)[0], _weights(c.generator)[0])
-    rows = list(csv.DictReader((tmp_path / "a" / "out" / "history.csv").open()))
+    rows = list(csv.DictReader((whole[0] / "out" / "history.csv").open()))
     assert tuple(rows[0]) == HISTORY_COLUMNS
     assert [int(r["step"]) for r in rows] == [1, 2, 3, 4]
     assert [bool(r["ps_chi2"]) for r in rows] == [False, True, False, True]
     assert all(np.isfinite(float(r["loss_discriminator"])) for r in rows)
-    assert (tmp_path / "a" / "ckpt" / snapshot_name(2)).is_file()
+    assert (whole[0] / "ckpt" / snapshot_name(2)).is_file()
 
 
-def test_resume_equals_uninterrupted(tmp_path: Path, data: tuple[np.ndarray, np.ndarray]) -> None:
-    whole = _train(tmp_path / "whole", data, SETTINGS)
+def test_resume_equals_uninterrupted(
+    tmp_path: Path, data: tuple[np.ndarray, np.ndarray], whole: tuple[Path, object]
+) -> None:
+    uninterrupted = whole[1]
     # the same run cut after step 2 (its checkpoint), then rerun to step 4 in the same directories
     first = _train(tmp_path / "cut", data, dataclasses.replace(SETTINGS, n_steps=2))
     assert first.start_step == 0
     resumed = _train(tmp_path / "cut", data, SETTINGS)
     assert resumed.start_step == 2
-    assert resumed.selected_step == whole.selected_step
-    for wa, wb in zip(_weights(whole.generator), _weights(resumed.generator), strict=True):
+    assert resumed.selected_step == uninterrupted.selected_step
+    for wa, wb in zip(_weights(uninterrupted.generator), _weights(resumed.generator), strict=True):
         np.testing.assert_allclose(wa, wb, rtol=0, atol=1e-6)
-    assert [r["step"] for r in resumed.history] == [r["step"] for r in whole.history]
+    assert [r["step"] for r in resumed.history] == [r["step"] for r in uninterrupted.history]
 
 
 def test_unconditional_run_and_condition_mismatch(

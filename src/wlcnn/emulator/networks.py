@@ -91,7 +91,7 @@ def build_generator(settings: EmulatorSettings, *, n_bins: int) -> Any:
         else:
             x = keras.layers.BatchNormalization(momentum=_BN_MOMENTUM, epsilon=_BN_EPSILON)(x)
             x = keras.layers.ReLU()(x)
-    return keras.Model(inputs, x, name="generator")
+    return keras.Model(inputs if settings.conditional else z, x, name="generator")
 
 
 def build_discriminator(settings: EmulatorSettings, *, n_bins: int) -> Any:
@@ -123,4 +123,4 @@ def build_discriminator(settings: EmulatorSettings, *, n_bins: int) -> Any:
         x = keras.layers.LeakyReLU(negative_slope=settings.leaky_relu_slope)(x)
     x = keras.layers.Flatten()(x)
     logit = keras.layers.Dense(1, kernel_initializer=init, name="logit", dtype="float32")(x)
-    return keras.Model(inputs, logit, name="discriminator")
+    return keras.Model(inputs if settings.conditional else image, logit, name="discriminator")

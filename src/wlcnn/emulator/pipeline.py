@@ -43,6 +43,7 @@ from wlcnn.emulator.validation import (
     simulation_cost_per_map,
 )
 from wlcnn.provenance import file_record, provenance_record, utc_now, write_rendered_sidecars
+from wlcnn.seeding import seed_sequence_for
 from wlcnn.statistics import plots as statistics_plots
 from wlcnn.statistics.compare import CompareSettings, MapComparison, compare_map_sets
 
@@ -80,6 +81,11 @@ def _condition(maps: CosmologyMaps, settings: EmulatorSettings, prior: Mapping[s
     if not settings.conditional:
         return None
     return normalise_condition(maps.omega_m, maps.sigma8, prior=dict(prior))
+
+
+def _bootstrap_seed(seed: int, name: str) -> int:
+    """Base seed of one comparison's bootstraps, from the run's seed and the comparison's name."""
+    return int(seed_sequence_for(seed, "emulator", "compare", name).generate_state(1)[0])
 
 
 def _compare_settings(statistics: Mapping[str, Any], settings: EmulatorSettings) -> CompareSettings:
@@ -265,14 +271,14 @@ def run_validation(
     }
     comparisons: dict[str, MapComparison] = {}
     rows = []
-    for k, c in enumerate(tests):
+    for c in tests:
         role = "held out (interpolation)" if c in settings.holdout else "trained"
         comparisons[c] = compare_map_sets(
             channels_first(held_out[c]),
             channels_first(generated[c]),
             side_deg=side_deg,
             settings=compare,
-            seed=seed + k,
+            seed=_bootstrap_seed(seed, f"GAN_{c}"),
             labels=(f"{c} simulated", f"{c} generated"),
         )
         rows.append({**_summary(f"GAN_{c}", comparisons[c], expect="same"), "cosmology": c, "role": role})

@@ -59,6 +59,11 @@ def _latents(n: int, latent_dim: int, *, seed: int, identity: Sequence[object]) 
     return rng_for(seed, "emulator", *identity).standard_normal((n, latent_dim)).astype(np.float32)
 
 
+def _latent_dim(generator: Any) -> int:
+    """Dimension of the generator's latent input (its first input)."""
+    return int(generator.inputs[0].shape[-1])
+
+
 def _call(generator: Any, z: np.ndarray, condition: np.ndarray | None) -> np.ndarray:
     inputs = z if condition is None else [z, np.broadcast_to(condition, (len(z), len(condition))).copy()]
     return np.asarray(generator(inputs, training=False))
@@ -75,7 +80,7 @@ def generate(
     batch: int,
 ) -> np.ndarray:
     """κ maps (n_maps, n, n, n_bins) of one cosmology (``condition``: its normalised (Ωm, σ8))."""
-    latent_dim = int(generator.inputs[0].shape[-1])
+    latent_dim = _latent_dim(generator)
     z = _latents(n_maps, latent_dim, seed=seed, identity=("generate", *identity))
     cond = None if condition is None else np.asarray(condition, dtype=np.float32)
     out = [_call(generator, z[i : i + batch], cond) for i in range(0, n_maps, batch)]
@@ -151,7 +156,7 @@ def latent_interpolation(
     seed: int,
 ) -> np.ndarray:
     """κ maps (steps, n, n, n_bins) along the straight line between two seeded latent vectors."""
-    latent_dim = int(generator.inputs[0].shape[-1])
+    latent_dim = _latent_dim(generator)
     z0, z1 = _latents(2, latent_dim, seed=seed, identity=("interpolation",))
     t = np.linspace(0.0, 1.0, steps, dtype=np.float32)[:, None]
     cond = None if condition is None else np.asarray(condition, dtype=np.float32)
@@ -170,7 +175,7 @@ def generation_speed(
     """
     import tensorflow as tf  # lazy: the emulator package is used without TensorFlow
 
-    latent_dim = int(generator.inputs[0].shape[-1])
+    latent_dim = _latent_dim(generator)
     z = tf.constant(_latents(batch, latent_dim, seed=seed, identity=("speed",)))
     inputs: Any = z
     if condition is not None:
