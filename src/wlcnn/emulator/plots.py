@@ -94,7 +94,7 @@ def plot_pvalue_summary(path: str | Path, rows: Sequence[Mapping[str, Any]], *, 
     ax.axhline(alpha, color="k", ls="--", label=f"α = {alpha}")
     ax.set_yscale("log")
     ax.set_xticks(range(len(rows)), [r["name"] for r in rows], rotation=45, ha="right", fontsize=7)
-    ax.set_ylabel("smallest KS p × n bins")
+    ax.set_ylabel(f"smallest KS p × n bins (floor {_P_FLOOR:g})")
     ax.legend(frameon=False)
     _save(fig, path)
 
