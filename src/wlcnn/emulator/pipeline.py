@@ -35,6 +35,7 @@ from wlcnn.emulator.networks import normalise_condition
 from wlcnn.emulator.pixel_transform import PixelTransform
 from wlcnn.emulator.settings import EmulatorSettings
 from wlcnn.emulator.validation import (
+    NearestDistances,
     generate,
     generation_speed,
     latent_interpolation,
@@ -304,7 +305,7 @@ def run_validation(
         rows.append({**_summary(name, comparison, expect=expect), "cosmology": focus, "role": "control"})
     # memorisation: generated and held-out maps of each training cosmology against its training maps
     trained_ids = [c for c in tests if c in trains and c not in settings.holdout]
-    memo: dict[str, dict[str, np.ndarray]] = {"generated": {}, "held-out simulated": {}}
+    memo: dict[str, dict[str, NearestDistances]] = {"generated": {}, "held-out simulated": {}}
     for c in trained_ids:
         for label, maps in (("generated", generated[c]), ("held-out simulated", held_out[c])):
             d = nearest_training_distances(maps, trains[c].maps, side_deg=side_deg, ell_edges=ell_edges)
@@ -316,13 +317,14 @@ def run_validation(
         }
         for label, per in memo.items()
     }
-    memorisation = {
+    memorisation: dict[str, Any] = {
         label: {space: {"median": float(np.median(v)), "min": float(v.min())} for space, v in d.items()}
         for label, d in memo_flat.items()
     }
     memorisation["ratio_of_medians_generated_to_held_out"] = {
-        space: memorisation["generated"][space]["median"]
-        / memorisation["held-out simulated"][space]["median"]
+        space: float(
+            np.median(memo_flat["generated"][space]) / np.median(memo_flat["held-out simulated"][space])
+        )
         for space in ("pixel", "power_spectrum")
     }
     interp = latent_interpolation(
@@ -332,7 +334,7 @@ def run_validation(
         condition=_condition(tests[focus], settings, prior),
         seed=seed,
     )
-    speed = generation_speed(
+    speed: dict[str, Any] = generation_speed(
         generator,
         n_maps=settings.speed_maps,
         batch=settings.speed_batch,

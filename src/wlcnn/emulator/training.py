@@ -290,7 +290,7 @@ def train_gan(
         scored = score is not None and (step % settings.select_every == 0 or step == settings.n_steps)
         if scored or step % settings.log_every == 0:
             chi2 = math.nan
-            if scored:
+            if scored and score is not None:
                 chi2 = float(score(generator))
                 if dist.is_chief:
                     generator.save_weights(str(ckpt_dir / snapshot_name(step)))
