@@ -22,6 +22,7 @@ include: "workflow/rules/statistics.smk"
 include: "workflow/rules/survey.smk"
 include: "workflow/rules/training.smk"
 include: "workflow/rules/inference.smk"
+include: "workflow/rules/emulator.smk"
 
 
 rule all:

@@ -242,6 +242,13 @@ def _semantic_problems(cfg: Mapping[str, Any], *, base_dir: Path) -> list[str]:
                 for sim in simulations(grid):
                     names[sim.cosmology.id].append(sim.name)
                 problems.extend(compare_config_problems(cfg, simulation_names=names))
+            if "emulator" in cfg:
+                from wlcnn.emulator.settings import (  # lazy: keeps config import light
+                    emulator_config_problems,
+                )
+
+                trained = [c.id for c in grid if c.n_sims.get("train") and c.n_sims.get("test")]
+                problems.extend(emulator_config_problems(cfg, grid_ids=trained))
     return problems
 
 

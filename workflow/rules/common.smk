@@ -394,6 +394,44 @@ def compare_config(name):
     return {**subset, "statistics": {**statistics, "compare": [COMPARE_PAIRS[name]]}}
 
 
+# GAN emulator (emulator.smk, issue 18): cosmologies with a training and a test simulation
+EMULATOR = "emulator" in config and "lensing" in config and "shells" in config
+EMULATOR_COSMOLOGIES = [c.id for c in GRID if c.n_sims.get("train") and c.n_sims.get("test")]
+# figures of validate_emulator, by output key (wlcnn.emulator.pipeline.VALIDATION_FILES)
+EMULATOR_FIGURES = {
+    "samples": "samples.png",
+    "pvalues_summary": "pvalues_summary.png",
+    "memorisation": "memorisation.png",
+    "interpolation": "latent_interpolation.png",
+    "bands": "heldout_bands.png",
+    "pvalues": "heldout_pvalues.png",
+    "correlation": "heldout_correlation_difference.png",
+}
+
+
+def _first_sim(cosmology, role):
+    return next(map_file(s.cosmology.id, s.name) for s in SIMULATIONS if s.cosmology.id == cosmology and s.role == role)
+
+
+def emulator_train_inputs(wc):
+    """Training maps of every emulated cosmology (the held-out ones are dropped by the job) and the test
+    maps whose first part is the development set of model selection."""
+    return {**{f"train_{c}": _first_sim(c, "train") for c in EMULATOR_COSMOLOGIES},
+            **{f"dev_{c}": _first_sim(c, "test") for c in EMULATOR_COSMOLOGIES}}
+
+
+def emulator_validate_inputs(wc):
+    """Test maps (the rest after the development set is validated) and training maps (memorisation)."""
+    return {**{f"test_{c}": _first_sim(c, "test") for c in EMULATOR_COSMOLOGIES},
+            **{f"train_{c}": _first_sim(c, "train") for c in EMULATOR_COSMOLOGIES}}
+
+
+def emulator_benchmark_files():
+    """Benchmark files of the simulation + projection path of every simulation (its cost per map)."""
+    return [str(BENCH / rule / f"{s.cosmology.id}_{s.name}.tsv")
+            for s in SIMULATIONS for rule in ("mock_simulation", "ingest_simulation", "simulation_maps")]
+
+
 def final_targets():
     """Everything the implemented stages produce (the default target of the Snakefile)."""
     targets = all_manifests() if MAPS_SOURCE == "snapshots" else []  # light cones need no ingestion
@@ -403,6 +441,8 @@ def final_targets():
         # map-statistics comparisons (statistics.smk)
         targets += [str(OUT / "statistics" / "compare" / p["name"] / "comparison.json")
                     for p in config.get("statistics", {}).get("compare", [])]
+    if EMULATOR:
+        targets += [str(OUT / "emulator" / "validation.json"), str(OUT / "emulator" / "plots" / "training_loss.png")]
     if "survey" in config:
         targets += [str(OUT / "survey" / "patch_maps.h5"), str(OUT / "plots" / "fig1_survey_maps.png")]
     if "lensing" in config and "nz_files" in config["lensing"]:
