@@ -19,7 +19,17 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["BiasFit", "apply_calibration", "binned_bias", "check_calibration", "fit_bias", "rms_error"]
+from wlcnn.shapes.settings import CalibrationSettings
+
+__all__ = [
+    "BiasFit",
+    "apply_calibration",
+    "binned_bias",
+    "calibration_summary",
+    "check_calibration",
+    "fit_bias",
+    "rms_error",
+]
 
 #: Fewer objects than this in a bin give no fit (NaN): two parameters need a margin of dof.
 MIN_OBJECTS_PER_FIT = 10
@@ -142,3 +152,44 @@ def check_calibration(
                     f"or within {n_sigma} sigma"
                 )
     return {"fit": fit.to_dict(), "miscalibrated": bool(reasons), "reasons": reasons}
+
+
+def calibration_summary(
+    g_true: np.ndarray,
+    g_est: np.ndarray,
+    *,
+    snr: np.ndarray,
+    size: np.ndarray,
+    settings: CalibrationSettings,
+) -> dict[str, Any]:
+    """Everything the calibration reports for one estimator on one calibration set.
+
+    The check of :func:`check_calibration` uses the set's halves: the bias fitted on the
+    even rows calibrates the odd rows, which are then refitted (an independent set).
+
+    Returns
+    -------
+    dict
+        ``fit`` (m, c and errors per component), ``rms`` (per component, after calibration),
+        ``rms_mean``, ``by_snr`` and ``by_size`` (:func:`binned_bias`), ``n_failed`` (rows
+        without an estimate) and ``check``.
+    """
+    fit = fit_bias(g_true, g_est)
+    rms = rms_error(g_true, apply_calibration(g_est, fit))
+    half = fit_bias(g_true[0::2], g_est[0::2])
+    check = check_calibration(
+        g_true[1::2],
+        apply_calibration(g_est[1::2], half),
+        max_abs_m=settings.max_abs_m,
+        max_abs_c=settings.max_abs_c,
+        n_sigma=settings.n_sigma,
+    )
+    return {
+        "fit": fit.to_dict(),
+        "rms": rms,
+        "rms_mean": float(np.mean(rms)),
+        "by_snr": binned_bias(g_true, g_est, snr, n_bins=settings.n_snr_bins),
+        "by_size": binned_bias(g_true, g_est, size, n_bins=settings.n_size_bins),
+        "n_failed": int((~np.isfinite(g_est).all(axis=1)).sum()),
+        "check": check,
+    }

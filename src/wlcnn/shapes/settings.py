@@ -6,7 +6,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["CalibrationSettings", "EstimatorSettings", "ShapesSettings", "StampSettings"]
+__all__ = [
+    "CalibrationSettings",
+    "EstimatorSettings",
+    "StampSettings",
+    "calibration_settings",
+    "estimator_settings",
+    "stamp_settings",
+]
 
 
 @dataclass(frozen=True)
@@ -56,62 +63,51 @@ class CalibrationSettings:
     n_sigma: float
 
 
-@dataclass(frozen=True)
-class ShapesSettings:
-    """The whole ``shapes:`` block."""
+def stamp_settings(config: Mapping[str, Any]) -> StampSettings:
+    """``shapes.stamps`` of a whole (validated) configuration, or of its rule's subset."""
+    s = config["shapes"]["stamps"]
+    return StampSettings(
+        stamp_size=int(s["stamp_size"]),
+        pixel_scale_arcsec=float(s["pixel_scale_arcsec"]),
+        psf=dict(s["psf"]),
+        half_light_radius_arcsec=_pair(s["half_light_radius_arcsec"]),
+        sersic_n=_pair(s["sersic_n"]),
+        flux=_pair(s["flux"]),
+        sigma_intrinsic=float(s["sigma_intrinsic"]),
+        snr=_pair(s["snr"]),
+        shear_max=float(s["shear_max"]),
+        scale_augmentation=float(s["scale_augmentation"]),
+        max_offset_pix=float(s["max_offset_pix"]),
+        chunk_stamps=int(s["chunk_stamps"]),
+    )
 
-    stamps: StampSettings
-    estimator: EstimatorSettings
-    calibration: CalibrationSettings
-    n_train: int
-    n_calibration: int
-    n_measure: int
 
-    @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> ShapesSettings:
-        """Build the settings from a whole (validated) configuration's ``shapes`` block."""
-        block = config["shapes"]
-        s, e, c = block["stamps"], block["estimator"], block["calibration"]
-        stamps = StampSettings(
-            stamp_size=int(s["stamp_size"]),
-            pixel_scale_arcsec=float(s["pixel_scale_arcsec"]),
-            psf=dict(s["psf"]),
-            half_light_radius_arcsec=_pair(s["half_light_radius_arcsec"]),
-            sersic_n=_pair(s["sersic_n"]),
-            flux=_pair(s["flux"]),
-            sigma_intrinsic=float(s["sigma_intrinsic"]),
-            snr=_pair(s["snr"]),
-            shear_max=float(s["shear_max"]),
-            scale_augmentation=float(s["scale_augmentation"]),
-            max_offset_pix=float(s["max_offset_pix"]),
-            chunk_stamps=int(s["chunk_stamps"]),
-        )
-        estimator = EstimatorSettings(
-            steps=int(e["steps"]),
-            batch_size=int(e["batch_size"]),
-            learning_rate=float(e["learning_rate"]),
-            dropout=float(e["dropout"]),
-            checkpoint_every=int(e["checkpoint_every"]),
-            keep_checkpoints=int(e["keep_checkpoints"]),
-            strategy=str(e["strategy"]),
-            measure_batch_size=int(e["measure_batch_size"]),
-        )
-        calibration = CalibrationSettings(
-            moments_method=str(c["moments_method"]),
-            n_snr_bins=int(c["n_snr_bins"]),
-            n_size_bins=int(c["n_size_bins"]),
-            max_abs_m=float(c["max_abs_m"]),
-            max_abs_c=float(c["max_abs_c"]),
-            n_sigma=float(c["n_sigma"]),
-        )
-        return cls(
-            stamps=stamps,
-            estimator=estimator,
-            calibration=calibration,
-            n_train=int(block["n_train"]),
-            n_calibration=int(block["n_calibration"]),
-            n_measure=int(block["n_measure"]),
-        )
+def estimator_settings(config: Mapping[str, Any]) -> EstimatorSettings:
+    """``shapes.estimator`` of a whole (validated) configuration, or of its rule's subset."""
+    e = config["shapes"]["estimator"]
+    return EstimatorSettings(
+        steps=int(e["steps"]),
+        batch_size=int(e["batch_size"]),
+        learning_rate=float(e["learning_rate"]),
+        dropout=float(e["dropout"]),
+        checkpoint_every=int(e["checkpoint_every"]),
+        keep_checkpoints=int(e["keep_checkpoints"]),
+        strategy=str(e["strategy"]),
+        measure_batch_size=int(e["measure_batch_size"]),
+    )
+
+
+def calibration_settings(config: Mapping[str, Any]) -> CalibrationSettings:
+    """``shapes.calibration`` of a whole (validated) configuration, or of its rule's subset."""
+    c = config["shapes"]["calibration"]
+    return CalibrationSettings(
+        moments_method=str(c["moments_method"]),
+        n_snr_bins=int(c["n_snr_bins"]),
+        n_size_bins=int(c["n_size_bins"]),
+        max_abs_m=float(c["max_abs_m"]),
+        max_abs_c=float(c["max_abs_c"]),
+        n_sigma=float(c["n_sigma"]),
+    )
 
 
 def _pair(value: Any) -> tuple[float, float]:

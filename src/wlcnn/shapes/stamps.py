@@ -54,6 +54,7 @@ __all__ = [
     "read_stamp_file",
     "render_shapes",
     "simulate_stamps",
+    "write_stamp_catalogue",
     "write_stamp_file",
 ]
 
@@ -284,6 +285,28 @@ def write_stamp_file(
             stamps[begin : begin + len(part)] = part.stamps
             for name, dataset in truth.items():
                 dataset[begin : begin + len(part)] = getattr(part, name)
+        _write_attributes(fh, settings, provenance=provenance)
+
+
+def write_stamp_catalogue(
+    path: str | Path,
+    stamps: StampSet,
+    *,
+    columns: Mapping[str, np.ndarray],
+    settings: StampSettings,
+    provenance: Mapping[str, Any],
+) -> None:
+    """Write rendered stamps with per-galaxy ``columns`` (``ra``, ``dec``, ``z_b``) as a stamp catalogue."""
+    import h5py
+
+    size = settings.stamp_size
+    chunk = max(1, min(settings.chunk_stamps, len(stamps)))
+    with atomic_path(path, suffix=".h5") as tmp, h5py.File(tmp, "w") as fh:
+        fh.create_dataset("stamps", data=stamps.stamps, chunks=(chunk, size, size))
+        for name in _TRUTH_FIELDS:
+            fh.create_dataset(name, data=getattr(stamps, name))
+        for name, values in columns.items():
+            fh.create_dataset(name, data=np.asarray(values, dtype=np.float64))
         _write_attributes(fh, settings, provenance=provenance)
 
 
