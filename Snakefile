@@ -21,8 +21,10 @@ include: "workflow/rules/statistics.smk"
 include: "workflow/rules/survey.smk"
 include: "workflow/rules/training.smk"
 include: "workflow/rules/inference.smk"
+include: "workflow/rules/shapes.smk"
 
 
 rule all:
     input:
         final_targets(),
+        shapes_targets(),

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from wlcnn.atomic import atomic_path
+from wlcnn.shapes.estimator import measure_cnn
 from wlcnn.shapes.stamps import read_stamp_file
 from wlcnn.survey.catalogue import CatalogueError, detect_format
 from wlcnn.survey.settings import ColumnMap
@@ -36,6 +37,7 @@ from wlcnn.survey.settings import ColumnMap
 __all__ = [
     "STAMP_CATALOGUE_COLUMNS",
     "estimate_snr",
+    "measure_stamp_catalogue",
     "per_object_calibration",
     "read_stamp_catalogue",
     "write_shear_catalogue",
@@ -133,6 +135,34 @@ def per_object_calibration(
     rms_bins = np.where(np.isfinite(rms_bins) & (rms_bins > 0), rms_bins, overall_rms)
     additive = np.broadcast_to(np.asarray(calibration["fit"]["c"], dtype=float), (snr.shape[0], 2))
     return additive, m_bins[which], 1.0 / rms_bins[which] ** 2
+
+
+def measure_stamp_catalogue(
+    path: str | Path, *, model: Any, calibration: Mapping[str, Any], stamp_size: int, batch_size: int
+) -> dict[str, np.ndarray]:
+    """Measure a stamp catalogue with the CNN: the shear catalogue's fields (see the module docstring).
+
+    Parameters
+    ----------
+    path
+        Stamp catalogue (HDF5 or FITS).
+    model
+        The trained estimator (:func:`wlcnn.shapes.estimator.load_estimator`).
+    calibration
+        The CNN's entry of the calibration JSON.
+    stamp_size, batch_size
+        Stamp side the network expects; stamps per network call.
+
+    Returns
+    -------
+    dict
+        ``ra``, ``dec``, ``e1``, ``e2``, ``weight``, ``z_b``, ``m`` arrays.
+    """
+    stamps, columns = read_stamp_catalogue(path, stamp_size=stamp_size)
+    raw = measure_cnn(model, stamps, batch_size=batch_size)
+    additive, m, weight = per_object_calibration(estimate_snr(stamps), calibration)
+    e = raw - additive
+    return {**columns, "e1": e[:, 0], "e2": e[:, 1], "weight": weight, "m": m}
 
 
 def write_shear_catalogue(

@@ -48,7 +48,6 @@ class EstimatorSettings:
     checkpoint_every: int
     keep_checkpoints: int
     strategy: str
-    measure_batch_size: int
 
 
 @dataclass(frozen=True)
@@ -93,7 +92,6 @@ def estimator_settings(config: Mapping[str, Any]) -> EstimatorSettings:
         checkpoint_every=int(e["checkpoint_every"]),
         keep_checkpoints=int(e["keep_checkpoints"]),
         strategy=str(e["strategy"]),
-        measure_batch_size=int(e["measure_batch_size"]),
     )
 
 
