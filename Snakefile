@@ -27,4 +27,4 @@ include: "workflow/rules/shapes.smk"
 rule all:
     input:
         final_targets(),
-        shapes_targets(),
+        SHAPES_TARGETS,

@@ -8,21 +8,17 @@ SHAPES = OUT / "shapes"
 SHAPE_SETS = {"train": "n_train", "calibration": "n_calibration"}
 
 
-def shapes_enabled():
-    return bool(config.get("shapes", {}).get("enabled", False))
-
-
-def shapes_targets():
-    """What the shapes stage produces (final_targets adds these when it is enabled)."""
-    if not shapes_enabled():
-        return []
-    targets = [str(SHAPES / "calibration" / "calibration.json"), str(OUT / "plots" / "shapes_calibration.png")]
+SHAPES_ENABLED = bool(config.get("shapes", {}).get("enabled", False))
+# what the shapes stage produces (rule all asks for these when it is enabled)
+SHAPES_TARGETS = []
+if SHAPES_ENABLED:
+    SHAPES_TARGETS += [str(SHAPES / "calibration" / "calibration.json"), str(OUT / "plots" / "shapes_calibration.png")]
     if "mock" in config.get("survey", {}):
-        targets += [str(SHAPES / "mock" / "comparison.json"), str(OUT / "plots" / "shapes_measured_vs_exact.png")]
-    return targets
+        SHAPES_TARGETS += [str(SHAPES / "mock" / "comparison.json"),
+                           str(OUT / "plots" / "shapes_measured_vs_exact.png")]
 
 
-if shapes_enabled():
+if SHAPES_ENABLED:
 
     wildcard_constraints:
         stamp_set="|".join(SHAPE_SETS),
@@ -110,7 +106,7 @@ if shapes_enabled():
             "../scripts/measure_shapes.py"
 
 
-if shapes_enabled() and "mock" in config["survey"]:
+if SHAPES_ENABLED and "mock" in config["survey"]:
 
     rule render_mock_stamps:
         input:
