@@ -123,13 +123,20 @@ def binned_bias(
 
 
 def check_calibration(
-    g_true: np.ndarray, g_cal: np.ndarray, *, max_abs_m: float, max_abs_c: float, n_sigma: float
+    g_true: np.ndarray,
+    g_cal: np.ndarray,
+    *,
+    max_abs_m: float,
+    max_abs_c: float,
+    n_sigma: float,
+    reference: BiasFit | None = None,
 ) -> dict[str, Any]:
     """Refit calibrated estimates of an independent set; flag a remaining bias.
 
     A component is mis-calibrated when its residual m (or c) is both farther from 0 than
     ``n_sigma`` standard errors and larger in size than ``max_abs_m`` (``max_abs_c``): a
-    significant bias that matters.
+    significant bias that matters. ``reference``, the fit the calibration was made with, adds
+    its own standard errors in quadrature (its scatter moves the residual too).
 
     Returns
     -------
@@ -138,11 +145,13 @@ def check_calibration(
         ``reasons`` (one line per failing component and parameter).
     """
     fit = fit_bias(g_true, g_cal)
+    ref_m_err = reference.m_err if reference is not None else [0.0] * _N_COMPONENTS
+    ref_c_err = reference.c_err if reference is not None else [0.0] * _N_COMPONENTS
     reasons = []
     for i in range(_N_COMPONENTS):
         for name, value, error, tolerance in (
-            ("m", fit.m[i], fit.m_err[i], max_abs_m),
-            ("c", fit.c[i], fit.c_err[i], max_abs_c),
+            ("m", fit.m[i], float(np.hypot(fit.m_err[i], ref_m_err[i])), max_abs_m),
+            ("c", fit.c[i], float(np.hypot(fit.c_err[i], ref_c_err[i])), max_abs_c),
         ):
             if not np.isfinite(value):
                 reasons.append(f"{name}{i + 1}: no fit ({fit.n} usable objects)")
@@ -183,6 +192,7 @@ def calibration_summary(
         max_abs_m=settings.max_abs_m,
         max_abs_c=settings.max_abs_c,
         n_sigma=settings.n_sigma,
+        reference=half,
     )
     return {
         "fit": fit.to_dict(),
