@@ -126,7 +126,7 @@ def per_object_calibration(
     edges = np.asarray(by_snr["edges"], dtype=float)
     n_bins = len(edges) - 1
     which = np.clip(np.searchsorted(edges, snr, side="right") - 1, 0, n_bins - 1)
-    m_bins = np.nanmean(np.asarray(by_snr["m"], dtype=float), axis=1)
+    m_bins = np.mean(np.asarray(by_snr["m"], dtype=float), axis=1)
     rms_bins = np.asarray(by_snr["rms"], dtype=float)
     overall_m = float(np.mean(calibration["fit"]["m"]))
     overall_rms = float(np.mean(calibration["rms"]))
