@@ -33,12 +33,12 @@ CALIBRATION = {
 
 
 class _FixedModel:
-    """Stands in for the network: returns given raw estimates (the plumbing is under test)."""
+    """Stands in for the network: returns given raw estimates (the plumbing is under test; one batch)."""
 
     def __init__(self, g: np.ndarray) -> None:
         self.g = g
 
-    def predict(self, x: np.ndarray, *, batch_size: int, verbose: int) -> np.ndarray:
+    def __call__(self, x: np.ndarray, *, training: bool) -> np.ndarray:
         return self.g[: x.shape[0]]
 
 
@@ -82,7 +82,7 @@ def test_measured_catalogue_applies_the_calibration(tmp_path: Path, stamps_cfg):
         model=_FixedModel(raw),
         calibration=CALIBRATION,
         stamp_size=stamps_cfg.stamp_size,
-        batch_size=4,
+        batch_size=N,
     )
     np.testing.assert_allclose(out["e1"], raw[:, 0] - 0.01)
     np.testing.assert_allclose(out["e2"], raw[:, 1] + 0.02)
@@ -136,7 +136,7 @@ def _measure_and_write(source: Path, out: Path, stamps_cfg) -> None:
         model=_FixedModel(np.zeros((N, 2))),
         calibration=CALIBRATION,
         stamp_size=stamps_cfg.stamp_size,
-        batch_size=4,
+        batch_size=N,
     )
     write_shear_catalogue(
         out, columns=columns, column_map=ColumnMap(), flip_e1=False, flip_e2=False, provenance={}

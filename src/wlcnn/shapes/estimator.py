@@ -71,10 +71,12 @@ _LOG_ROWS = 20
 
 def normalise_stamps(stamps: np.ndarray) -> np.ndarray:
     """(N, S, S) stamps → (N, S, S, 1) float32, each minus its mean, over its standard deviation."""
-    x = np.asarray(stamps, dtype=np.float64)
+    # float32 throughout: the normalisation would otherwise cost more than the network
+    x = np.asarray(stamps, dtype=np.float32)
     mean = x.mean(axis=(1, 2), keepdims=True)
-    std = np.maximum(x.std(axis=(1, 2), keepdims=True), _TINY_STD)
-    return ((x - mean) / std)[..., np.newaxis].astype(np.float32)
+    centred = x - mean
+    std = np.sqrt(np.mean(np.square(centred), axis=(1, 2), keepdims=True))
+    return (centred / np.maximum(std, _TINY_STD))[..., np.newaxis]
 
 
 def build_shear_cnn(*, stamp_size: int, dropout: float) -> Any:
@@ -231,7 +233,14 @@ def load_estimator(path: str | Path) -> Any:
 
 def measure_cnn(model: Any, stamps: np.ndarray, *, batch_size: int) -> np.ndarray:
     """Raw (uncalibrated) (N, 2) shear estimates of ``stamps`` (N, S, S)."""
-    x = normalise_stamps(stamps)
-    if x.shape[0] == 0:
+    import tensorflow as tf  # lazy: importing wlcnn.shapes must not need TensorFlow
+
+    if len(stamps) == 0:
         return np.empty((0, N_OUTPUTS))
-    return np.asarray(model.predict(x, batch_size=batch_size, verbose=0), dtype=np.float64)
+    # one traced call per batch shape (Keras' predict loop costs more than this small network)
+    forward = tf.function(model, reduce_retracing=True)
+    parts = [
+        forward(normalise_stamps(stamps[start : start + batch_size]), training=False).numpy()
+        for start in range(0, len(stamps), batch_size)
+    ]
+    return np.concatenate(parts).astype(np.float64)
