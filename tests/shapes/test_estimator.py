@@ -82,3 +82,25 @@ def test_training_resumes_from_its_checkpoint_and_measures(tmp_path: Path, demo_
         fingerprint_config={"test": 2},
     )
     assert other["resumed_from"] == 0
+
+
+def test_training_is_reproducible_bit_for_bit(tmp_path: Path, demo_config):
+    # the CI compares a local and a SLURM demo bit for bit: same seed, same network
+    rng = np.random.default_rng(1)
+    stamps = rng.normal(size=(32, STAMP, STAMP)).astype(np.float32)
+    shear = rng.uniform(-0.2, 0.2, size=(32, 2))
+    settings = replace(
+        estimator_settings(demo_config), steps=3, batch_size=8, checkpoint_every=3, strategy="default"
+    )
+    measured = []
+    for run in ("a", "b"):
+        train_shear_estimator(
+            stamps,
+            shear,
+            settings=settings,
+            seed=SEED,
+            out_dir=tmp_path / run,
+            fingerprint_config={"test": 3},
+        )
+        measured.append(measure_cnn(load_estimator(tmp_path / run / MODEL_FILE), stamps, batch_size=16))
+    np.testing.assert_array_equal(measured[0], measured[1])

@@ -24,11 +24,12 @@ The seed paper's final least-squares refit of the last layer is left out: the ca
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +97,25 @@ def build_shear_cnn(*, stamp_size: int, dropout: float) -> Any:
     return tf.keras.Model(inputs, outputs, name="shear_cnn")
 
 
+@contextlib.contextmanager
+def _op_determinism() -> Iterator[None]:
+    """TensorFlow op determinism while the block runs (process-wide: restored afterwards).
+
+    The same seed then gives the same trained weights and measurements bit for bit, as the CI
+    comparison of a local and a SLURM demo requires.
+    """
+    import tensorflow as tf  # lazy: importing wlcnn.shapes must not need TensorFlow
+    from tensorflow.python.framework import config as tf_config  # lazy: as above (no public query)
+
+    was_deterministic = tf_config.is_op_determinism_enabled()
+    tf.config.experimental.enable_op_determinism()
+    try:
+        yield
+    finally:
+        if not was_deterministic:
+            tf_config.disable_op_determinism()
+
+
 def _fingerprint(config: Mapping[str, Any]) -> str:
     """What checkpoints depend on: everything but the number of steps (a run may be extended)."""
     kept = {k: v for k, v in config.items() if k != "steps"}
@@ -133,6 +153,27 @@ def train_shear_estimator(
     dict
         ``final_loss``, ``steps``, ``resumed_from``, ``seconds``, ``n_parameters``, ``strategy``.
     """
+    with _op_determinism():
+        return _train(
+            stamps,
+            shear,
+            settings=settings,
+            seed=seed,
+            out_dir=out_dir,
+            fingerprint_config=fingerprint_config,
+        )
+
+
+def _train(
+    stamps: np.ndarray,
+    shear: np.ndarray,
+    *,
+    settings: EstimatorSettings,
+    seed: int,
+    out_dir: str | Path,
+    fingerprint_config: Mapping[str, Any],
+) -> dict[str, Any]:
+    """:func:`train_shear_estimator` under op determinism."""
     import tensorflow as tf  # lazy: importing wlcnn.shapes must not need TensorFlow
 
     out_dir = Path(out_dir)
@@ -239,8 +280,9 @@ def measure_cnn(model: Any, stamps: np.ndarray, *, batch_size: int) -> np.ndarra
         return np.empty((0, N_OUTPUTS))
     # one traced call per batch shape (Keras' predict loop costs more than this small network)
     forward = tf.function(model, reduce_retracing=True)
-    parts = [
-        forward(normalise_stamps(stamps[start : start + batch_size]), training=False).numpy()
-        for start in range(0, len(stamps), batch_size)
-    ]
+    with _op_determinism():
+        parts = [
+            forward(normalise_stamps(stamps[start : start + batch_size]), training=False).numpy()
+            for start in range(0, len(stamps), batch_size)
+        ]
     return np.concatenate(parts).astype(np.float64)
