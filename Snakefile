@@ -23,8 +23,10 @@ include: "workflow/rules/survey.smk"
 include: "workflow/rules/training.smk"
 include: "workflow/rules/inference.smk"
 include: "workflow/rules/emulator.smk"
+include: "workflow/rules/shapes.smk"
 
 
 rule all:
     input:
         final_targets(),
+        SHAPES_TARGETS,
