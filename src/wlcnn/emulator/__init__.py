@@ -14,7 +14,20 @@ Modules, one concept each:
 Importing this package does not import TensorFlow.
 """
 
-from wlcnn.emulator.pixel_transform import PixelTransform
-from wlcnn.emulator.settings import EmulatorSettings
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from wlcnn._lazy import attach
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers only
+    from wlcnn.emulator.pixel_transform import PixelTransform
+    from wlcnn.emulator.settings import EmulatorSettings
 
 __all__ = ["EmulatorSettings", "PixelTransform"]
+#: Public name -> the submodule that defines it (loaded on first use).
+_HOME = {
+    "EmulatorSettings": "settings",
+    "PixelTransform": "pixel_transform",
+}
+__getattr__, __dir__ = attach(__name__, _HOME, public=__all__)

@@ -2,7 +2,7 @@
 
 One concept per module:
 
-- :mod:`~wlcnn.shapes.settings`: the ``shapes:`` configuration block as :class:`ShapesSettings`;
+- :mod:`~wlcnn.shapes.settings`: the ``shapes:`` configuration block (:class:`StampSettings`, ...);
 - :mod:`~wlcnn.shapes.stamps`: GalSim stamp simulation (Sérsic galaxies, shear, PSF, noise,
   augmentations), chunked HDF5 stamp files and their reader;
 - :mod:`~wlcnn.shapes.estimator`: the seed paper's Table 2 network, its MSE training with the
@@ -17,4 +17,35 @@ GalSim and TensorFlow are imported lazily, where stamps are drawn or a network i
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from typing import TYPE_CHECKING
+
+from wlcnn._lazy import attach
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers only
+    from wlcnn.shapes.settings import (
+        CalibrationSettings,
+        EstimatorSettings,
+        StampSettings,
+        calibration_settings,
+        estimator_settings,
+        stamp_settings,
+    )
+
+__all__ = [
+    "CalibrationSettings",
+    "EstimatorSettings",
+    "StampSettings",
+    "calibration_settings",
+    "estimator_settings",
+    "stamp_settings",
+]
+#: Public name -> the submodule that defines it (loaded on first use).
+_HOME = {
+    "CalibrationSettings": "settings",
+    "EstimatorSettings": "settings",
+    "StampSettings": "settings",
+    "calibration_settings": "settings",
+    "estimator_settings": "settings",
+    "stamp_settings": "settings",
+}
+__getattr__, __dir__ = attach(__name__, _HOME, public=__all__)
