@@ -22,7 +22,7 @@ from wlcnn.inference.eb_null import (
 )
 from wlcnn.survey.forward_model import ForwardModel
 from wlcnn.survey.mock_catalogue import write_mock_observation
-from wlcnn.survey.settings import MockSettings, SurveySettings
+from wlcnn.survey.settings import MOCK_OBSERVATION_KEYS, MockSettings, SurveySettings
 from wlcnn.survey.shear_maps import build_patch_maps
 
 REPO = Path(__file__).resolve().parents[2]
@@ -35,7 +35,8 @@ ELL_EDGES = np.geomspace(150.0, 3500.0, 5)  # 2.5° patch: the fundamental mode 
 def _settings() -> SurveySettings:
     """A small KiDS-like survey: one 2.5° patch, two bins, holes and an empty tile (demo's mock)."""
     demo_mock = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())["survey"]["mock"]
-    demo_mock.pop("ray_traced", None)  # which mock observations exist, not how galaxies are drawn
+    for key in MOCK_OBSERVATION_KEYS:  # which mock observations exist, not how galaxies are drawn
+        demo_mock.pop(key, None)
     mock = MockSettings(
         **{
             **demo_mock,

@@ -13,6 +13,7 @@ import yaml
 
 from wlcnn.config import ConfigError, validate_config
 from wlcnn.maps.mapfile import read_map_attrs
+from wlcnn.survey.settings import MOCK_OBSERVATION_KEYS
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -26,8 +27,10 @@ def _config(tmp_path: Path, fixtures: Path) -> dict:
     config["run"].update(name="lightcone", output_dir=str(tmp_path / "results"))
     # these name demo cosmologies and mocks this grid lacks: map comparisons, mock overrides, ray-traced mocks
     config.pop("statistics", None)
+    config.pop("emulator", None)  # holds out a demo cosmology this grid lacks
     config["cosmology"].pop("mock_overrides", None)
-    config["survey"]["mock"].pop("ray_traced", None)
+    for key in MOCK_OBSERVATION_KEYS:
+        config["survey"]["mock"].pop(key, None)
     config["cosmology"].update(grid=str(grid), fixed={"omega_b": 0.0493, "h": 0.6736, "n_s": 0.9649})
     config["simulations"] = {
         "code": "pkdgrav3",

@@ -29,6 +29,7 @@ import numpy as np
 
 __all__ = [
     "ARCMIN_PER_DEG",
+    "MOCK_OBSERVATION_KEYS",
     "ColumnMap",
     "MockSettings",
     "Selection",
@@ -106,6 +107,11 @@ class Selection:
         if self.bits_unset is not None:
             parts.append(f"& {self.bits_unset:#x} == 0")
         return f"{self.column} {' and '.join(parts)}"
+
+
+#: ``survey.mock`` keys that say which extra mock observations exist (ray-traced, baryonified),
+#: not how the mock catalogue's galaxies are drawn.
+MOCK_OBSERVATION_KEYS = ("ray_traced", "baryonified")
 
 
 @dataclass(frozen=True)
@@ -257,7 +263,8 @@ class SurveySettings:
         mock = None
         if "mock" in survey:
             raw = dict(survey["mock"])
-            raw.pop("ray_traced", None)  # which mock observations exist, not how galaxies are drawn
+            for key in MOCK_OBSERVATION_KEYS:  # which mock observations exist, not how galaxies are drawn
+                raw.pop(key, None)
             raw["bin_fractions"] = tuple(raw["bin_fractions"])
             if "hole_radius_arcmin" in raw:
                 raw["hole_radius_arcmin"] = tuple(raw["hole_radius_arcmin"])
