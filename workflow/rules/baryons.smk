@@ -32,7 +32,8 @@ rule baryonify_snapshot:
         mem_mb=4000,
         runtime=60,
     conda:
-        str(ENVS / "ingest.yaml")
+        # the maps family: scipy (friends-of-friends), pyccl (the halo model)
+        str(ENVS / "maps.yaml")
     script:
         "../scripts/baryonify_snapshot.py"
 
