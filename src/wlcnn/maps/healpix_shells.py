@@ -70,45 +70,135 @@ _BASE_PIXELS = 12
 _QUARTER_TURNS = 4.0
 
 
-@numba.njit(cache=True, nogil=True)
-def _vec2pix_ring(nside: int, x: float, y: float, z: float) -> int:  # pragma: no cover - compiled
-    """HEALPix RING pixel of a vector: a transcription of healpix_cxx ``vec2pix`` / ``loc2pix``.
+#: atan(a) ≈ a · P(a²) on 0 <= a <= 1: coefficients of P, a least-squares fit on Chebyshev
+#: nodes (degree 9 in a²). Maximum error 9.8e-10 rad, measured on 4e6 points of [0, 1].
+_ATAN_COEFFS = (
+    0.9999999841273959,
+    -0.33333194735780913,
+    0.19996625981583607,
+    -0.14248418055936962,
+    0.10882235116662756,
+    -0.08222721954514318,
+    0.055144646949627715,
+    -0.028581811717909338,
+    0.009606519306881433,
+    -0.0015164396582589103,
+)
+#: Error bound used by the pixel guard: ten times the fit's measured maximum error (which also
+#: covers the rounding of the octant reduction, ~1e-16 rad).
+_ATAN_ERROR_BOUND = 1e-8
+_HALF_PI = 0.5 * math.pi
 
-    ``tt = fmodulo(phi / (π/2), 4)`` is written out for ``phi`` in ``(-π, π]`` (from atan2):
-    add 4 to negative values, and 4 itself becomes 0, exactly as ``fmodulo`` does there.
+
+@numba.njit(cache=True, nogil=True)
+def _atan2_fast(y: float, x: float) -> float:  # pragma: no cover - compiled
+    """``atan2(y, x)`` within ``_ATAN_ERROR_BOUND`` (octant reduction + polynomial), not both zero.
+
+    About 4× cheaper than libm's ``atan2``, which is a third of the HEALPix kernels' time.
     """
-    xl = 1.0 / math.sqrt(x * x + y * y + z * z)
-    phi = math.atan2(y, x) if (x != 0.0 or y != 0.0) else 0.0
-    cth = z * xl
+    ax = abs(x)
+    ay = abs(y)
+    big = max(ax, ay)
+    a = min(ax, ay) / big
+    s = a * a
+    p = _ATAN_COEFFS[9]
+    for k in range(8, -1, -1):
+        p = p * s + _ATAN_COEFFS[k]
+    r = a * p
+    if ay > ax:
+        r = _HALF_PI - r
+    if x < 0.0:
+        r = math.pi - r
+    if y < 0.0:
+        r = -r
+    return r
+
+
+@numba.njit(cache=True, nogil=True)
+def _near_integer(v: float, margin: float) -> bool:  # pragma: no cover - compiled
+    """True when ``v`` lies within ``margin`` of an integer (its floor could change)."""
+    f = v - math.floor(v)
+    return f < margin or f > 1.0 - margin
+
+
+@numba.njit(cache=True, nogil=True)
+def _ring_pixel(
+    nside: int, tt: float, cth: float, x: float, y: float, xl: float, margin: float
+) -> int:  # pragma: no cover - compiled
+    """RING pixel from ``tt = phi / (π/2)`` in [0, 4), ``cos θ`` and ``1/|v|``: healpix_cxx ``loc2pix``.
+
+    With ``margin > 0``, ``tt`` is only known to within the error it implies: return -1 when a
+    floor taken here lies within ``margin`` of an integer, so that the caller recomputes ``tt``
+    exactly (``margin = 0``: no check).
+    """
     za = abs(cth)
-    tt = phi * _INV_HALFPI
-    if tt < 0.0:
-        tt += _QUARTER_TURNS
-        if tt == _QUARTER_TURNS:
-            tt = 0.0
+    if margin > 0.0 and _near_integer(tt, margin):
+        return -1  # the quarter (and the wrap of tt at 0/4) could change
     if za <= _TWOTHIRD:
         nl4 = 4 * nside
         temp1 = nside * (0.5 + tt)
         temp2 = nside * cth * 0.75
+        if margin > 0.0 and (_near_integer(temp1 - temp2, margin) or _near_integer(temp1 + temp2, margin)):
+            return -1
         jp = int(temp1 - temp2)
         jm = int(temp1 + temp2)
         ir = nside + 1 + jp - jm
         kshift = 1 - (ir & 1)
         t1 = jp + jm - nside + kshift + 1 + nl4 + nl4  # > 0
-        ip = (t1 >> 1) % nl4
+        # (t1 >> 1) % nl4 by subtraction: t1 >> 1 < 3 nl4 here, and an integer division costs
+        # more than the rest of the pixel arithmetic.
+        ip = t1 >> 1
+        while ip >= nl4:
+            ip -= nl4
         return 2 * nside * (nside - 1) + (ir - 1) * nl4 + ip
     tp = tt - int(tt)
     if za < _POLAR_STH:
         tmp = nside * math.sqrt(3.0 * (1.0 - za))
     else:
         tmp = nside * (math.sqrt(x * x + y * y) * xl) / math.sqrt((1.0 + za) / 3.0)
+    if margin > 0.0 and (_near_integer(tp * tmp, margin) or _near_integer((1.0 - tp) * tmp, margin)):
+        return -1
     jp = int(tp * tmp)
     jm = int((1.0 - tp) * tmp)
     ir = jp + jm + 1
+    if margin > 0.0 and _near_integer(tt * ir, margin):
+        return -1
     ip = int(tt * ir)
     if cth > 0.0:
         return 2 * ir * (ir - 1) + ip
     return _BASE_PIXELS * nside * nside - 2 * ir * (ir + 1) + ip
+
+
+@numba.njit(cache=True, nogil=True)
+def _quarter_turns(phi: float) -> float:  # pragma: no cover - compiled
+    """``fmodulo(phi / (π/2), 4)`` for ``phi`` in ``[-π, π]`` (from atan2), as healpix_cxx."""
+    tt = phi * _INV_HALFPI
+    if tt < 0.0:
+        tt += _QUARTER_TURNS
+        if tt == _QUARTER_TURNS:
+            tt = 0.0
+    return tt
+
+
+@numba.njit(cache=True, nogil=True)
+def _vec2pix_ring(nside: int, x: float, y: float, z: float) -> int:  # pragma: no cover - compiled
+    """HEALPix RING pixel of a vector: a transcription of healpix_cxx ``vec2pix`` / ``loc2pix``.
+
+    The azimuth comes from a fast ``atan2`` first; only where its error bound could move a
+    floor (about ``8 nside × 1e-8`` of the vectors) is it recomputed with libm's ``atan2``, so
+    the pixel is bit for bit healpy's (tested up to nside 8192).
+    """
+    xl = 1.0 / math.sqrt(x * x + y * y + z * z)
+    cth = z * xl
+    if x == 0.0 and y == 0.0:
+        return _ring_pixel(nside, 0.0, cth, x, y, xl, 0.0)
+    # tt errs by <= bound · 2/π; a floor of (at most nside ×) tt moves by <= nside × that,
+    # plus rounding of the products (relative 1e-15 of values below 4 nside).
+    margin = nside * (_ATAN_ERROR_BOUND * _INV_HALFPI + 1e-14) + 1e-14
+    pix = _ring_pixel(nside, _quarter_turns(_atan2_fast(y, x)), cth, x, y, xl, margin)
+    if pix >= 0:
+        return pix
+    return _ring_pixel(nside, _quarter_turns(math.atan2(y, x)), cth, x, y, xl, 0.0)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -237,9 +327,9 @@ def _positions_kernel(pos, r2_edges, nside, counts):  # pragma: no cover - compi
     """Bin positions relative to the observer into radial shells (edges r²) and RING pixels."""
     n_edges = r2_edges.shape[0]
     for i in range(pos.shape[0]):
-        x = float(pos[i, 0])
-        y = float(pos[i, 1])
-        z = float(pos[i, 2])
+        x = np.float64(pos[i, 0])  # float() keeps float32 in numba: positions in float64
+        y = np.float64(pos[i, 1])
+        z = np.float64(pos[i, 2])
         r2 = x * x + y * y + z * z
         if r2 < r2_edges[0] or r2 >= r2_edges[n_edges - 1] or r2 == 0.0:
             continue
