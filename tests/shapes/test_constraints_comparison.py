@@ -22,7 +22,12 @@ from wlcnn.survey.catalogue import CatalogueError, read_catalogue
 from wlcnn.survey.settings import ColumnMap
 
 #: Exact-shapes constraints of the synthetic analysis: median, plus, minus per parameter.
-EXACT = {"s8": (0.78, 0.05, 0.03), "omega_m": (0.26, 0.06, 0.04), "sigma8": (0.84, 0.10, 0.08), "a_ia": (0.5, 2.0, 1.5)}
+EXACT = {
+    "s8": (0.78, 0.05, 0.03),
+    "omega_m": (0.26, 0.06, 0.04),
+    "sigma8": (0.84, 0.10, 0.08),
+    "a_ia": (0.5, 2.0, 1.5),
+}
 N_ROWS = 40
 N_MEASURED = 7
 COLUMNS = ColumnMap()
@@ -34,8 +39,14 @@ def _constraints(path: Path, values: dict[str, tuple[float, float, float]], *, b
     """A constraints.json in the layout ``constrain`` writes (one row, 68 % intervals)."""
     row: dict[str, Any] = {"analysis": path.parent.name}
     for name, (median, plus, minus) in values.items():
-        row[name] = {"median": median, "lower": median - minus, "upper": median + plus, "level": 0.68,
-                     "plus": plus, "minus": minus}
+        row[name] = {
+            "median": median,
+            "lower": median - minus,
+            "upper": median + plus,
+            "level": 0.68,
+            "plus": plus,
+            "minus": minus,
+        }
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"schema": "wlcnn.constraints/1", "blinded": blinded, "rows": [row]}))
     return path
@@ -82,7 +93,9 @@ def test_shifted_constraints_are_flagged(tmp_path: Path, parameter: str):
 def test_outputs_carry_provenance_and_the_error_note(tmp_path: Path):
     payload = _compare(tmp_path, _shifted({"s8": 1.2}))
     out = tmp_path / "out"
-    write_comparison(payload, json_path=out / "c.json", markdown_path=out / "c.md", provenance={"step": "test"})
+    write_comparison(
+        payload, json_path=out / "c.json", markdown_path=out / "c.md", provenance={"step": "test"}
+    )
     plot_comparison(payload, out / "c.png")
     written = json.loads((out / "c.json").read_text())
     assert written["provenance"] == {"step": "test"} and written["agree"] is False
@@ -98,7 +111,12 @@ def test_outputs_carry_provenance_and_the_error_note(tmp_path: Path):
     [
         (lambda row: row.pop("sigma8"), "rows[0].sigma8", "numbers median, plus, minus", "None"),
         (lambda row: row["s8"].update(plus="0.1"), "rows[0].s8", "numbers median, plus, minus", "'0.1'"),
-        (lambda row: row["omega_m"].update(plus=0.0, minus=0.0), "rows[0].omega_m", "plus + minus > 0", "'plus': 0.0"),
+        (
+            lambda row: row["omega_m"].update(plus=0.0, minus=0.0),
+            "rows[0].omega_m",
+            "plus + minus > 0",
+            "'plus': 0.0",
+        ),
     ],
 )
 def test_bad_constraints_table_is_named_and_writes_nothing(tmp_path: Path, edit, field, expected, found):
@@ -109,9 +127,15 @@ def test_bad_constraints_table_is_named_and_writes_nothing(tmp_path: Path, edit,
     exact = _constraints(tmp_path / "exact" / "tiny" / "constraints.json", EXACT)
     out = tmp_path / "out"
     out.mkdir()
-    with pytest.raises(ConstraintsComparisonError) as info:
-        payload = compare_shape_constraints(exact=[exact], measured=[bad], analyses=["tiny"], agree_sigma=1.0, design={})
+
+    def compare_and_write() -> None:
+        payload = compare_shape_constraints(
+            exact=[exact], measured=[bad], analyses=["tiny"], agree_sigma=1.0, design={}
+        )
         write_comparison(payload, json_path=out / "c.json", markdown_path=out / "c.md", provenance={})
+
+    with pytest.raises(ConstraintsComparisonError) as info:
+        compare_and_write()
     message = str(info.value)
     assert str(bad) in message and field in message and f"expected {expected}" in message and found in message
     assert list(out.iterdir()) == []
@@ -120,15 +144,25 @@ def test_bad_constraints_table_is_named_and_writes_nothing(tmp_path: Path, edit,
 def test_mismatched_blinding_and_table_count_are_named(tmp_path: Path):
     exact = _constraints(tmp_path / "exact" / "constraints.json", EXACT, blinded=True)
     measured = _constraints(tmp_path / "measured" / "constraints.json", EXACT, blinded=False)
-    with pytest.raises(ConstraintsComparisonError, match=r"measured/constraints.json: blinded: expected the blinding"):
-        compare_shape_constraints(exact=[exact], measured=[measured], analyses=["a"], agree_sigma=1.0, design={})
-    with pytest.raises(ConstraintsComparisonError, match=r"measured tables: expected one per analysis \(2: a, b\), found 1"):
-        compare_shape_constraints(exact=[exact, exact], measured=[measured], analyses=["a", "b"], agree_sigma=1.0,
-                                  design={})
+    with pytest.raises(
+        ConstraintsComparisonError, match=r"measured/constraints.json: blinded: expected the blinding"
+    ):
+        compare_shape_constraints(
+            exact=[exact], measured=[measured], analyses=["a"], agree_sigma=1.0, design={}
+        )
+    with pytest.raises(
+        ConstraintsComparisonError, match=r"measured tables: expected one per analysis \(2: a, b\), found 1"
+    ):
+        compare_shape_constraints(
+            exact=[exact, exact], measured=[measured], analyses=["a", "b"], agree_sigma=1.0, design={}
+        )
     (tmp_path / "broken.json").write_text("{not json")
-    with pytest.raises(ConstraintsComparisonError, match=r"broken.json: file: expected a constraints JSON table"):
-        compare_shape_constraints(exact=[exact], measured=[tmp_path / "broken.json"], analyses=["a"],
-                                  agree_sigma=1.0, design={})
+    with pytest.raises(
+        ConstraintsComparisonError, match=r"broken.json: file: expected a constraints JSON table"
+    ):
+        compare_shape_constraints(
+            exact=[exact], measured=[tmp_path / "broken.json"], analyses=["a"], agree_sigma=1.0, design={}
+        )
 
 
 # --- the merged catalogue ------------------------------------------------------------------------
@@ -146,8 +180,9 @@ def _survey_catalogue(path: Path, rng: np.random.Generator) -> fits.FITS_rec:
         COLUMNS.m: ("E", rng.normal(-0.014, 0.03, N_ROWS)),
         EXTRA_COLUMN: ("J", rng.integers(0, 4, N_ROWS)),
     }
-    table = fits.BinTableHDU.from_columns([fits.Column(name=k, format=f, array=a) for k, (f, a) in arrays.items()],
-                                          name="SHEAR")
+    table = fits.BinTableHDU.from_columns(
+        [fits.Column(name=k, format=f, array=a) for k, (f, a) in arrays.items()], name="SHEAR"
+    )
     primary = fits.PrimaryHDU()
     primary.header["ORIGIN"] = "wlcnn mock"
     primary.header["PROVJSON"] = json.dumps({"step": "mock_observation", "inputs": []})
@@ -155,7 +190,9 @@ def _survey_catalogue(path: Path, rng: np.random.Generator) -> fits.FITS_rec:
     return table.data
 
 
-def _measured_catalogue(path: Path, source: fits.FITS_rec, rows: np.ndarray, rng: np.random.Generator) -> dict:
+def _measured_catalogue(
+    path: Path, source: fits.FITS_rec, rows: np.ndarray, rng: np.random.Generator
+) -> dict:
     """The measured catalogue of some rows (shuffled): raw shapes with a strong response, their m."""
     e = rng.normal(0.0, 0.05, (2, rows.size))
     m = rng.uniform(-0.9, -0.8, rows.size)
@@ -168,13 +205,16 @@ def _measured_catalogue(path: Path, source: fits.FITS_rec, rows: np.ndarray, rng
         COLUMNS.z_b: ("E", source[COLUMNS.z_b][rows]),
         COLUMNS.m: ("E", m),
     }
-    table = fits.BinTableHDU.from_columns([fits.Column(name=k, format=f, array=a) for k, (f, a) in arrays.items()],
-                                          name="SHEAR")
+    table = fits.BinTableHDU.from_columns(
+        [fits.Column(name=k, format=f, array=a) for k, (f, a) in arrays.items()], name="SHEAR"
+    )
     fits.HDUList([fits.PrimaryHDU(), table]).writeto(path)
     return {"e1": e[0].astype(np.float32), "e2": e[1].astype(np.float32), "m": m.astype(np.float32)}
 
 
-def _merge(tmp_path: Path, *, rows: np.ndarray | None = None, edit=None) -> tuple[Path, Path, Path, Any, Any, Any]:
+def _merge(
+    tmp_path: Path, *, rows: np.ndarray | None = None, edit=None
+) -> tuple[Path, Path, Path, Any, Any, Any]:
     rng = np.random.default_rng(11)
     survey = tmp_path / "catalogue.fits"
     source = _survey_catalogue(survey, rng)
@@ -185,12 +225,14 @@ def _merge(tmp_path: Path, *, rows: np.ndarray | None = None, edit=None) -> tupl
         edit(measured)
     out = tmp_path / "out" / "merged.fits"
     out.parent.mkdir()
-    merge_measured_shapes(survey, measured, out, column_map=COLUMNS, provenance={"step": "merge_measured_shapes"})
+    merge_measured_shapes(
+        survey, measured, out, column_map=COLUMNS, provenance={"step": "merge_measured_shapes"}
+    )
     return survey, measured, out, source, rows, values
 
 
 def test_merge_replaces_exactly_the_measured_galaxies_shapes(tmp_path: Path):
-    survey, _, out, source, rows, values = _merge(tmp_path)
+    survey, _, out, _, rows, values = _merge(tmp_path)
     with fits.open(survey) as before, fits.open(out) as after:
         old, new = before["SHEAR"], after["SHEAR"]
         assert [h.name for h in after] == [h.name for h in before]
@@ -211,8 +253,11 @@ def test_merge_replaces_exactly_the_measured_galaxies_shapes(tmp_path: Path):
         record = json.loads(after[0].header["PROVJSON"])
     assert record["step"] == "merge_measured_shapes"
     assert record["extra"]["catalogue_provenance"] == {"step": "mock_observation", "inputs": []}
-    assert read_merge_summary(out) == {"n_rows": N_ROWS, "n_replaced": N_MEASURED,
-                                       "replaced_fraction": pytest.approx(N_MEASURED / N_ROWS)}
+    assert read_merge_summary(out) == {
+        "n_rows": N_ROWS,
+        "n_replaced": N_MEASURED,
+        "replaced_fraction": pytest.approx(N_MEASURED / N_ROWS),
+    }
     merged, drops = read_catalogue([out], columns=COLUMNS, invalid_rows="drop")
     assert drops.n_read == N_ROWS and len(merged) > 0  # the survey stage reads it
 
@@ -228,7 +273,12 @@ def _set_column(name: str, row: int, value: float):
 @pytest.mark.parametrize(
     ("edit", "column", "expected", "found"),
     [
-        (_set_column(COLUMNS.ra, 2, 1.5), "ra/dec", "every measured galaxy at the exact position", "1 without a match"),
+        (
+            _set_column(COLUMNS.ra, 2, 1.5),
+            "ra/dec",
+            "every measured galaxy at the exact position",
+            "1 without a match",
+        ),
         (_set_column(COLUMNS.m, 4, -1.0), COLUMNS.m, "1 + m > 0", "m = -1.0"),
     ],
 )
@@ -250,6 +300,8 @@ def test_missing_column_is_named(tmp_path: Path):
                 path, overwrite=True
             )
 
-    with pytest.raises(CatalogueError, match=r"measured.fits: column 'm': expected this column \(survey.columns\)"):
+    with pytest.raises(
+        CatalogueError, match=r"measured.fits: column 'm': expected this column \(survey.columns\)"
+    ):
         _merge(tmp_path, edit=drop_m)
     assert list((tmp_path / "out").iterdir()) == []

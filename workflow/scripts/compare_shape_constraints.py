@@ -27,7 +27,10 @@ write_comparison(
     markdown_path=snakemake.output.markdown,
     provenance=provenance_record(
         step="compare_shape_constraints",
-        inputs=[file_record(f) for f in [*snakemake.input.exact, *snakemake.input.measured, snakemake.input.merged]],
+        inputs=[
+            file_record(f)
+            for f in [*snakemake.input.exact, *snakemake.input.measured, snakemake.input.merged]
+        ],
         config=p.config,
         started=started,
     ),

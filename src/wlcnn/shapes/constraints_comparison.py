@@ -63,6 +63,8 @@ PARAMETERS = ("s8", "omega_m", "sigma8", "a_ia")
 PARAMETER_LABELS = {"s8": "S8", "omega_m": "Ωm", "sigma8": "σ8", "a_ia": "A_IA"}
 #: Fields of a parameter's entry in a constraints row that the comparison reads.
 _ENTRY_FIELDS = ("median", "plus", "minus")
+#: How agreement is written in the table.
+_VERDICT = {True: "yes", False: "NO"}
 #: Half-width of an interval from its two sides: their mean.
 _HALF = 0.5
 #: What the quoted error is (written into every output).
@@ -116,7 +118,8 @@ def read_constraints_row(path: str | Path) -> tuple[dict[str, Any], bool]:
     for name in PARAMETERS:
         entry = row.get(name)
         valid = isinstance(entry, dict) and all(
-            isinstance(entry.get(k), int | float) and not isinstance(entry.get(k), bool) for k in _ENTRY_FIELDS
+            isinstance(entry.get(k), int | float) and not isinstance(entry.get(k), bool)
+            for k in _ENTRY_FIELDS
         )
         if not valid:
             raise ConstraintsComparisonError(
@@ -271,7 +274,7 @@ def format_comparison_markdown(payload: Mapping[str, Any]) -> str:
             entry = row["parameters"][name]
             lines.append(
                 f"| {row['analysis']} | {PARAMETER_LABELS[name]} | {_interval(entry['exact'])} | "
-                f"{_interval(entry['measured'])} | {entry['shift_sigma']:+.2f} | {'yes' if entry['agree'] else 'NO'} |"
+                f"{_interval(entry['measured'])} | {entry['shift_sigma']:+.2f} | {_VERDICT[entry['agree']]} |"
             )
     verdict = "agree" if payload["agree"] else "DISAGREE"
     lines += ["", f"All analyses and parameters {verdict} within {payload['agree_sigma']:g} σ."]
@@ -284,10 +287,16 @@ def format_comparison_markdown(payload: Mapping[str, Any]) -> str:
 
 
 def write_comparison(
-    payload: Mapping[str, Any], *, json_path: str | Path, markdown_path: str | Path, provenance: Mapping[str, Any]
+    payload: Mapping[str, Any],
+    *,
+    json_path: str | Path,
+    markdown_path: str | Path,
+    provenance: Mapping[str, Any],
 ) -> None:
     """Write the comparison as JSON (with its provenance record) and as a Markdown table, atomically."""
-    atomic_write_text(json_path, json.dumps({**payload, "provenance": dict(provenance)}, indent=1, default=str))
+    atomic_write_text(
+        json_path, json.dumps({**payload, "provenance": dict(provenance)}, indent=1, default=str)
+    )
     atomic_write_text(markdown_path, format_comparison_markdown(payload))
 
 
@@ -316,16 +325,28 @@ def plot_comparison(payload: Mapping[str, Any], path: str | Path) -> None:
             for side, offset, marker in (("exact", _OFFSET, "o"), ("measured", -_OFFSET, "s")):
                 s = entry[side]
                 ax.errorbar(
-                    s["median"], i + offset, xerr=[[s["minus"]], [s["plus"]]], fmt=marker, capsize=3,
-                    color=f"C{0 if side == 'exact' else 1}", label=f"{side} shapes" if i == 0 else None,
+                    s["median"],
+                    i + offset,
+                    xerr=[[s["minus"]], [s["plus"]]],
+                    fmt=marker,
+                    capsize=3,
+                    color=f"C{0 if side == 'exact' else 1}",
+                    label=f"{side} shapes" if i == 0 else None,
                 )
-            ax.annotate(f"{entry['shift_sigma']:+.2f}σ", (entry["exact"]["median"], i), ha="center", va="center",
-                        fontsize="small")
+            ax.annotate(
+                f"{entry['shift_sigma']:+.2f}σ",
+                (entry["exact"]["median"], i),
+                ha="center",
+                va="center",
+                fontsize="small",
+            )
         ax.set_xlabel(PARAMETER_LABELS[name])
     axes[0].set_yticks(range(len(rows)), [r["analysis"] for r in rows])
     axes[0].legend(fontsize="small")
-    fig.suptitle(f"measured vs exact shapes: agree within {payload['agree_sigma']:g}σ: "
-                 f"{'yes' if payload['agree'] else 'NO'}")
+    fig.suptitle(
+        f"measured vs exact shapes: agree within {payload['agree_sigma']:g}σ: "
+        f"{'yes' if payload['agree'] else 'NO'}"
+    )
     fig.tight_layout()
     with atomic_path(path, suffix=".png") as tmp:
         fig.savefig(tmp, dpi=_DPI, format="png")

@@ -67,14 +67,17 @@ def match_rows(
     ordered = keys[order]
     where = np.searchsorted(ordered, wanted)
     inside = np.minimum(where, max(len(ordered) - 1, 0))
-    found = (where < len(ordered)) & (ordered[inside] == wanted) if len(ordered) else np.zeros(len(wanted), bool)
+    found = (
+        (where < len(ordered)) & (ordered[inside] == wanted) if len(ordered) else np.zeros(len(wanted), bool)
+    )
     if not np.all(found):
         first = int(np.flatnonzero(~found)[0])
         raise CatalogueError(
             path,
             "ra/dec",
             "every measured galaxy at the exact position of a survey-catalogue galaxy",
-            f"{int(np.sum(~found))} without a match, first ({measured_ra[first]!r}, {measured_dec[first]!r})",
+            f"{int(np.sum(~found))} without a match, first at "
+            f"({float(measured_ra[first])!r}, {float(measured_dec[first])!r})",
             row=first,
         )
     after = np.minimum(where + 1, len(ordered) - 1)
@@ -92,7 +95,9 @@ def match_rows(
 
 def _column(table: Any, name: str, path: str | Path) -> np.ndarray:
     if name not in table.columns.names:
-        raise CatalogueError(path, name, "this column (survey.columns)", f"columns {sorted(table.columns.names)}")
+        raise CatalogueError(
+            path, name, "this column (survey.columns)", f"columns {sorted(table.columns.names)}"
+        )
     return np.asarray(table.data[name])
 
 
@@ -151,17 +156,30 @@ def merge_measured_shapes(
     from astropy.io import fits  # lazy: only FITS users pay for the import
 
     if column_map.m is None:
-        raise CatalogueError(measured, "m", "a per-object m column (survey.columns.m) to calibrate with", "none")
+        raise CatalogueError(
+            measured, "m", "a per-object m column (survey.columns.m) to calibrate with", "none"
+        )
     with fits.open(measured) as hdul:
         shear = _table_hdu(hdul, measured, None)
-        m_ra, m_dec = (np.asarray(_column(shear, c, measured), np.float64) for c in (column_map.ra, column_map.dec))
-        m_e1, m_e2, m_m = (np.asarray(_column(shear, c, measured), np.float64) for c in (column_map.e1, column_map.e2, column_map.m))
+        m_ra, m_dec = (
+            np.asarray(_column(shear, c, measured), np.float64) for c in (column_map.ra, column_map.dec)
+        )
+        m_e1, m_e2, m_m = (
+            np.asarray(_column(shear, c, measured), np.float64)
+            for c in (column_map.e1, column_map.e2, column_map.m)
+        )
     response = 1.0 + m_m
     if np.any(~(response > 0)):
         first = int(np.flatnonzero(~(response > 0))[0])
-        raise CatalogueError(measured, column_map.m, "1 + m > 0 (a positive shear response)", f"m = {m_m[first]!r}", row=first)
-    with fits.open(catalogue) as hdul:
-        hdul = fits.HDUList([h.copy() for h in hdul])
+        raise CatalogueError(
+            measured,
+            column_map.m,
+            "1 + m > 0 (a positive shear response)",
+            f"m = {float(m_m[first])!r}",
+            row=first,
+        )
+    with fits.open(catalogue) as source:
+        hdul = fits.HDUList([h.copy() for h in source])
     hdu = _table_hdu(hdul, catalogue, table)
     rows = match_rows(
         _column(hdu, column_map.ra, catalogue),
@@ -179,7 +197,11 @@ def merge_measured_shapes(
     own = primary.get(PROVENANCE_CARD)
     extra["catalogue_provenance"] = json.loads(own) if own else None
     n_rows = int(hdu.data.shape[0])
-    summary = {"n_rows": n_rows, "n_replaced": int(rows.size), "replaced_fraction": rows.size / max(n_rows, 1)}
+    summary = {
+        "n_rows": n_rows,
+        "n_replaced": int(rows.size),
+        "replaced_fraction": rows.size / max(n_rows, 1),
+    }
     record["extra"] = {**extra, **summary}
     primary[PROVENANCE_CARD] = json.dumps(record, default=str)
     with atomic_path(out, suffix=".fits") as tmp:
@@ -204,5 +226,7 @@ def read_merge_summary(path: str | Path) -> dict[str, Any]:
         raise CatalogueError(path, None, f"a FITS file with a {PROVENANCE_CARD} record", str(exc)) from None
     keys = ("n_rows", "n_replaced", "replaced_fraction")
     if not all(k in extra for k in keys):
-        raise CatalogueError(path, None, f"a merge record ({', '.join(keys)}) in {PROVENANCE_CARD}", f"{sorted(extra)}")
+        raise CatalogueError(
+            path, None, f"a merge record ({', '.join(keys)}) in {PROVENANCE_CARD}", f"{sorted(extra)}"
+        )
     return {k: extra[k] for k in keys}
