@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+import yaml
 from astropy.io import fits
 
 from wlcnn.shapes.constraints_comparison import (
@@ -305,3 +307,26 @@ def test_missing_column_is_named(tmp_path: Path):
     ):
         _merge(tmp_path, edit=drop_m)
     assert list((tmp_path / "out").iterdir()) == []
+
+
+# --- the configuration -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("analyses", "found"),
+    [(["power_spectrum", "resnet_5x5_10"], "'resnet_5x5_10'"), (["cnn_and_ps"], "'cnn_and_ps'")],
+)
+def test_unknown_analysis_is_refused_by_wlcnn_config(demo_config, tmp_path: Path, capsys, analyses, found):
+    from wlcnn.cli import main  # lazy: the command line, for this test only
+
+    cfg = copy.deepcopy(demo_config)
+    cfg["shapes"]["constraints"]["analyses"] = analyses
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    repo = Path(__file__).resolve().parents[2]
+    assert main(["config", str(path), "--base-dir", str(repo)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"wlcnn config: error: invalid configuration {path}") and "Traceback" not in err
+    assert "shapes.constraints.analyses: expected single statistics of the run (one of ['tiny', " in err
+    assert f"found {found}" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.yaml"]

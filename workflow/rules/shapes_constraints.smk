@@ -10,14 +10,8 @@ SHAPE_CONSTRAINTS = config.get("shapes", {}).get("constraints", {})
 SHAPE_ANALYSES = list(SHAPE_CONSTRAINTS.get("analyses", []))
 SHAPES_SURVEY = SHAPES / "mock" / "measured_survey"  # the merged catalogue and everything made from it
 
+# (validate_config has checked that the analyses are single statistics of this run)
 if SHAPES_ENABLED and "mock" in config["survey"] and SHAPE_ANALYSES:
-    _unknown = [a for a in SHAPE_ANALYSES if a not in SINGLE_STATISTICS]
-    if _unknown or not ANALYSES:
-        raise WorkflowError(
-            f"invalid configuration {_config_source}: shapes.constraints.analyses: expected single statistics "
-            f"of this run ({', '.join(SINGLE_STATISTICS) if ANALYSES else 'none: no inference block'}), "
-            f"found {', '.join(_unknown or SHAPE_ANALYSES)}"
-        )
     SHAPES_TARGETS += [str(SHAPES / "mock" / "constraints_comparison.json"),
                        str(OUT / "plots" / "shapes_constraints.png")]
 

@@ -53,6 +53,7 @@ __all__ = [
     "format_comparison_markdown",
     "plot_comparison",
     "read_constraints_row",
+    "shape_constraints_config_problems",
     "write_comparison",
 ]
 
@@ -63,6 +64,8 @@ PARAMETERS = ("s8", "omega_m", "sigma8", "a_ia")
 PARAMETER_LABELS = {"s8": "S8", "omega_m": "Ωm", "sigma8": "σ8", "a_ia": "A_IA"}
 #: Fields of a parameter's entry in a constraints row that the comparison reads.
 _ENTRY_FIELDS = ("median", "plus", "minus")
+#: The configuration key listing the compared analyses.
+_ANALYSES_KEY = "shapes.constraints.analyses"
 #: How agreement is written in the table.
 _VERDICT = {True: "yes", False: "NO"}
 #: Half-width of an interval from its two sides: their mean.
@@ -95,6 +98,26 @@ class ConstraintsComparisonError(ValueError):
         self.expected = expected
         self.found = found
         super().__init__(f"{self.path}: {field}: expected {expected}, found {found}")
+
+
+def shape_constraints_config_problems(cfg: Mapping[str, Any]) -> list[str]:
+    """What the schema cannot check in ``shapes.constraints``: its analyses are the run's single statistics.
+
+    Checked only when the shapes stage is enabled (a template may list analyses of a disabled stage).
+    """
+    shapes = cfg.get("shapes") or {}
+    wanted = list((shapes.get("constraints") or {}).get("analyses", []))
+    if not shapes.get("enabled") or not wanted:
+        return []
+    if "inference" not in cfg:
+        return [f"{_ANALYSES_KEY}: expected an inference block that runs them, found none ({wanted})"]
+    networks = list((cfg.get("training") or {}).get("networks", []))
+    statistics = [*networks, "power_spectrum", *cfg["inference"].get("map_statistics", [])]
+    return [
+        f"{_ANALYSES_KEY}: expected single statistics of the run (one of {statistics}), found {name!r}"
+        for name in wanted
+        if name not in statistics
+    ]
 
 
 def read_constraints_row(path: str | Path) -> tuple[dict[str, Any], bool]:
