@@ -24,6 +24,7 @@ include: "workflow/rules/training.smk"
 include: "workflow/rules/inference.smk"
 include: "workflow/rules/emulator.smk"
 include: "workflow/rules/shapes.smk"
+include: "workflow/rules/shapes_constraints.smk"  # after shapes and inference: reuses their rules
 
 
 rule all:

@@ -221,6 +221,12 @@ def _semantic_problems(cfg: Mapping[str, Any], *, base_dir: Path) -> list[str]:
         problems.extend(map_statistics_config_problems(cfg))
         problems.extend(posterior_estimator_config_problems(cfg))
         problems.extend(eb_null_config_problems(cfg))
+    if "shapes" in cfg:
+        from wlcnn.shapes.constraints_comparison import (  # lazy: only runs with a shapes block pay for it
+            shape_constraints_config_problems,
+        )
+
+        problems.extend(shape_constraints_config_problems(cfg))
     grid_path = base_dir / cfg["cosmology"]["grid"]
     if missing := _missing_file("cosmology.grid", grid_path):
         problems.append(missing)

@@ -10,7 +10,10 @@ One concept per module:
 - :mod:`~wlcnn.shapes.moments`: the moments baseline (GalSim HSM), failures flagged;
 - :mod:`~wlcnn.shapes.calibration`: the linear bias model ĝ = (1 + m) g + c, RMS errors, and
   the detection of a mis-calibrated estimator;
-- :mod:`~wlcnn.shapes.catalogue`: stamp catalogue → the shear catalogue the survey stage reads.
+- :mod:`~wlcnn.shapes.catalogue`: stamp catalogue → the shear catalogue the survey stage reads;
+- :mod:`~wlcnn.shapes.merge`: the survey catalogue with its rendered galaxies' shapes replaced by
+  the measured ones;
+- :mod:`~wlcnn.shapes.constraints_comparison`: constraints from measured vs exact shapes.
 
 GalSim and TensorFlow are imported lazily, where stamps are drawn or a network is built.
 """
