@@ -291,11 +291,10 @@ def _noise_free_summaries(
     base_dir: Path,
 ) -> Any:
     """The network's predictions on the test set's first ``n_surveys`` surveys, without shape noise."""
-    # lazy: TensorFlow (the network) only when the report runs, not when the module is imported
-    from wlcnn.inference.analysis import DEFAULTS
-    from wlcnn.inference.predictors import make_predictor
-    from wlcnn.inference.summaries import compute_summaries
-    from wlcnn.inference.survey_sets import SimulatedSurveys
+    from wlcnn.inference.analysis import DEFAULTS  # lazy: the inference stack (numba, scipy) only here
+    from wlcnn.inference.predictors import make_predictor  # lazy: TensorFlow, for the network
+    from wlcnn.inference.summaries import compute_summaries  # lazy: h5py and the inference stack
+    from wlcnn.inference.survey_sets import SimulatedSurveys  # lazy: the survey forward model
 
     settings = {**DEFAULTS, **cfg.get("inference", {})}
     predict, names = make_predictor(network, config=cfg, model_path=model)
