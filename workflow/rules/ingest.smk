@@ -6,7 +6,7 @@ rule ingest_simulation:
     input:
         ingest_inputs,
     output:
-        # temp() unless run.keep_snapshots (simulate.smk); the manifest always stays
+        # temp() unless run.keep_snapshots (common.smk); the manifest always stays
         snapshots=[snapshot_output(str(OUT / "ingested" / "{cosmology}" / "{simulation}" / f"snapshot_{i:03d}.h5"))
                    for i in SNAP_INDICES],
         manifest=str(OUT / "ingested" / "{cosmology}" / "{simulation}" / "manifest.json"),

@@ -1,16 +1,5 @@
 # Mock simulations (demo stand-in for PkdGrav3): particle-mesh runs written as Gadget-2 files.
 
-# run.keep_snapshots: false (config/science.yaml) marks the raw mock_pm snapshots and the ingested
-# ones temp(): Snakemake deletes them once every job reading them has finished, so the disk holds
-# only the simulations in flight plus every map. Default true: every snapshot stays (demo, paper).
-KEEP_SNAPSHOTS = bool(config["run"].get("keep_snapshots", True))
-
-
-def snapshot_output(path):
-    """A snapshot the workflow writes, as a temp() output unless run.keep_snapshots."""
-    return path if KEEP_SNAPSHOTS else temp(path)
-
-
 if SIM_CFG["code"] == "mock_pm":
 
     rule mock_simulation:
