@@ -36,6 +36,15 @@ Z_OUT = output_redshifts(SIM_CFG["output_redshifts"])
 N_SNAP = len(Z_OUT)
 SNAP_INDICES = range(N_SNAP)
 BOX = box_size_mpc_h(SIM_CFG, h=config["cosmology"]["fixed"]["h"])
+# run.keep_snapshots: false (config/science.yaml) marks the raw mock_pm snapshots and the ingested
+# ones temp() (simulate.smk, ingest.smk): Snakemake deletes them once every job reading them has
+# finished; maps and manifests stay. Default true: every snapshot stays (demo, paper).
+KEEP_SNAPSHOTS = bool(config["run"].get("keep_snapshots", True))
+
+
+def snapshot_output(path):
+    """A snapshot the workflow writes, as a temp() output unless run.keep_snapshots."""
+    return path if KEEP_SNAPSHOTS else temp(path)
 
 
 def box_of(cosmology_id):

@@ -6,7 +6,9 @@ rule ingest_simulation:
     input:
         ingest_inputs,
     output:
-        snapshots=[str(OUT / "ingested" / "{cosmology}" / "{simulation}" / f"snapshot_{i:03d}.h5") for i in SNAP_INDICES],
+        # temp() unless run.keep_snapshots (common.smk); the manifest always stays
+        snapshots=[snapshot_output(str(OUT / "ingested" / "{cosmology}" / "{simulation}" / f"snapshot_{i:03d}.h5"))
+                   for i in SNAP_INDICES],
         manifest=str(OUT / "ingested" / "{cosmology}" / "{simulation}" / "manifest.json"),
     params:
         snapshots=lambda wc: [raw_snapshot(wc.cosmology, wc.simulation, i) for i in SNAP_INDICES],

@@ -4,7 +4,8 @@ if SIM_CFG["code"] == "mock_pm":
 
     rule mock_simulation:
         output:
-            [str(OUT / "simulations" / "{cosmology}" / "{simulation}" / f"snapshot_{i:03d}") for i in SNAP_INDICES],
+            [snapshot_output(str(OUT / "simulations" / "{cosmology}" / "{simulation}" / f"snapshot_{i:03d}"))
+             for i in SNAP_INDICES],
         params:
             config=config_subset("mock_simulation"),
             cosmology=lambda wc: cosmology_params(wc.cosmology),

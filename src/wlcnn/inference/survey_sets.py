@@ -98,6 +98,9 @@ class SimulatedSurveys:
     forward_model
         ``"numpy"`` (the reference) or ``"tensorflow"`` (batched; :meth:`make_batch` builds
         several surveys in one graph call). The surveys agree to float32 rounding.
+    noise
+        Add the shape noise (default). False: the same surveys without it (the NumPy reference
+        path, whatever ``forward_model``), e.g. to score a network on noise-free maps.
 
     Raises
     ------
@@ -116,12 +119,14 @@ class SimulatedSurveys:
         a_ia: float,
         base_dir: str | Path = ".",
         forward_model: str = NUMPY_FORWARD_MODEL,
+        noise: bool = True,
     ) -> None:
         if forward_model not in FORWARD_MODELS:
             raise ValueError(
                 f"forward_model: expected one of {list(FORWARD_MODELS)}, found {forward_model!r}"
             )
         self.forward_model = forward_model
+        self.noise = bool(noise)
         self.model = forward_model_from_config(config, patch_maps_path=patch_maps_path, base_dir=base_dir)
         self._tf_model: Any = None
         self.n_patches = int(config["survey"]["n_patches"])
@@ -221,6 +226,13 @@ class SimulatedSurveys:
         with the NumPy one they are built one after the other.
         """
         parts = [self._ingredients(int(seed)) for seed in seeds]
+        if not self.noise:
+            return np.stack(
+                [
+                    np.asarray(self.model.simulate_noise_free(k, k_ia, d), dtype=np.float32)
+                    for k, k_ia, d in parts
+                ]
+            )
         if self.forward_model == NUMPY_FORWARD_MODEL:
             return np.stack(
                 [np.asarray(self.model.simulate(k, k_ia, d), dtype=np.float32) for k, k_ia, d in parts]
