@@ -16,7 +16,9 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+import yaml
 
+from wlcnn.config import ConfigError, load_config
 from wlcnn.inference.predictors import NETWORK_OUTPUTS, VARIANCE_PREFIX, make_predictor
 from wlcnn.training import load_trained_model, train_network
 from wlcnn.training.forward import StandInForwardModel
@@ -41,6 +43,7 @@ BASE = {
 #: The bimodal toy: a one-block ResNet on 8x8 single-channel images.
 TOY_SPEC = NetworkSpec("toy", kernel_size=3, n_blocks=1, channels=8)
 TOY_PIX = 16
+DEMO_CONFIG = Path(__file__).resolve().parents[2] / "config" / "demo.yaml"
 
 
 @pytest.fixture(scope="module")
@@ -203,3 +206,25 @@ def test_network_config_subset_names_k_only_for_mixture_networks() -> None:
     for bad in (0, True, 1.5):
         with pytest.raises(ValueError, match=r"training\.mixture_components\.tiny: expected an integer >= 1"):
             TrainingSettings.from_config({"mixture_components": {"tiny": bad}})
+
+
+@pytest.mark.parametrize(
+    ("value", "expected_text"),
+    [
+        (0, "0 out of range; allowed: >= 1"),
+        (1.5, "expected integer, found float 1.5"),
+        (True, "found bool True"),
+    ],
+)
+def test_config_rejects_a_bad_mixture_components_naming_file_and_field(
+    tmp_path: Path, value: Any, expected_text: str
+) -> None:
+    raw = yaml.safe_load(DEMO_CONFIG.read_text())
+    raw["training"]["mixture_components"] = {"tiny": value}
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(ConfigError) as info:
+        load_config(path, base_dir=DEMO_CONFIG.parent.parent)
+    message = str(info.value)
+    assert str(path) in message and "training.mixture_components.tiny" in message and expected_text in message
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.yaml"]
