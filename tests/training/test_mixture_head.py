@@ -21,6 +21,7 @@ import yaml
 from wlcnn.config import ConfigError, load_config
 from wlcnn.inference.predictors import NETWORK_OUTPUTS, VARIANCE_PREFIX, make_predictor
 from wlcnn.training import load_trained_model, train_network
+from wlcnn.training.export import ModelFileError
 from wlcnn.training.forward import StandInForwardModel
 from wlcnn.training.history import read_history
 from wlcnn.training.loss import N_PARAMS, survey_loss
@@ -228,3 +229,16 @@ def test_config_rejects_a_bad_mixture_components_naming_file_and_field(
     message = str(info.value)
     assert str(path) in message and "training.mixture_components.tiny" in message and expected_text in message
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.yaml"]
+
+
+def test_a_model_whose_width_is_no_head_is_named(tmp_path: Path) -> None:
+    inputs = keras.Input(shape=(16, 16, 2))
+    outputs = keras.layers.Dense(12)(keras.layers.Flatten()(inputs))  # 12: neither 9 nor 10 K
+    path = tmp_path / "model.keras"
+    keras.Model(inputs, outputs).save(path)
+    with pytest.raises(ModelFileError) as info:
+        load_trained_model(path)
+    message = str(info.value)
+    assert str(path) in message and "outputs: expected n_outputs(K, 3) outputs per patch" in message
+    assert message.endswith("found 12")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.keras"]
