@@ -39,7 +39,7 @@ PANEL_INCH = 3.2
 #: Grouped mode: the σ bar is drawn this fraction of the panel's truth range right of the scatter bar.
 GROUP_BAR_OFFSET = 0.012
 #: Legend entry when the predictions come without a predicted σ (e.g. an older summaries file).
-NO_SIGMA_LABEL = "no predicted σ in the input (older summaries file): scatter only"
+NO_SIGMA_LABEL = "no predicted σ (older summaries file)"
 #: Points drawn per panel at most (a random subset, seeded, when the test set is larger).
 MAX_POINTS = 2000
 
@@ -189,6 +189,9 @@ def plot_predictions_vs_truth(
     for j, ax in enumerate(axes[0]):
         t, p = truth[:, j], prediction[:, j]
         finite = np.concatenate([t, p])
+        if sigma is not None:
+            # The error bars stay inside the panel.
+            finite = np.concatenate([finite, p - sigma[:, j], p + sigma[:, j]])
         finite = finite[np.isfinite(finite)]
         lo, hi = (finite.min(), finite.max()) if finite.size else (0.0, 1.0)
         pad = 0.05 * (hi - lo) if hi > lo else 0.5 * max(abs(lo), 1.0)
