@@ -242,3 +242,31 @@ def test_a_model_whose_width_is_no_head_is_named(tmp_path: Path) -> None:
     assert str(path) in message and "outputs: expected n_outputs(K, 3) outputs per patch" in message
     assert message.endswith("found 12")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.keras"]
+
+
+def test_k2_survey_loss_with_bias_term_matches_numpy() -> None:
+    rng = np.random.default_rng(5)
+    out = rng.normal(size=(3, 4, 20))
+    theta = rng.normal(size=(3, 3))
+    lam = 7.0
+    # numpy: −ln Σₖ πₖ N(θ; μₖ, Σₖ) per patch, mean over patches, less (3/2) ln 2π, plus the bias term.
+    flat = out.reshape(-1, 20)
+    mean, _ = _numpy_mixture(flat, k=2)
+    blocks = flat[:, :18].reshape(-1, 2, 9)
+    logits = flat[:, 18:]
+    weights = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    targets = np.repeat(theta, 4, axis=0)
+    density = np.zeros(len(flat))
+    for c in range(2):
+        for i, b in enumerate(blocks[:, c]):
+            chol = np.diag(np.log1p(np.exp(b[3:6])))
+            chol[1, 0], chol[2, 0], chol[2, 1] = b[6], b[7], b[8]
+            u = chol.T @ (b[:3] - targets[i])
+            density[i] += weights[i, c] * np.prod(np.diag(chol)) * np.exp(-0.5 * u @ u) / (2 * np.pi) ** 1.5
+    nll = (-np.log(density)).reshape(3, 4).mean(axis=1) - 1.5 * np.log(2 * np.pi)
+    bias = mean.reshape(3, 4, 3).mean(axis=1) - theta
+    expected = nll + lam * np.sum(bias**2, axis=1)
+    got = mixture_survey_loss(
+        out.astype(np.float32), theta.astype(np.float32), k=2, n_params=3, bias_lambda=lam
+    )
+    np.testing.assert_allclose(got.numpy(), expected, rtol=2e-4, atol=2e-4)
