@@ -348,12 +348,17 @@ TRAINING_RESOURCES = dict(config.get("training", {}).get("resources", {}))
 def training_config(network):
     """The configuration one network's training depends on (its Snakemake params).
 
-    Only this network's curriculum: editing another network's curriculum does not retrain it.
+    Only this network's curriculum and mixture_components: editing another network's does not
+    retrain it.
     """
     subset = config_subset("train_network")
     training = dict(subset["training"])
     training["networks"] = [network]
     training["curriculum"] = {network: training.get("curriculum", {}).get(network, [])}
+    # likewise its head's K only (absent for K = 1: such a network's params are as before the key)
+    components = training.pop("mixture_components", None) or {}
+    if components.get(network, 1) != 1:
+        training["mixture_components"] = {network: components[network]}
     return {**subset, "training": training}
 
 

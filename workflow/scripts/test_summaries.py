@@ -2,14 +2,20 @@
 
 Several map statistics (power spectrum, peaks, Minkowski functionals) are computed on the same
 surveys in one pass: the surveys cost far more than the statistics, and the survey seeds do not
-depend on the statistic, so each output equals a separate run of its statistic.
+depend on the statistic, so each output equals a separate run of its statistic. A network's
+summaries file also keeps the network's predicted σ of each survey (``predicted_sigma``).
 """
 
 import numpy as np
 
 from wlcnn.inference.analysis import DEFAULTS
-from wlcnn.inference.predictors import make_predictor
-from wlcnn.inference.summaries import compute_summaries, split_summaries, write_summaries
+from wlcnn.inference.predictors import VARIANCE_PREFIX, make_predictor
+from wlcnn.inference.summaries import (
+    compute_summaries,
+    separate_predicted_sigma,
+    split_summaries,
+    write_summaries,
+)
 from wlcnn.inference.survey_sets import SimulatedSurveys
 from wlcnn.logs import setup_rule_logging
 from wlcnn.provenance import file_record, provenance_record, utc_now
@@ -21,7 +27,10 @@ cfg, labels, cid = snakemake.params.config, list(snakemake.params.labels), snake
 settings = {**DEFAULTS, **cfg["inference"]}
 n_surveys, batch_size = int(settings["n_surveys"]), int(settings["batch_size"])
 model = snakemake.input.model[0] if snakemake.input.model else None
-predictors = [make_predictor(label, config=cfg, model_path=model) for label in labels]
+# networks also return their predicted variances (moved into predicted_sigma below)
+predictors = [
+    make_predictor(label, config=cfg, model_path=model, predicted_variance=True) for label in labels
+]
 
 
 def predict(batch):
@@ -71,7 +80,9 @@ joint = compute_summaries(
 parts = split_summaries(
     joint, parts=[(label, len(part)) for label, (_, part) in zip(labels, predictors, strict=True)]
 )
-for summaries, path in zip(parts, snakemake.output, strict=True):
+n_patches = int(cfg["survey"]["n_patches"])
+for part, path in zip(parts, snakemake.output, strict=True):
+    summaries = separate_predicted_sigma(part, variance_prefix=VARIANCE_PREFIX, n_patches=n_patches)
     write_summaries(path, summaries)
     log.info(
         "%s mean prediction per A_IA:\n%s", summaries.label, np.array2string(summaries.mean[0], precision=4)

@@ -39,7 +39,16 @@ dataset                 shape, dtype                 meaning
 ``mean``                (n_c, n_a, p) f8             μ̂ (mean over surveys)
 ``covariance``          (n_c, n_a, p, p) f8          Ŝ (unbiased sample covariance)
 ``n_surveys``           (n_c, n_a) i8                S (M = N = S in the likelihood)
+``predicted_sigma``     (n_c, n_a, S, p) f8          optional: the network's own predicted σ of each
+                                                     survey-averaged prediction (see below)
 ======================  ===========================  ==============================================
+
+``predicted_sigma`` is written for networks only (files without it, older ones included, read
+as before with ``predicted_sigma = None``): per survey and output, √(Σᵢ σᵢ²) / n_patches with σᵢ²
+the diagonal of patch i's predicted covariance (the Cholesky head's (L Lᵀ)⁻¹ or a mixture head's
+covariance), i.e. the σ of the mean over patches if the patches' errors were independent; it is
+what the scatter of the survey-averaged predictions would be if the network's σ were calibrated
+and the patches independent (:func:`separate_predicted_sigma`).
 
 Root attributes: ``schema`` (:data:`SUMMARIES_SCHEMA`), ``label``, ``components`` (JSON list of
 the labels concatenated into this one), ``output_names`` (JSON, p names) and ``provenance``
@@ -89,6 +98,7 @@ __all__ = [
     "predict_surveys",
     "read_data_vector",
     "read_summaries",
+    "separate_predicted_sigma",
     "split_summaries",
     "survey_seed",
     "write_data_vector",
@@ -96,6 +106,8 @@ __all__ = [
 ]
 
 SUMMARIES_SCHEMA = "wlcnn.summaries/1"
+#: The optional dataset of the networks' predicted σ (module docstring).
+PREDICTED_SIGMA = "predicted_sigma"
 DATA_SCHEMA = "wlcnn.data_vector/1"
 #: Identity tag of the simulated-survey seeds (keeps them apart from every other draw).
 _SEED_TAG = "test-survey"
@@ -278,6 +290,9 @@ class Summaries:
         Provenance record(s) (JSON-able).
     source
         The file these were read from (None when computed in memory); named in errors.
+    predicted_sigma
+        (n_c, n_a, S, p) the network's predicted σ of each survey-averaged prediction (module
+        docstring), or None (statistics without a network; files written without it).
     """
 
     label: str
@@ -291,6 +306,7 @@ class Summaries:
     components: tuple[str, ...] = ()
     provenance: Mapping[str, Any] = field(default_factory=dict)
     source: str | None = field(default=None, compare=False)
+    predicted_sigma: np.ndarray | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         n_c, n_a = len(self.cosmology_ids), len(self.a_ia)
@@ -303,6 +319,11 @@ class Summaries:
             raise ValueError(f"output_names: expected {pred.shape[3]} names, found {len(self.output_names)}")
         if pred.shape[2] < 2:
             raise ValueError("at least two surveys per (cosmology, A_IA) are needed for a covariance")
+        if self.predicted_sigma is not None and np.shape(self.predicted_sigma) != pred.shape:
+            raise ValueError(
+                f"predicted_sigma: expected shape {pred.shape} like predictions, "
+                f"found {np.shape(self.predicted_sigma)}"
+            )
 
     @property
     def nodes(self) -> np.ndarray:
@@ -444,10 +465,51 @@ def split_summaries(joint: Summaries, *, parts: Sequence[tuple[str, int]]) -> li
                 predictions=joint.predictions[..., start : start + n],
                 output_names=joint.output_names[start : start + n],
                 components=(label,),
+                predicted_sigma=(
+                    None if joint.predicted_sigma is None else joint.predicted_sigma[..., start : start + n]
+                ),
             )
         )
         start += n
     return out
+
+
+def separate_predicted_sigma(summaries: Summaries, *, variance_prefix: str, n_patches: int) -> Summaries:
+    """Move predicted-variance outputs out of the data vector into ``predicted_sigma``.
+
+    ``summaries`` were computed by a predictor that returns, after its p summaries, the per-patch
+    predicted variance of each, named ``variance_prefix`` + name
+    (:func:`wlcnn.inference.predictors.make_predictor` with ``predicted_variance=True``); their
+    survey averages are the mean variance over the survey's patches, so the predicted σ of the
+    survey-averaged prediction is √(mean variance / ``n_patches``) (module docstring). Summaries
+    without such outputs are returned unchanged.
+
+    Raises
+    ------
+    ValueError
+        If the variance outputs do not pair one-to-one, in order, with the other outputs, or
+        ``n_patches`` < 1.
+    """
+    names = summaries.output_names
+    variance_columns = [i for i, name in enumerate(names) if name.startswith(variance_prefix)]
+    if not variance_columns:
+        return summaries
+    if n_patches < 1:
+        raise ValueError(f"n_patches: expected >= 1, found {n_patches}")
+    kept = [i for i in range(len(names)) if i not in variance_columns]
+    expected = [f"{variance_prefix}{names[i]}" for i in kept]
+    if [names[i] for i in variance_columns] != expected:
+        raise ValueError(
+            f"output_names: expected variance outputs {expected} after the summaries, "
+            f"found {[names[i] for i in variance_columns]}"
+        )
+    pred = np.asarray(summaries.predictions)
+    return replace(
+        summaries,
+        predictions=pred[..., kept],
+        output_names=tuple(names[i] for i in kept),
+        predicted_sigma=np.sqrt(pred[..., variance_columns] / n_patches),
+    )
 
 
 def concatenate_summaries(parts: Sequence[Summaries], *, label: str) -> Summaries:
@@ -513,6 +575,12 @@ def merge_cosmologies(parts: Sequence[Summaries]) -> Summaries:
         output_names=first.output_names,
         components=first.components,
         provenance={"merged": [dict(p.provenance) for p in parts]},
+        # Kept only if every part has it: a partial σ grid would not match the predictions.
+        predicted_sigma=(
+            np.concatenate([np.asarray(p.predicted_sigma) for p in parts], axis=0)
+            if all(p.predicted_sigma is not None for p in parts)
+            else None
+        ),
     )
 
 
@@ -533,6 +601,8 @@ def write_summaries(path: str | Path, summaries: Summaries) -> None:
         f.create_dataset("mean", data=summaries.mean)
         f.create_dataset("covariance", data=summaries.covariance)
         f.create_dataset("n_surveys", data=summaries.n_surveys)
+        if summaries.predicted_sigma is not None:
+            f.create_dataset(PREDICTED_SIGMA, data=np.asarray(summaries.predicted_sigma, dtype=np.float64))
 
 
 def read_summaries(path: str | Path) -> Summaries:
@@ -556,6 +626,8 @@ def read_summaries(path: str | Path) -> Summaries:
         components = tuple(_json_attr(f, path, "components"))
         provenance = _json_attr(f, path, "provenance")
         label = str(f.attrs.get("label", ""))
+        # Optional (module docstring): files without it read as before.
+        sigma = _dataset(f, path, PREDICTED_SIGMA) if PREDICTED_SIGMA in f else None
     n_c, n_a = len(ids), len(arrays["a_ia"])
     for name in ("omega_m", "sigma8"):
         if arrays[name].shape != (n_c,):
@@ -589,6 +661,20 @@ def read_summaries(path: str | Path) -> Summaries:
             f"{pred[bad]} at cosmology {ids[c]}, A_IA = {arrays['a_ia'][j]:g}, survey {k}, "
             f"output {output_names[i]!r} (index {list(bad)})",
         )
+    if sigma is not None:
+        if sigma.shape != pred.shape:
+            raise SummariesFileError(
+                path, PREDICTED_SIGMA, f"shape {pred.shape} like predictions", f"shape {sigma.shape}"
+            )
+        invalid = np.argwhere(~(np.isfinite(sigma) & (sigma > 0)))
+        if len(invalid):
+            bad_sigma = tuple(int(i) for i in invalid[0])
+            raise SummariesFileError(
+                path,
+                PREDICTED_SIGMA,
+                "finite positive standard deviations",
+                f"{sigma[bad_sigma]} at index {list(bad_sigma)} ({len(invalid)} such value(s))",
+            )
     return Summaries(
         label=label,
         cosmology_ids=ids,
@@ -601,6 +687,7 @@ def read_summaries(path: str | Path) -> Summaries:
         components=components,
         provenance=provenance,
         source=str(path),
+        predicted_sigma=sigma,
     )
 
 

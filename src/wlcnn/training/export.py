@@ -2,7 +2,8 @@
 
 :func:`export_network` writes into the run's output directory::
 
-    model.keras            the trained network (Keras format; per-patch (N, N, C) → 9 outputs)
+    model.keras            the trained network (Keras format; per-patch (N, N, C) → 9 outputs, or
+                           n_outputs(K, 3) for a K-component mixture head)
     training_config.json   network, training settings, curriculum, input shape, forward model
     provenance.json        inputs, configuration, code and software versions
     loss.png               training and validation loss (the paper's Fig. 11), from history.csv
@@ -22,7 +23,9 @@ from typing import Any
 
 from wlcnn.atomic import atomic_path, atomic_write_text
 from wlcnn.provenance import file_record, provenance_record, write_sidecar
-from wlcnn.training.networks import N_OUTPUTS, NetworkSpec
+from wlcnn.training.loss import N_PARAMS
+from wlcnn.training.mixture_density import mixture_components_from_width, n_outputs
+from wlcnn.training.networks import NetworkSpec
 from wlcnn.training.plots import plot_loss_curves
 from wlcnn.training.settings import Stage
 
@@ -33,6 +36,7 @@ __all__ = [
     "TrainedRun",
     "export_network",
     "load_trained_model",
+    "output_layout",
 ]
 
 log = logging.getLogger("wlcnn.training")
@@ -58,6 +62,20 @@ OUTPUT_LAYOUT = (
     "L20",
     "L21",
 )
+
+
+def output_layout(k: int) -> list[str]:
+    """Names of the outputs of a K-component head.
+
+    :data:`OUTPUT_LAYOUT` for K = 1; else each component's block with a ``c<i>:`` prefix, then
+    the K mixture logits.
+    """
+    if k == 1:
+        return list(OUTPUT_LAYOUT)
+    blocks = [f"c{c}:{name}" for c in range(k) for name in OUTPUT_LAYOUT]
+    return [*blocks, *(f"logit{c}" for c in range(k))]
+
+
 #: How the raw diagonal outputs become the Cholesky factor's (positive) diagonal.
 DIAGONAL_TRANSFORM = "softplus"
 
@@ -109,15 +127,21 @@ class TrainedRun:
 
 
 def _training_config(run: TrainedRun) -> dict[str, Any]:
-    """The content of ``training_config.json`` (key order is part of the file)."""
+    """The content of ``training_config.json`` (key order is part of the file).
+
+    ``mixture_components`` is written only for K > 1, so a K = 1 file is unchanged.
+    """
+    k = int(run.config.get("mixture_components", 1))
+    head: dict[str, Any] = {"mixture_components": k} if k != 1 else {}
     return {
         "network": run.spec.__dict__,
         "preset": run.preset,
         "input_shape": list(run.input_shape),
         "n_patches": run.n_patches,
         "n_bins": run.n_bins,
-        "outputs": N_OUTPUTS,
-        "output_layout": list(OUTPUT_LAYOUT),
+        "outputs": n_outputs(k, N_PARAMS),
+        **head,
+        "output_layout": output_layout(k),
         "diagonal_transform": DIAGONAL_TRANSFORM,
         "training": run.config,
         "stages": [s.__dict__ for s in run.stages],
@@ -268,6 +292,8 @@ def _check_keras_archive(path: Path) -> None:
 def load_trained_model(path: str | Path, *, input_shape: Sequence[int] | None = None) -> Any:
     """Load an exported ``model.keras`` (per-patch inputs → 9 outputs, see :mod:`wlcnn.training.loss`).
 
+    A K-component mixture head has n_outputs(K, 3) outputs (:mod:`wlcnn.training.mixture_density`).
+
     Parameters
     ----------
     path
@@ -292,8 +318,15 @@ def load_trained_model(path: str | Path, *, input_shape: Sequence[int] | None = 
             path, "file", "a model keras.models.load_model can read", f"{type(exc).__name__}: {exc}"
         ) from None
     n_out = model.output_shape[-1]
-    if n_out != N_OUTPUTS:
-        raise ModelFileError(path, "outputs", f"{N_OUTPUTS} outputs per patch", f"{n_out}")
+    try:
+        mixture_components_from_width(int(n_out), n_params=N_PARAMS)
+    except ValueError:
+        raise ModelFileError(
+            path,
+            "outputs",
+            f"n_outputs(K, {N_PARAMS}) outputs per patch (9 for the Cholesky head, 10 K for a K > 1 mixture)",
+            f"{n_out}",
+        ) from None
     if input_shape is not None and tuple(model.input_shape[1:]) != tuple(input_shape):
         raise ModelFileError(
             path,

@@ -77,8 +77,11 @@ __all__ = [
     "PosteriorEstimator",
     "component_size",
     "fit_posterior_estimator",
+    "initial_mixture_bias",
     "log_posterior_density",
+    "mixture_components_from_width",
     "mixture_nll",
+    "mixture_survey_loss",
     "mixture_parameters",
     "mixture_trial_statistics",
     "n_outputs",
@@ -97,7 +100,7 @@ DEFAULT_LEARNING_RATE = 3.0e-3
 DEFAULT_COVERAGE_SAMPLES = 4000
 #: Largest seed handed to a Keras initializer.
 _SEED_LIMIT = 2**31 - 1
-#: Initial component means span ± this many standard deviations of θ (see :func:`_initial_bias`).
+#: Initial component means span ± this many standard deviations of θ (see :func:`initial_mixture_bias`).
 _INITIAL_MEAN_SPREAD = 1.0
 #: Parameter names of the coverage statistics, in the order of θ.
 _COVERAGE_THETA = ("omega_m", "sigma8", "a_ia")
@@ -113,6 +116,27 @@ def n_outputs(k: int, n_params: int) -> int:
     if k < 1 or n_params < 1:
         raise ValueError(f"k and n_params: expected >= 1, found k={k}, n_params={n_params}")
     return k * component_size(n_params) + (k if k > 1 else 0)
+
+
+def mixture_components_from_width(width: int, *, n_params: int) -> int:
+    """The K of a head with ``width`` outputs for ``n_params`` parameters (inverse of :func:`n_outputs`).
+
+    Raises
+    ------
+    ValueError
+        If no K >= 1 gives ``width`` outputs.
+    """
+    block = component_size(n_params)
+    if width == block:
+        return 1
+    # K > 1: K blocks and K logits, so the width is a multiple of block + 1 (and K >= 2).
+    k, rest = divmod(width, block + 1)
+    if rest or k < 2:
+        raise ValueError(
+            f"outputs: expected n_outputs(k, n_params={n_params}) for some k >= 1 "
+            f"({block}, {2 * (block + 1)}, {3 * (block + 1)}, ...), found {width}"
+        )
+    return k
 
 
 def _check_width(width: int, *, k: int, n_params: int) -> None:
@@ -177,6 +201,57 @@ def mixture_nll(outputs: Any, theta_true: Any, *, k: int, n_params: int) -> Any:
         return -log_component[..., 0]
     log_weights = tf.nn.log_softmax(outputs[..., k * block :], axis=-1)
     return -tf.reduce_logsumexp(log_weights + log_component, axis=-1)
+
+
+def mixture_survey_loss(
+    outputs: Any, theta_true: Any, *, k: int, n_params: int, bias_lambda: float = 0.0
+) -> Any:
+    """Loss of each simulated survey for a K-component head (the mixture's ``survey_loss``).
+
+    Mean over the survey's patches of :func:`mixture_nll` less the Gaussian constant
+    (p/2) ln 2π, so that its values are on the scale of the K = 1 loss (which leaves the
+    constant out) and loss curves of heads with different K can be compared; plus the
+    bias-reducing term λ ‖mean over patches of the mixture mean Σₖ πₖ μₖ − θt‖².
+
+    Parameters
+    ----------
+    outputs
+        (n_surveys, n_patches, :func:`n_outputs` (k, n_params)) raw network outputs.
+    theta_true
+        (n_surveys, n_params) targets of each survey.
+    k
+        Number of mixture components.
+    n_params
+        Number of parameters p.
+    bias_lambda
+        λ of the bias-reducing term (0: off).
+
+    Returns
+    -------
+    tf.Tensor
+        (n_surveys,) float32.
+    """
+    import tensorflow as tf
+
+    theta_true = tf.cast(theta_true, tf.float32)
+    outputs = tf.cast(tf.convert_to_tensor(outputs), tf.float32)
+    constant = 0.5 * n_params * float(np.log(2.0 * np.pi))
+    nll = (
+        tf.reduce_mean(mixture_nll(outputs, theta_true[:, None, :], k=k, n_params=n_params), axis=1)
+        - constant
+    )
+    if not bias_lambda:
+        return nll
+    block = component_size(n_params)
+    lead = tf.shape(outputs)[:-1]
+    means = tf.reshape(outputs[..., : k * block], tf.concat([lead, [k, block]], axis=0))[..., :n_params]
+    if k == 1:
+        mixture_mean = means[..., 0, :]
+    else:
+        weights = tf.nn.softmax(outputs[..., k * block :], axis=-1)
+        mixture_mean = tf.einsum("...k,...ki->...i", weights, means)
+    bias = tf.reduce_mean(mixture_mean, axis=1) - theta_true
+    return nll + float(bias_lambda) * tf.reduce_sum(tf.square(bias), axis=-1)
 
 
 @dataclass(frozen=True)
@@ -294,18 +369,19 @@ def _standardisation(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mean, np.where(scale > 0, scale, 1.0)
 
 
-def _initial_bias(k: int, n_params: int) -> np.ndarray:
+def initial_mixture_bias(k: int, n_params: int, *, spread: float = _INITIAL_MEAN_SPREAD) -> np.ndarray:
     """Output bias putting component c's means at a different point on θ's diagonal.
 
     Identical components receive identical gradients, and for a posterior symmetric about the
     starting point (e.g. two modes ±θ) the single-Gaussian solution is a stationary point: a
     K > 1 mixture initialised with all means at 0 stays collapsed onto one component. Spread
-    over ±:data:`_INITIAL_MEAN_SPREAD` (standardised units), they split from the start.
+    over ±``spread`` (in θ's units; default :data:`_INITIAL_MEAN_SPREAD` for standardised θ),
+    they split from the start. K = 1: all zeros.
     """
     bias = np.zeros(n_outputs(k, n_params))
     if k > 1:
         block = component_size(n_params)
-        for c, centre in enumerate(np.linspace(-_INITIAL_MEAN_SPREAD, _INITIAL_MEAN_SPREAD, k)):
+        for c, centre in enumerate(np.linspace(-spread, spread, k)):
             bias[c * block : c * block + n_params] = centre
     return bias
 
@@ -326,7 +402,7 @@ def _build_mlp(*, n_inputs: int, k: int, n_params: int, hidden: Sequence[int], s
     outputs = keras.layers.Dense(
         n_outputs(k, n_params),
         kernel_initializer=init(),
-        bias_initializer=keras.initializers.Constant(_initial_bias(k, n_params)),
+        bias_initializer=keras.initializers.Constant(initial_mixture_bias(k, n_params)),
         name="mixture",
     )(x)
     return keras.Model(inputs, outputs, name="posterior_estimator")

@@ -7,7 +7,11 @@ Architecture of every preset, for one patch of shape (n_pix, n_pix, n_channels_i
 2. ``n_blocks`` residual blocks: conv (``"same"``) → ReLU → conv → add the block input → ReLU,
    without batch normalisation;
 3. flatten and one dense layer without activation with :data:`N_OUTPUTS` = 9 outputs:
-   3 parameters and the 6 entries of the Cholesky factor (see :mod:`wlcnn.training.loss`).
+   3 parameters and the 6 entries of the Cholesky factor (see :mod:`wlcnn.training.loss`);
+   or, with ``mixture_components`` K > 1, a mixture-density head of
+   :func:`~wlcnn.training.mixture_density.n_outputs` (K, 3) = 10 K outputs (K blocks of 9 laid out
+   like the K = 1 head, then K mixture logits; :mod:`wlcnn.training.mixture_density`), whose
+   component means start spread over ± :data:`MIXTURE_INITIAL_SPREAD` so that they can split.
 
 The network sees one patch at a time; a simulated survey (20 patches) is a batch of 20.
 
@@ -29,11 +33,14 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from wlcnn.seeding import rng_for
+from wlcnn.training.loss import N_PARAMS
+from wlcnn.training.mixture_density import initial_mixture_bias, n_outputs
 
 if TYPE_CHECKING:
     import keras
 
 __all__ = [
+    "MIXTURE_INITIAL_SPREAD",
     "N_OUTPUTS",
     "PRESETS",
     "NetworkSpec",
@@ -43,6 +50,9 @@ __all__ = [
 
 #: Network outputs: 3 parameters (Ωm, σ8, A_IA/10) + 6 free entries of a 3x3 lower-triangular L.
 N_OUTPUTS = 9
+#: K > 1 heads: initial component means at ± this (target units: a tenth of Ωm's and σ8's prior
+#: widths), distinct enough to split, close enough not to slow the first steps.
+MIXTURE_INITIAL_SPREAD = 0.1
 #: Stride of the two input convolutions (each halves the map size).
 INPUT_STRIDE = 2
 #: Largest seed handed to a Keras initializer.
@@ -97,6 +107,7 @@ def build_network(
     input_shape: tuple[int, int, int],
     seed: int,
     dtype_policy: str = "float32",
+    mixture_components: int = 1,
 ) -> keras.Model:
     """Build the residual network of ``spec`` for patches of ``input_shape`` = (ny, nx, channels).
 
@@ -113,11 +124,15 @@ def build_network(
         Keras dtype policy of the hidden layers (``"float32"``, ``"mixed_float16"``,
         ``"mixed_bfloat16"``). The output layer always computes in float32 so that the loss
         (log-determinants, squares) is evaluated in full precision.
+    mixture_components
+        K of the head: 1 gives the 9-output Cholesky head (exactly as without this option),
+        K > 1 a mixture-density head of ``n_outputs(K, 3)`` outputs.
 
     Returns
     -------
     keras.Model
-        Functional model mapping (batch, ny, nx, channels) float32 to (batch, 9) float32.
+        Functional model mapping (batch, ny, nx, channels) float32 to (batch, n_outputs(K, 3))
+        float32 (9 for K = 1).
     """
     import keras
 
@@ -150,5 +165,17 @@ def build_network(
         x = keras.layers.Add(dtype=dtype_policy, name=f"block{b}_add")([x, y])
         x = keras.layers.ReLU(dtype=dtype_policy, name=f"block{b}_relu1")(x)
     x = keras.layers.Flatten(dtype=dtype_policy, name="flatten")(x)
-    outputs = keras.layers.Dense(N_OUTPUTS, kernel_initializer=init(), dtype="float32", name="outputs")(x)
+    if mixture_components == 1:
+        # The original head, untouched: K = 1 trains bit-identically to before the option existed.
+        outputs = keras.layers.Dense(N_OUTPUTS, kernel_initializer=init(), dtype="float32", name="outputs")(x)
+    else:
+        outputs = keras.layers.Dense(
+            n_outputs(mixture_components, N_PARAMS),
+            kernel_initializer=init(),
+            bias_initializer=keras.initializers.Constant(
+                initial_mixture_bias(mixture_components, N_PARAMS, spread=MIXTURE_INITIAL_SPREAD)
+            ),
+            dtype="float32",
+            name="outputs",
+        )(x)
     return keras.Model(inputs, outputs, name=spec.name)

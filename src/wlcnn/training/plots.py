@@ -1,6 +1,9 @@
 """Training plots (Agg backend): loss curves (Fig. 11) and test-set predictions against truth.
 
-The predictions plot draws the network's predicted σ as error bars.
+The predictions plot draws the network's predicted σ as error bars: per point, or, given the
+points' groups (e.g. the surveys of one (cosmology, A_IA) grid value), per group the mean
+prediction with two bars side by side, the scatter of the group's predictions and the group's mean
+predicted σ (a calibrated σ of independent patches matches the scatter).
 
 Examples
 --------
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -32,6 +36,10 @@ FIGSIZE = (7.0, 4.5)
 DPI = 120
 #: Side of one panel of the predictions-against-truth plot, inches.
 PANEL_INCH = 3.2
+#: Grouped mode: the σ bar is drawn this fraction of the panel's truth range right of the scatter bar.
+GROUP_BAR_OFFSET = 0.012
+#: Legend entry when the predictions come without a predicted σ (e.g. an older summaries file).
+NO_SIGMA_LABEL = "no predicted σ (older summaries file)"
 #: Points drawn per panel at most (a random subset, seeded, when the test set is larger).
 MAX_POINTS = 2000
 
@@ -116,6 +124,7 @@ def plot_predictions_vs_truth(
     title: str = "Network predictions on the test set",
     max_points: int = MAX_POINTS,
     seed: int = 0,
+    groups: np.ndarray | None = None,
 ) -> Path:
     """Predicted against true parameter, one panel per parameter, with the predicted σ as error bars.
 
@@ -139,6 +148,11 @@ def plot_predictions_vs_truth(
         (bias, rms error, mean σ, fraction within 1 σ) use all points.
     seed
         Seed of the subset.
+    groups
+        (n,) group label of each point (points of a group share their truth), or None. Given,
+        the points are drawn faint without bars and each group as its mean prediction with the
+        standard deviation of its predictions (scatter) and, beside it, the mean of its ``sigma``
+        (when given; otherwise the legend says there is none, :data:`NO_SIGMA_LABEL`).
 
     Returns
     -------
@@ -162,6 +176,10 @@ def plot_predictions_vs_truth(
         sigma = np.atleast_2d(np.asarray(sigma, dtype=np.float64))
         if sigma.shape != truth.shape:
             raise ValueError(f"sigma must be {truth.shape} like the predictions, found {sigma.shape}")
+    if groups is not None:
+        groups = np.asarray(groups).reshape(-1)
+        if groups.shape != (truth.shape[0],):
+            raise ValueError(f"groups must be ({truth.shape[0]},) like the predictions, found {groups.shape}")
     labels = list(names) if labels is None else list(labels)
     n = truth.shape[0]
     shown = np.arange(n)
@@ -170,12 +188,28 @@ def plot_predictions_vs_truth(
     fig, axes = plt.subplots(1, k, figsize=(PANEL_INCH * k, PANEL_INCH + 0.4), squeeze=False)
     for j, ax in enumerate(axes[0]):
         t, p = truth[:, j], prediction[:, j]
-        yerr = None if sigma is None else sigma[shown, j]
-        ax.errorbar(t[shown], p[shown], yerr=yerr, fmt="o", ms=2, lw=0.4, alpha=0.5, color="C0", ecolor="0.6")
         finite = np.concatenate([t, p])
+        if sigma is not None:
+            # The error bars stay inside the panel.
+            finite = np.concatenate([finite, p - sigma[:, j], p + sigma[:, j]])
         finite = finite[np.isfinite(finite)]
         lo, hi = (finite.min(), finite.max()) if finite.size else (0.0, 1.0)
         pad = 0.05 * (hi - lo) if hi > lo else 0.5 * max(abs(lo), 1.0)
+        if groups is None:
+            yerr = None if sigma is None else sigma[shown, j]
+            ax.errorbar(
+                t[shown], p[shown], yerr=yerr, fmt="o", ms=2, lw=0.4, alpha=0.5, color="C0", ecolor="0.6"
+            )
+        else:
+            ax.plot(t[shown], p[shown], "o", ms=1.5, alpha=0.25, color="0.6", label="surveys")
+            _draw_group_bars(
+                ax,
+                truth=t,
+                prediction=p,
+                sigma=None if sigma is None else sigma[:, j],
+                groups=groups,
+                offset=GROUP_BAR_OFFSET * (hi - lo + 2 * pad),
+            )
         ax.plot(
             [lo - pad, hi + pad], [lo - pad, hi + pad], color="k", lw=0.8, ls="--", label="prediction = truth"
         )
@@ -192,10 +226,54 @@ def plot_predictions_vs_truth(
         ax.text(0.03, 0.97, text, transform=ax.transAxes, va="top", fontsize="small")
         ax.grid(alpha=0.3)
     axes[0][0].legend(loc="lower right", fontsize="x-small")
-    fig.suptitle(f"{title} ({n} maps)")
+    fig.suptitle(f"{title} ({n} {'surveys' if groups is not None else 'maps'})")
     fig.tight_layout()
     out = Path(out_path)
     with atomic_path(out, suffix=out.suffix) as tmp:
         fig.savefig(tmp, dpi=DPI, format=out.suffix.lstrip(".") or "png")
     plt.close(fig)
     return out
+
+
+def _draw_group_bars(
+    ax: Any,
+    *,
+    truth: np.ndarray,
+    prediction: np.ndarray,
+    sigma: np.ndarray | None,
+    groups: np.ndarray,
+    offset: float,
+) -> None:
+    """Per group: mean prediction ± scatter of its predictions, and beside it ± its mean ``sigma``."""
+    keys = np.unique(groups)
+    centre = np.array([truth[groups == g].mean() for g in keys])
+    mean = np.array([prediction[groups == g].mean() for g in keys])
+    # ddof=1: the sample scatter, comparable to σ also for a handful of surveys per group.
+    scatter = np.array(
+        [prediction[groups == g].std(ddof=1) if np.sum(groups == g) > 1 else 0.0 for g in keys]
+    )
+    ax.errorbar(
+        centre,
+        mean,
+        yerr=scatter,
+        fmt="o",
+        ms=3,
+        lw=1.0,
+        capsize=2,
+        color="C0",
+        label="mean ± scatter of the predictions",
+    )
+    if sigma is None:
+        ax.plot([], [], " ", label=NO_SIGMA_LABEL)  # a legend line without a marker
+        return
+    mean_sigma = np.array([sigma[groups == g].mean() for g in keys])
+    ax.errorbar(
+        centre + offset,
+        mean,
+        yerr=mean_sigma,
+        fmt="none",
+        lw=1.0,
+        capsize=2,
+        color="C3",
+        label="mean predicted σ",
+    )

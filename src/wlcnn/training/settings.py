@@ -29,6 +29,7 @@ __all__ = [
     "RESUMABLE_KEYS",
     "Stage",
     "TrainingSettings",
+    "mixture_components_for",
     "network_config_subset",
     "resume_fingerprint",
     "stages_for",
@@ -118,6 +119,8 @@ class TrainingSettings:
     input_threads: int = 2
     prefetch_batches: int = 2
     resources: Mapping[str, Any] = field(default_factory=dict)
+    #: K of each network's mixture-density head (absent networks: 1, the Cholesky head).
+    mixture_components: Mapping[str, int] = field(default_factory=dict)
 
     @classmethod
     def from_config(cls, block: Mapping[str, Any]) -> TrainingSettings:
@@ -138,6 +141,15 @@ class TrainingSettings:
             values["a_ia_range"] = (lo, hi)
         if "curriculum" in values:
             values["curriculum"] = {k: tuple(dict(s) for s in v) for k, v in values["curriculum"].items()}
+        if "mixture_components" in values:
+            components = dict(values["mixture_components"] or {})
+            for name, k in components.items():
+                # bool is an int in Python: reject it explicitly (``true`` is not a K).
+                if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+                    raise ValueError(
+                        f"training.mixture_components.{name}: expected an integer >= 1, found {k!r}"
+                    )
+            values["mixture_components"] = components
         if values.get("mixed_precision", "none") not in MIXED_PRECISION_MODES:
             raise ValueError(
                 f"training.mixed_precision: {values['mixed_precision']!r} not in "
@@ -152,6 +164,7 @@ class TrainingSettings:
         out["a_ia_range"] = list(self.a_ia_range)
         out["curriculum"] = {k: [dict(s) for s in v] for k, v in self.curriculum.items()}
         out["resources"] = dict(self.resources)
+        out["mixture_components"] = dict(self.mixture_components)
         return out
 
     @property
@@ -193,12 +206,26 @@ def stages_for(settings: TrainingSettings, network: str) -> list[Stage]:
     return stages
 
 
+def mixture_components_for(settings: TrainingSettings, network: str) -> int:
+    """K of ``network``'s head (``training.mixture_components``; 1 when not listed)."""
+    return int(settings.mixture_components.get(network, 1))
+
+
 def network_config_subset(settings: TrainingSettings, network: str) -> dict[str, Any]:
-    """The configuration one network's training depends on (other networks' curricula removed)."""
+    """The configuration one network's training depends on (other networks' curricula removed).
+
+    ``mixture_components`` appears only when this network's K is not 1: a K = 1 network's subset
+    (its checkpoints' fingerprint, its ``training_config.json``) is the same as before the key
+    existed, and another network's K does not touch it.
+    """
     out = settings.to_dict()
     out.pop("networks")
+    out.pop("mixture_components")
     out["curriculum"] = [dict(s) for s in settings.curriculum.get(network, ())]
     out["network"] = network
+    k = mixture_components_for(settings, network)
+    if k != 1:
+        out["mixture_components"] = k
     return out
 
 

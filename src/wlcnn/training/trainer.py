@@ -5,7 +5,8 @@ by :mod:`wlcnn.training.export` (:func:`load_trained_model` is re-exported from 
 
 :func:`train_network` trains one network and writes into ``out_dir``::
 
-    model.keras            the trained network (Keras format; per-patch (N, N, C) → 9 outputs)
+    model.keras            the trained network (Keras format; per-patch (N, N, C) → 9 outputs, or
+                           n_outputs(K, 3) for a K-component mixture head)
     training_config.json   network, training settings, curriculum, input shape, forward model
     history.csv            loss history (wlcnn.training.history)
     loss.png               training and validation loss (the paper's Fig. 11)
@@ -15,7 +16,9 @@ by :mod:`wlcnn.training.export` (:func:`load_trained_model` is re-exported from 
 
 Per step: the input pipeline delivers raw κ / κ_IA maps, A_IA, seeds and targets per replica;
 the replica applies the forward model (on its device), runs the network on every patch,
-computes the survey loss (:mod:`wlcnn.training.loss`) scaled by 1 / global batch, all-reduces
+computes the survey loss (:mod:`wlcnn.training.loss`; for a network with
+``training.mixture_components`` K > 1 the mixture's,
+:func:`wlcnn.training.mixture_density.mixture_survey_loss`) scaled by 1 / global batch, all-reduces
 the gradients, and :class:`~wlcnn.training.optimizer.ClippedAdam` clips the global norm to
 ``clip_global_norm`` and updates (see :mod:`wlcnn.training.distribute` for batch and learning
 rate).
@@ -72,11 +75,13 @@ from wlcnn.training.input_pipeline import (
     per_replica_batch,
     scan_map_files,
 )
-from wlcnn.training.loss import survey_loss
-from wlcnn.training.networks import N_OUTPUTS, build_network, network_spec
+from wlcnn.training.loss import N_PARAMS, survey_loss
+from wlcnn.training.mixture_density import mixture_survey_loss, n_outputs
+from wlcnn.training.networks import build_network, network_spec
 from wlcnn.training.settings import (
     Stage,
     TrainingSettings,
+    mixture_components_for,
     network_config_subset,
     resume_fingerprint,
     stages_for,
@@ -245,6 +250,8 @@ class _Trainer:
             )
             self.val_reader = MapReader(self.val_cosmos)
         self.spec = network_spec(preset, channels=settings.channels)
+        self.mixture_components = mixture_components_for(settings, preset)
+        self.n_outputs = n_outputs(self.mixture_components, N_PARAMS)
         self.input_shape = self._input_shape()
         self.policy = _POLICIES[settings.mixed_precision]
         subset = network_config_subset(settings, preset)
@@ -287,7 +294,11 @@ class _Trainer:
         init_seed = int(rng_for(self.base_seed, "training", self.preset, "init").integers(2**31 - 1))
         with self.strategy.scope():
             self.model = build_network(
-                self.spec, input_shape=self.input_shape, seed=init_seed, dtype_policy=self.policy
+                self.spec,
+                input_shape=self.input_shape,
+                seed=init_seed,
+                dtype_policy=self.policy,
+                mixture_components=self.mixture_components,
             )
             self.optimizer = ClippedAdam(
                 self.model.trainable_variables,
@@ -354,6 +365,14 @@ class _Trainer:
             val = self.strategy.distribute_datasets_from_function(val_fn)
         return train, val
 
+    def survey_loss(self, outputs: Any, theta: Any) -> Any:
+        """(n_surveys,) loss of the network's head: the Cholesky loss for K = 1, else the mixture's."""
+        k = self.mixture_components
+        if k == 1:
+            # Exactly the loss of before mixture heads existed (bit-identical K = 1 training).
+            return survey_loss(outputs, theta, bias_lambda=self.s.bias_lambda)
+        return mixture_survey_loss(outputs, theta, k=k, n_params=N_PARAMS, bias_lambda=self.s.bias_lambda)
+
     def _surveys_to_patches(self, inputs: Any) -> Any:
         tf = self.tf
         ny, nx, c = self.input_shape
@@ -363,15 +382,15 @@ class _Trainer:
         """(patch inputs, targets, loss scale) → (replica loss, scaled gradients); XLA when asked."""
         tf = self.tf
 
-        model, lam, gb = self.model, self.s.bias_lambda, float(self.global_batch)
+        model, width, gb = self.model, self.n_outputs, float(self.global_batch)
 
         def fn(x: Any, theta: Any, scale: Any) -> tuple[Any, list[Any]]:
             with tf.GradientTape() as tape:
                 out = tf.reshape(
-                    tf.cast(model(x, training=True), tf.float32), [tf.shape(theta)[0], -1, N_OUTPUTS]
+                    tf.cast(model(x, training=True), tf.float32), [tf.shape(theta)[0], -1, width]
                 )
                 # Sum over this replica's surveys / global batch: the all-reduced sum is the mean.
-                loss = tf.reduce_sum(survey_loss(out, theta, bias_lambda=lam)) / gb
+                loss = tf.reduce_sum(self.survey_loss(out, theta)) / gb
                 scaled = loss * scale
             return loss, tape.gradient(scaled, model.trainable_variables)
 
@@ -410,8 +429,8 @@ class _Trainer:
         def replica_val(batch: Mapping[str, Any]) -> Any:
             inputs = forward(batch["kappa"], batch["kappa_ia"], batch["a_ia"], batch["seed"], noise=noise)
             out = tf.cast(self.model(self._surveys_to_patches(inputs), training=False), tf.float32)
-            out = tf.reshape(out, [tf.shape(batch["theta"])[0], -1, N_OUTPUTS])
-            return tf.reduce_sum(survey_loss(out, batch["theta"], bias_lambda=self.s.bias_lambda)) / val_gb
+            out = tf.reshape(out, [tf.shape(batch["theta"])[0], -1, self.n_outputs])
+            return tf.reduce_sum(self.survey_loss(out, batch["theta"])) / val_gb
 
         @tf.function
         def val_step(batch: Any) -> Any:
