@@ -274,8 +274,8 @@ def _required_inputs(cfg: Mapping[str, Any], out: Path) -> dict[str, Any]:
     }
     for role, paths in files.items():
         for path in paths.values() if isinstance(paths, dict) else [paths]:
-            if not path.is_file():
-                raise ScienceReportError(path, "file", what[role] + " of a finished run", "no such file")
+            if not isinstance(path, Path) or not path.is_file():
+                raise ScienceReportError(str(path), "file", what[role] + " of a finished run", "no such file")
     return {**files, "networks": networks, "analyses": analyses}
 
 
@@ -315,7 +315,9 @@ def _noise_free_summaries(
         predict=predict,
         make_survey_for=make_survey_for,
         cosmologies=[(cid, *nodes[cid]) for cid in test_maps],
-        a_ia=np.linspace(*(float(a) for a in settings["a_ia_range"]), int(settings["n_a_ia"])),
+        a_ia=np.linspace(
+            float(settings["a_ia_range"][0]), float(settings["a_ia_range"][1]), int(settings["n_a_ia"])
+        ),
         n_surveys=n_surveys,
         base_seed=int(cfg["run"]["seed"]),
         batch_size=int(settings["batch_size"]),
@@ -529,11 +531,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"--noise-free-surveys: expected an integer >= 1, found {args.noise_free_surveys}")
     from wlcnn.inference.cli import input_errors  # lazy: the stage's error types load scipy and numba
 
+    bad_input: tuple[type[Exception], ...] = (ScienceReportError, ConfigError, GridError, *input_errors())
     try:
         written = write_science_report(
             args.config, out_dir=args.out, base_dir=args.base_dir, noise_free_surveys=args.noise_free_surveys
         )
-    except (ScienceReportError, ConfigError, GridError, *input_errors()) as exc:
+    except bad_input as exc:
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)  # noqa: T201 - the CLI reports on stderr
         return EXIT_BAD_INPUT
     for path in written:

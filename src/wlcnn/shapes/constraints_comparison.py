@@ -144,7 +144,7 @@ def read_constraints_row(path: str | Path) -> tuple[dict[str, Any], bool]:
             isinstance(entry.get(k), int | float) and not isinstance(entry.get(k), bool)
             for k in _ENTRY_FIELDS
         )
-        if not valid:
+        if not valid or not isinstance(entry, dict):  # (the second test narrows the type for mypy)
             raise ConstraintsComparisonError(
                 path, f"rows[0].{name}", f"numbers {', '.join(_ENTRY_FIELDS)}", repr(entry)
             )
