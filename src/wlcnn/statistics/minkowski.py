@@ -42,7 +42,7 @@ import numpy as np
 import numpy.typing as npt
 
 from wlcnn.statistics.maps import as_map_batch
-from wlcnn.statistics.thresholds import ThresholdUnits, check_edges, per_map_edges
+from wlcnn.statistics.thresholds import ThresholdUnits, checked_edges, per_map_edges
 
 __all__ = ["MinkowskiFunctionals", "minkowski_functionals"]
 
@@ -52,6 +52,8 @@ _V1_NORM = 4.0
 _V2_NORM = 2.0 * np.pi
 #: Edges whose widths agree to this are binned by direct indexing (the kernel re-checks the edge).
 _UNIFORM_RTOL = 1e-9
+#: Stand-in for "no mask" (the kernel takes an array either way).
+_NO_MASK = np.ones((1, 1, 1), dtype=np.bool_)
 
 
 @dataclass(frozen=True)
@@ -80,17 +82,24 @@ class MinkowskiFunctionals:
 
 
 @numba.njit(cache=True, nogil=True)
-def _minkowski_sums(
-    maps, mask, has_mask, uniform, edges, above, grad_sum, curv_sum, area
-):  # pragma: no cover
-    """Per map: pixels above each bin centre, Σ|∇κ| and Σ curvature term per bin, pixel count."""
+def _minkowski_sums(maps, mask, has_mask, edges, above, grad_sum, curv_sum, area):  # pragma: no cover
+    """Per map: pixels above each bin centre, Σ|∇κ| and Σ curvature term per bin, pixel count.
+
+    ``edges`` is ``(n_maps, n_edges)`` or ``(1, n_edges)`` (the same edges for every map).
+    """
     n_maps, n, _ = maps.shape
     n_bins = edges.shape[1] - 1
+    per_map = edges.shape[0] > 1
     for b in range(n_maps):
-        e = edges[b]
+        e = edges[b if per_map else 0]
         lo = e[0]
         hi = e[n_bins]
         inv_width = n_bins / (hi - lo)
+        # Equal widths (to _UNIFORM_RTOL, the np.isclose test) allow direct indexing below.
+        first_width = e[1] - e[0]
+        uniform = True
+        for i in range(1, n_bins):
+            uniform &= abs((e[i + 1] - e[i]) - first_width) <= _UNIFORM_RTOL * abs(first_width)
         count = 0
         for i in range(1, n - 1):
             for j in range(1, n - 1):
@@ -127,7 +136,7 @@ def _minkowski_sums(
                         else:
                             right = mid
                 centre = 0.5 * (e[left] + e[left + 1])
-                above[b, left + 1 if k >= centre else left] += 1
+                above[b, left + (k >= centre)] += 1  # branch-free: k >= centre half the time
                 kx = 0.5 * (maps[b, i, j + 1] - maps[b, i, j - 1])
                 ky = 0.5 * (maps[b, i + 1, j] - maps[b, i - 1, j])
                 kxx = maps[b, i, j + 1] - 2.0 * k + maps[b, i, j - 1]
@@ -186,16 +195,20 @@ def minkowski_functionals(
     """
     batch, full_mask = as_map_batch(kappa, mask=mask)
     lead = np.shape(kappa)[:-2]
-    edges = per_map_edges(check_edges(thresholds, name="thresholds"), maps=batch, mask=full_mask, units=units)
-    n_bins = edges.shape[1] - 1
+    checked = checked_edges(thresholds, name="thresholds")
+    # Absolute edges are the same for every map: one row, which the kernel reuses.
+    edges = (
+        checked[None, :]
+        if units == "absolute"
+        else per_map_edges(checked, maps=batch, mask=full_mask, units=units)
+    )
+    n_bins = checked.size - 1
     above = np.zeros((len(batch), n_bins + 1))
     grad_sum = np.zeros((len(batch), n_bins))
     curv_sum = np.zeros((len(batch), n_bins))
-    area = np.zeros(len(batch), dtype=np.int64)
-    mask_arg = full_mask if full_mask is not None else np.ones((1, 1, 1), dtype=np.bool_)
-    widths = np.diff(edges[0])
-    uniform = bool(np.allclose(widths, widths[0], rtol=_UNIFORM_RTOL, atol=0.0))
-    _minkowski_sums(batch, mask_arg, full_mask is not None, uniform, edges, above, grad_sum, curv_sum, area)
+    area = np.empty(len(batch), dtype=np.int64)
+    mask_arg = full_mask if full_mask is not None else _NO_MASK
+    _minkowski_sums(batch, mask_arg, full_mask is not None, edges, above, grad_sum, curv_sum, area)
     width = np.diff(edges, axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         pixels = area[:, None].astype(np.float64)
