@@ -83,6 +83,21 @@ class MinkowskiFunctionals:
 
 # error_model="numpy": a map without counted pixels gives NaN, as the division in NumPy did.
 @numba.njit(cache=True, nogil=True, error_model="numpy")
+def _normalise(e, above, grad_sum, curv_sum, pixels, v0, v1, v2):  # pragma: no cover - compiled
+    """One map's V0, V1, V2 from its sums (module doc), in the operation order NumPy used."""
+    n_bins = e.size - 1
+    # above[c] counts pixels between centre c-1 and centre c (c = n: above the last one).
+    cumulative = 0.0
+    for c in range(n_bins, 0, -1):
+        cumulative += above[c]
+        v0[c - 1] = cumulative / pixels
+    for c in range(n_bins):
+        width = e[c + 1] - e[c]
+        v1[c] = grad_sum[c] / (_V1_NORM * width * pixels)
+        v2[c] = curv_sum[c] / (_V2_NORM * width * pixels)
+
+
+@numba.njit(cache=True, nogil=True)
 def _minkowski_sums(maps, mask, has_mask, edges, v0, v1, v2, area):  # pragma: no cover
     """Per map: V0, V1, V2 per bin and the pixel count, written into ``v0``, ``v1``, ``v2``, ``area``.
 
@@ -161,16 +176,7 @@ def _minkowski_sums(maps, mask, has_mask, edges, v0, v1, v2, area):  # pragma: n
                 if g2 > 0.0:
                     curv_sum[left] += (2.0 * kx * ky * kxy - kx * kx * kyy - ky * ky * kxx) / g2
         area[b] = count
-        pixels = float(count)
-        # above[c] counts pixels between centre c-1 and centre c (c = n: above the last one).
-        cumulative = 0.0
-        for c in range(n_bins, 0, -1):
-            cumulative += above[c]
-            v0[b, c - 1] = cumulative / pixels
-        for c in range(n_bins):
-            width = e[c + 1] - e[c]
-            v1[b, c] = grad_sum[c] / (_V1_NORM * width * pixels)
-            v2[b, c] = curv_sum[c] / (_V2_NORM * width * pixels)
+        _normalise(e, above, grad_sum, curv_sum, float(count), v0[b], v1[b], v2[b])
 
 
 def minkowski_functionals(

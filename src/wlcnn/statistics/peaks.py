@@ -56,7 +56,7 @@ class PeakCounts:
 @numba.njit(cache=True, nogil=True, inline="always")
 def _max_nan(a, b):  # pragma: no cover - compiled
     """The larger of a and b, NaN if either is NaN (so a NaN neighbour blocks a peak, as ``>`` does)."""
-    return a if (a > b or a != a) else b
+    return a if (a > b or np.isnan(a)) else b
 
 
 @numba.njit(cache=True, nogil=True)

@@ -12,7 +12,9 @@ Fourier rings of unit width in |k|, ring r = 1 … N/2 holding (r − ½) <= |k|
 Cost. One real FFT (``rfft2``) per map: the half plane holds every mode once and each column
 except kx = 0 (and kx = N/2 for even N) also stands for its mirror image, with the same power,
 so its weight is 2. The mode → bin indices and weights are computed once per geometry
-(:class:`FourierRings`, cached) and the bin sums of a whole batch are one ``np.bincount``.
+(:class:`FourierRings`, cached). A batch is transformed 16 maps at a time (so the coefficients
+are still in the cache when they are binned) and binned by a compiled loop straight from the
+coefficients (:mod:`.power_kernel`, imported on first use).
 
 Mask. With a mask (``True`` = observed) the masked pixels are set to zero and C is divided by
 the observed fraction f of the map (the pseudo-C_ℓ's leading-order f_sky correction; the mode
@@ -37,7 +39,6 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
-import numba
 import numpy as np
 import numpy.typing as npt
 
@@ -50,26 +51,6 @@ __all__ = ["FlatSkySpectrum", "FourierRings", "power_spectrum", "ring_edges"]
 #: cache, so the binning reads them there; one transform of a whole stack of hundreds of maps
 #: (tens of MB, fresh pages) was slower per map than single calls (issue 16).
 _FFT_CHUNK = 16
-
-
-@numba.njit(cache=True, nogil=True)
-def _bin_power(fa, fb, cross, modes, bins, weights, out, first):  # pragma: no cover - compiled
-    """Add the weighted power of each map's listed modes to its bins: ``out[first + m, bin]``.
-
-    ``fa``, ``fb``: ``(n_maps, n_modes)`` rfft2 coefficients (``fb`` used only for a cross
-    spectrum). Modes are visited in the order of ``modes``, as ``np.bincount`` does, so the sums
-    are the same to the last bit.
-    """
-    for m in range(fa.shape[0]):
-        row = out[first + m]
-        for t in range(modes.size):
-            a = fa[m, modes[t]]
-            if cross:
-                c = fb[m, modes[t]]
-                power = a.real * c.real + a.imag * c.imag
-            else:
-                power = a.real**2 + a.imag**2
-            row[bins[t]] += power * weights[t]
 
 
 @dataclass(frozen=True)
@@ -307,13 +288,15 @@ def power_spectrum(
         b_batch = b.reshape(batch.shape)
         if full_mask is not None:
             b_batch = np.where(full_mask, b_batch, 0.0)
+    from wlcnn.statistics.power_kernel import bin_power  # lazy: numba, ~0.35 s of import (module doc)
+
     n_bins = rings.ell_edges.size - 1
     sums = np.zeros((len(batch), n_bins))
     for first in range(0, len(batch), _FFT_CHUNK):
         chunk = slice(first, first + _FFT_CHUNK)
         fa = np.fft.rfft2(batch[chunk]).reshape(-1, rings.n_fourier)
         fb = fa if other is None else np.fft.rfft2(b_batch[chunk]).reshape(-1, rings.n_fourier)
-        _bin_power(fa, fb, other is not None, rings.modes, rings.bins, rings.weights, sums, first)
+        bin_power(fa, fb, other is not None, rings.modes, rings.bins, rings.weights, sums, first)
     if np.any(rings.n_modes == 0):
         sums[:, rings.n_modes == 0] = np.nan
     norm = np.deg2rad(side_deg) ** 2 / float(n_pix) ** 4  # θ² / N⁴ (module doc)

@@ -1,0 +1,31 @@
+"""Compiled binning of rfft2 power into multipole bins, for :func:`.power_spectrum`.
+
+A module of its own so that importing :mod:`wlcnn.statistics.power_spectrum` (the inference
+baseline) does not import numba; :func:`.power_spectrum` imports this on first use.
+"""
+
+from __future__ import annotations
+
+import numba
+
+__all__ = ["bin_power"]
+
+
+@numba.njit(cache=True, nogil=True)
+def bin_power(fa, fb, cross, modes, bins, weights, out, first):  # pragma: no cover - compiled
+    """Add the weighted power of each map's listed modes to its bins: ``out[first + m, bin]``.
+
+    ``fa``, ``fb``: ``(n_maps, n_modes)`` rfft2 coefficients (``fb`` used only for a cross
+    spectrum). Modes are visited in the order of ``modes``, as ``np.bincount`` does, so the sums
+    are the same to the last bit.
+    """
+    for m in range(fa.shape[0]):
+        row = out[first + m]
+        for t in range(modes.size):
+            a = fa[m, modes[t]]
+            if cross:
+                c = fb[m, modes[t]]
+                power = a.real * c.real + a.imag * c.imag
+            else:
+                power = a.real**2 + a.imag**2
+            row[bins[t]] += power * weights[t]
