@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numba
 
-__all__ = ["bin_power"]
+__all__ = ["bin_power", "bin_values"]
 
 
 @numba.njit(cache=True, nogil=True)
@@ -29,3 +29,15 @@ def bin_power(fa, fb, cross, modes, bins, weights, out, first):  # pragma: no co
             else:
                 power = a.real**2 + a.imag**2
             row[bins[t]] += power * weights[t]
+
+
+@numba.njit(cache=True, nogil=True)
+def bin_values(values, modes, bins, weights, out):  # pragma: no cover - compiled
+    """Add the weighted real per-mode ``values`` ``(n_maps, n_modes)`` of each map to its bins.
+
+    Same visiting order as :func:`bin_power` (and ``np.bincount``): the same sums to the bit.
+    """
+    for m in range(values.shape[0]):
+        row = out[m]
+        for t in range(modes.size):
+            row[bins[t]] += values[m, modes[t]] * weights[t]
