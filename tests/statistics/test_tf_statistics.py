@@ -73,6 +73,7 @@ def test_peak_counts_match_numpy(maps: np.ndarray) -> None:
     assert got.shape == want.shape
     np.testing.assert_array_equal(got, want)  # no peak within float32 rounding of an edge here
     assert want.sum() > 100
+    np.testing.assert_array_equal(peak_counts_tf(maps[1, 2], edges).numpy(), want[1, 2])  # one 2-D map
 
 
 @pytest.mark.parametrize(
