@@ -7,8 +7,11 @@ Heights are binned with ``edges[i] <= κ < edges[i+1]`` in absolute units or in 
 map's σ0. For a peak density per unit area divide by :attr:`PeakCounts.area` (pixels).
 
 The compiled kernel compares every pixel with its neighbours without branches (a vectorisable
-loop of ``&``), then bins the rare peaks: a data-dependent branch per pixel would be mispredicted
-about half the time on a noisy map.
+loop of ``&`` against the side neighbours and the maxima of the three pixels above and below,
+each row's maxima computed once), then bins the rare peaks: a data-dependent branch per pixel
+would be mispredicted about half the time on a noisy map. The edges are checked once per
+process (:func:`~wlcnn.statistics.thresholds.checked_edges`), so calling it map by map costs
+little more than the kernel.
 
 Examples
 --------

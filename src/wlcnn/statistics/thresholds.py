@@ -104,7 +104,8 @@ def checked_edges(edges: npt.ArrayLike, *, name: str, min_size: int = 2) -> np.n
     arr.setflags(write=False)
     if key is not None:
         if len(_edges_cache) >= _EDGES_CACHE_SIZE:
-            _edges_cache.pop(next(iter(_edges_cache)))  # oldest first (dicts keep insertion order)
+            # Oldest first (dicts keep insertion order); None: another thread may have evicted it.
+            _edges_cache.pop(next(iter(_edges_cache)), None)
         _edges_cache[key] = arr
     return arr
 
