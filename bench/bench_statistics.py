@@ -13,11 +13,14 @@ For each statistic, measured in the same run on the same Gaussian random maps:
   ``np.histogram`` weighted by |∇κ| and by the curvature term); peaks with
   ``scipy.ndimage.maximum_filter`` and ``np.histogram``;
 * ``floor``: ``np.fft.rfft2`` of the maps, the least any FFT-based spectrum can cost (and a
-  reference for the others: one pass over the map).
+  reference for the others: one pass over the map);
+* ``tf``: :mod:`wlcnn.statistics.tf_statistics` (float32 TensorFlow ops; spectrum and peaks) on
+  a stack of ``--tf-batch`` maps already held as a tensor, on this machine's CPU (skipped with
+  ``--no-tf``).
 
 Per map: best of ``--repeat`` calls on one map (after a warm-up call that also compiles the
-numba kernels). Batched: one call on ``--batch`` maps, best of 3. lenstools 1.2 (does not build
-with numpy 2) is quoted in ``bench/README.md``, not run.
+numba kernels). Batched: one call on ``--batch`` maps, best of 3, reported as maps/s and as ms
+per map. lenstools 1.2 (does not build with numpy 2) is quoted in ``bench/README.md``, not run.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import os
 import platform
 import time
 from collections.abc import Callable
@@ -90,6 +94,27 @@ def _best(fn: Callable[[], object], repeat: int) -> float:
     return min(times)
 
 
+def _tf_rows(
+    results: dict[str, dict[str, dict[str, float]]], *, maps: np.ndarray, edges: np.ndarray, n_maps: int
+) -> None:
+    """Add the TensorFlow rows: one call on ``n_maps`` float32 maps held as a tensor, best of 3."""
+    import tensorflow as tf  # only for these rows (``--no-tf`` skips the import)
+
+    from wlcnn.statistics.tf_statistics import peak_counts_tf, power_spectrum_tf
+
+    stack = tf.constant(np.resize(maps, (n_maps, *maps.shape[1:])).astype(np.float32))
+    calls = {
+        "power_spectrum": lambda: power_spectrum_tf(stack, side_deg=SIDE_DEG, ell_edges=ELL_EDGES).numpy(),
+        "peaks": lambda: peak_counts_tf(stack, edges).numpy(),
+    }
+    for stat, fn in calls.items():
+        seconds = _best(fn, 3)
+        results[stat]["tf"] = {
+            "batch_maps_per_s": n_maps / seconds,
+            "batch_ms_per_map": seconds / n_maps * 1e3,
+        }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -97,6 +122,8 @@ def main() -> None:
     parser.add_argument("--n-pix", type=int, default=128)
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--repeat", type=int, default=20)
+    parser.add_argument("--tf-batch", type=int, default=4096)
+    parser.add_argument("--no-tf", action="store_true", help="skip the TensorFlow rows")
     parser.add_argument("--out", type=Path, default=Path("bench/out/bench_statistics.json"))
     args = parser.parse_args()
     rng = np.random.default_rng(0)
@@ -123,16 +150,31 @@ def main() -> None:
         for name, fn in methods.items():
             per_map = _best(lambda fn=fn: fn(one), args.repeat)
             batch = _best(lambda fn=fn: fn(maps), 3)
-            results[stat][name] = {"per_map_ms": per_map * 1e3, "batch_maps_per_s": args.batch / batch}
+            results[stat][name] = {
+                "per_map_ms": per_map * 1e3,
+                "batch_maps_per_s": args.batch / batch,
+                "batch_ms_per_map": batch / args.batch * 1e3,
+            }
+    if not args.no_tf:
+        _tf_rows(results, maps=maps, edges=edges, n_maps=args.tf_batch)
     print(
-        f"{'statistic':15s} {'method':8s} {'per map ms':>11s} {'maps/s (batch)':>15s} {'lenstools ms':>13s}"
+        f"{'statistic':15s} {'method':8s} {'per map ms':>11s} {'maps/s (batch)':>15s}"
+        f" {'batch ms/map':>13s} {'lenstools ms':>13s}"
     )
     for stat, methods in results.items():
         for name, r in methods.items():
             quoted = f"{LENSTOOLS_MS[stat]:13.2f}" if stat in LENSTOOLS_MS and name == "wlcnn" else " " * 13
-            print(f"{stat:15s} {name:8s} {r['per_map_ms']:11.3f} {r['batch_maps_per_s']:15.0f} {quoted}")
+            single = f"{r['per_map_ms']:11.3f}" if "per_map_ms" in r else f"{'-':>11s}"
+            print(
+                f"{stat:15s} {name:8s} {single} {r['batch_maps_per_s']:15.0f}"
+                f" {r['batch_ms_per_map']:13.4f} {quoted}"
+            )
     for stat, ref in LENSTOOLS_MS.items():
-        print(f"{stat}: lenstools / wlcnn per map = {ref / results[stat]['wlcnn']['per_map_ms']:.1f}x")
+        r = results[stat]["wlcnn"]
+        print(
+            f"{stat}: lenstools / wlcnn per map = {ref / r['per_map_ms']:.1f}x,"
+            f" batched {ref / r['batch_ms_per_map']:.1f}x"
+        )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     meta = {
         "n_pix": args.n_pix,
@@ -142,6 +184,8 @@ def main() -> None:
         "numpy": np.__version__,
         "scipy": scipy.__version__,
         "machine": platform.machine(),
+        "tf_batch": None if args.no_tf else args.tf_batch,
+        "load_average": os.getloadavg(),
         "lenstools_quoted_ms": LENSTOOLS_MS,
     }
     args.out.write_text(json.dumps({"meta": meta, "results": results}, indent=2))

@@ -13,6 +13,9 @@ optional boolean mask (``True`` = observed pixel):
   two map sets (:mod:`.two_sample`).
 
 Thresholds and bin edges are absolute or in units of each map's σ0 (:mod:`.thresholds`).
+For thousands of maps, or maps already held as TensorFlow tensors, :mod:`.tf_statistics` has
+the spectrum and the peak counts as float32 TensorFlow graphs (import it explicitly: it imports
+TensorFlow, which this package does not).
 
 Examples
 --------

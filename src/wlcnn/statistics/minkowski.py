@@ -42,7 +42,7 @@ import numpy as np
 import numpy.typing as npt
 
 from wlcnn.statistics.maps import as_map_batch
-from wlcnn.statistics.thresholds import ThresholdUnits, check_edges, per_map_edges
+from wlcnn.statistics.thresholds import ThresholdUnits, checked_edges, per_map_edges
 
 __all__ = ["MinkowskiFunctionals", "minkowski_functionals"]
 
@@ -52,6 +52,8 @@ _V1_NORM = 4.0
 _V2_NORM = 2.0 * np.pi
 #: Edges whose widths agree to this are binned by direct indexing (the kernel re-checks the edge).
 _UNIFORM_RTOL = 1e-9
+#: Stand-in for "no mask" (the kernel takes an array either way).
+_NO_MASK = np.ones((1, 1, 1), dtype=np.bool_)
 
 
 @dataclass(frozen=True)
@@ -79,18 +81,49 @@ class MinkowskiFunctionals:
     area: np.ndarray
 
 
+# error_model="numpy": a map without counted pixels gives NaN, as the division in NumPy did.
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _normalise(e, above, grad_sum, curv_sum, pixels, v0, v1, v2):  # pragma: no cover - compiled
+    """One map's V0, V1, V2 from its sums (module doc), in the operation order NumPy used."""
+    n_bins = e.size - 1
+    # above[c] counts pixels between centre c-1 and centre c (c = n: above the last one).
+    cumulative = 0.0
+    for c in range(n_bins, 0, -1):
+        cumulative += above[c]
+        v0[c - 1] = cumulative / pixels
+    for c in range(n_bins):
+        width = e[c + 1] - e[c]
+        v1[c] = grad_sum[c] / (_V1_NORM * width * pixels)
+        v2[c] = curv_sum[c] / (_V2_NORM * width * pixels)
+
+
 @numba.njit(cache=True, nogil=True)
-def _minkowski_sums(
-    maps, mask, has_mask, uniform, edges, above, grad_sum, curv_sum, area
-):  # pragma: no cover
-    """Per map: pixels above each bin centre, Σ|∇κ| and Σ curvature term per bin, pixel count."""
+def _minkowski_sums(maps, mask, has_mask, edges, v0, v1, v2, area):  # pragma: no cover
+    """Per map: V0, V1, V2 per bin and the pixel count, written into ``v0``, ``v1``, ``v2``, ``area``.
+
+    ``edges`` is ``(n_maps, n_edges)`` or ``(1, n_edges)`` (the same edges for every map).
+    Sums per map: pixels between consecutive bin centres (``above``), Σ|∇κ| and Σ curvature
+    term per bin; then the normalisation (module doc), in the order NumPy did it.
+    """
     n_maps, n, _ = maps.shape
     n_bins = edges.shape[1] - 1
+    per_map = edges.shape[0] > 1
+    above = np.empty(n_bins + 1)
+    grad_sum = np.empty(n_bins)
+    curv_sum = np.empty(n_bins)
     for b in range(n_maps):
-        e = edges[b]
+        above[:] = 0.0
+        grad_sum[:] = 0.0
+        curv_sum[:] = 0.0
+        e = edges[b if per_map else 0]
         lo = e[0]
         hi = e[n_bins]
         inv_width = n_bins / (hi - lo)
+        # Equal widths (to _UNIFORM_RTOL, the np.isclose test) allow direct indexing below.
+        first_width = e[1] - e[0]
+        uniform = True
+        for i in range(1, n_bins):
+            uniform &= abs((e[i + 1] - e[i]) - first_width) <= _UNIFORM_RTOL * abs(first_width)
         count = 0
         for i in range(1, n - 1):
             for j in range(1, n - 1):
@@ -104,10 +137,10 @@ def _minkowski_sums(
                         continue
                 count += 1
                 k = maps[b, i, j]
-                if k < lo:
+                if not k >= lo:  # below the bins, or NaN (which would index out of bounds below)
                     continue
                 if k >= hi:
-                    above[b, n_bins] += 1
+                    above[n_bins] += 1
                     continue
                 if uniform:
                     # Equal widths: direct index, then a one-step fix for rounding at an edge.
@@ -127,7 +160,7 @@ def _minkowski_sums(
                         else:
                             right = mid
                 centre = 0.5 * (e[left] + e[left + 1])
-                above[b, left + 1 if k >= centre else left] += 1
+                above[left + (k >= centre)] += 1  # branch-free: k >= centre half the time
                 kx = 0.5 * (maps[b, i, j + 1] - maps[b, i, j - 1])
                 ky = 0.5 * (maps[b, i + 1, j] - maps[b, i - 1, j])
                 kxx = maps[b, i, j + 1] - 2.0 * k + maps[b, i, j - 1]
@@ -139,10 +172,11 @@ def _minkowski_sums(
                     + maps[b, i - 1, j - 1]
                 )
                 g2 = kx * kx + ky * ky
-                grad_sum[b, left] += np.sqrt(g2)
+                grad_sum[left] += np.sqrt(g2)
                 if g2 > 0.0:
-                    curv_sum[b, left] += (2.0 * kx * ky * kxy - kx * kx * kyy - ky * ky * kxx) / g2
+                    curv_sum[left] += (2.0 * kx * ky * kxy - kx * kx * kyy - ky * ky * kxx) / g2
         area[b] = count
+        _normalise(e, above, grad_sum, curv_sum, float(count), v0[b], v1[b], v2[b])
 
 
 def minkowski_functionals(
@@ -186,23 +220,18 @@ def minkowski_functionals(
     """
     batch, full_mask = as_map_batch(kappa, mask=mask)
     lead = np.shape(kappa)[:-2]
-    edges = per_map_edges(check_edges(thresholds, name="thresholds"), maps=batch, mask=full_mask, units=units)
-    n_bins = edges.shape[1] - 1
-    above = np.zeros((len(batch), n_bins + 1))
-    grad_sum = np.zeros((len(batch), n_bins))
-    curv_sum = np.zeros((len(batch), n_bins))
-    area = np.zeros(len(batch), dtype=np.int64)
-    mask_arg = full_mask if full_mask is not None else np.ones((1, 1, 1), dtype=np.bool_)
-    widths = np.diff(edges[0])
-    uniform = bool(np.allclose(widths, widths[0], rtol=_UNIFORM_RTOL, atol=0.0))
-    _minkowski_sums(batch, mask_arg, full_mask is not None, uniform, edges, above, grad_sum, curv_sum, area)
-    width = np.diff(edges, axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        pixels = area[:, None].astype(np.float64)
-        # above[:, c] counts pixels between centre c-1 and centre c (c = n: above the last one).
-        v0 = np.cumsum(above[:, ::-1], axis=1)[:, ::-1][:, 1:] / pixels
-        v1 = grad_sum / (_V1_NORM * width * pixels)
-        v2 = curv_sum / (_V2_NORM * width * pixels)
+    checked = checked_edges(thresholds, name="thresholds")
+    # Absolute edges are the same for every map: one row, which the kernel reuses.
+    edges = (
+        checked[None, :]
+        if units == "absolute"
+        else per_map_edges(checked, maps=batch, mask=full_mask, units=units)
+    )
+    n_bins = checked.size - 1
+    v0, v1, v2 = np.empty((3, len(batch), n_bins))
+    area = np.empty(len(batch), dtype=np.int64)
+    mask_arg = full_mask if full_mask is not None else _NO_MASK
+    _minkowski_sums(batch, mask_arg, full_mask is not None, edges, v0, v1, v2, area)
     centres = 0.5 * (edges[:, 1:] + edges[:, :-1])
     if units == "absolute":
         centres = np.broadcast_to(centres[0], (*lead, n_bins)).copy()

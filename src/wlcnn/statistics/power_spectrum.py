@@ -12,7 +12,9 @@ Fourier rings of unit width in |k|, ring r = 1 … N/2 holding (r − ½) <= |k|
 Cost. One real FFT (``rfft2``) per map: the half plane holds every mode once and each column
 except kx = 0 (and kx = N/2 for even N) also stands for its mirror image, with the same power,
 so its weight is 2. The mode → bin indices and weights are computed once per geometry
-(:class:`FourierRings`, cached) and the bin sums of a whole batch are one ``np.bincount``.
+(:class:`FourierRings`, cached). A batch is transformed 16 maps at a time (so the coefficients
+are still in the cache when they are binned) and binned by a compiled loop straight from the
+coefficients (:mod:`.power_kernel`, imported on first use).
 
 Mask. With a mask (``True`` = observed) the masked pixels are set to zero and C is divided by
 the observed fraction f of the map (the pseudo-C_ℓ's leading-order f_sky correction; the mode
@@ -41,9 +43,14 @@ import numpy as np
 import numpy.typing as npt
 
 from wlcnn.statistics.maps import as_map_batch
-from wlcnn.statistics.thresholds import check_edges
+from wlcnn.statistics.thresholds import checked_edges
 
 __all__ = ["FlatSkySpectrum", "FourierRings", "power_spectrum", "ring_edges"]
+
+#: Maps transformed per rfft2 call in a batch: 16 transforms of a 128² map (2 MB) stay in the
+#: cache, so the binning reads them there; one transform of a whole stack of hundreds of maps
+#: (tens of MB, fresh pages) was slower per map than single calls (issue 16).
+_FFT_CHUNK = 16
 
 
 @dataclass(frozen=True)
@@ -152,8 +159,13 @@ class FourierRings:
         if ell_edges is None:
             edges = ring_edges(n_pix=n_pix, side_deg=side_deg)
         else:
-            edges = check_edges(ell_edges, name="ell_edges")
+            edges = checked_edges(ell_edges, name="ell_edges")
         return _build_rings(int(n_pix), float(side_deg), tuple(edges.tolist()))
+
+    @property
+    def n_fourier(self) -> int:
+        """Coefficients of one map's rfft2, N (N // 2 + 1)."""
+        return self.n_pix * (self.n_pix // 2 + 1)
 
     def average(self, values: np.ndarray) -> np.ndarray:
         """Bin means of per-mode values, ``(..., N, N // 2 + 1)`` → ``(..., n_ell)`` (NaN if empty).
@@ -168,14 +180,13 @@ class FourierRings:
         numpy.ndarray
             Mean over the full plane's modes of each bin.
         """
+        from wlcnn.statistics.power_kernel import bin_values  # lazy: numba, ~0.35 s of import (module doc)
+
         n_bins = self.ell_edges.size - 1
         lead = values.shape[:-2]
-        flat = values.reshape(-1, values.shape[-2] * values.shape[-1])
-        n_maps = flat.shape[0]
-        weighted = flat[:, self.modes] * self.weights
-        # One bincount for the whole batch: map m's bin b is slot m * n_bins + b.
-        slots = self.bins + n_bins * np.arange(n_maps)[:, None]
-        out = np.bincount(slots.ravel(), weights=weighted.ravel(), minlength=n_maps * n_bins)
+        flat = np.ascontiguousarray(values, dtype=np.float64).reshape(-1, values.shape[-2] * values.shape[-1])
+        out = np.zeros((flat.shape[0], n_bins))
+        bin_values(flat, self.modes, self.bins, self.weights, out)
         out = out.reshape(*lead, n_bins)
         if np.any(self.n_modes == 0):
             out[..., self.n_modes == 0] = np.nan
@@ -268,20 +279,27 @@ def power_spectrum(
                 f"{int(np.flatnonzero(fraction == 0)[0])}"
             )
         batch = np.where(full_mask, batch, 0.0)
-    fa = np.fft.rfft2(batch)
-    if other is None:
-        power = fa.real**2 + fa.imag**2
-    else:
+    b_batch = batch
+    if other is not None:
         b = np.asarray(other, dtype=np.float64)
         if b.shape != a.shape:
             raise ValueError(f"other: expected the shape of maps {a.shape}, found {b.shape}")
         b_batch = b.reshape(batch.shape)
         if full_mask is not None:
             b_batch = np.where(full_mask, b_batch, 0.0)
-        fb = np.fft.rfft2(b_batch)
-        power = fa.real * fb.real + fa.imag * fb.imag
+    from wlcnn.statistics.power_kernel import bin_power  # lazy: numba, ~0.35 s of import (module doc)
+
+    n_bins = rings.ell_edges.size - 1
+    sums = np.zeros((len(batch), n_bins))
+    for first in range(0, len(batch), _FFT_CHUNK):
+        chunk = slice(first, first + _FFT_CHUNK)
+        fa = np.fft.rfft2(batch[chunk]).reshape(-1, rings.n_fourier)
+        fb = fa if other is None else np.fft.rfft2(b_batch[chunk]).reshape(-1, rings.n_fourier)
+        bin_power(fa, fb, other is not None, rings.modes, rings.bins, rings.weights, sums, first)
+    if np.any(rings.n_modes == 0):
+        sums[:, rings.n_modes == 0] = np.nan
     norm = np.deg2rad(side_deg) ** 2 / float(n_pix) ** 4  # θ² / N⁴ (module doc)
-    cl = rings.average(power) * (norm / fraction[:, None])
+    cl = sums * (norm / fraction[:, None])
     return FlatSkySpectrum(
         ell=rings.ell.copy(),
         cl=cl.reshape(*a.shape[:-2], cl.shape[-1]),

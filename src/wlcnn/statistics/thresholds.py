@@ -24,9 +24,13 @@ import numpy.typing as npt
 
 from wlcnn.statistics.maps import valid_std
 
-__all__ = ["ThresholdUnits", "check_edges", "per_map_edges"]
+__all__ = ["ThresholdUnits", "check_edges", "checked_edges", "per_map_edges"]
 
 ThresholdUnits = Literal["absolute", "sigma"]
+
+#: Distinct edge arrays remembered by :func:`checked_edges` (a job uses a handful).
+_EDGES_CACHE_SIZE = 64
+_edges_cache: dict[tuple[str, int, str, bytes], np.ndarray] = {}
 
 
 def check_edges(edges: npt.ArrayLike, *, name: str, min_size: int = 2) -> np.ndarray:
@@ -56,6 +60,53 @@ def check_edges(edges: npt.ArrayLike, *, name: str, min_size: int = 2) -> np.nda
         raise ValueError(
             f"{name}: expected >= {min_size} finite, strictly increasing values, found {np.asarray(edges)!r}"
         )
+    return arr
+
+
+def checked_edges(edges: npt.ArrayLike, *, name: str, min_size: int = 2) -> np.ndarray:
+    """:func:`check_edges`, remembered: the same edges are checked once per process.
+
+    A statistic called map by map with the same edges would otherwise spend more time checking
+    them than counting (issue 16). The key is the edges' bytes, so an edited array is re-checked.
+
+    Parameters
+    ----------
+    edges
+        Candidate edges.
+    name
+        Argument name for the error message.
+    min_size
+        Fewest edges accepted.
+
+    Returns
+    -------
+    numpy.ndarray
+        The edges, float64, read-only (shared between calls).
+
+    Raises
+    ------
+    ValueError
+        As :func:`check_edges` (bad edges are not remembered).
+
+    Examples
+    --------
+    >>> e = checked_edges([0.0, 1.0, 2.0], name="bins")
+    >>> e.flags.writeable, checked_edges([0.0, 1.0, 2.0], name="bins") is e
+    (False, True)
+    """
+    raw = np.asarray(edges)
+    # Only plain numbers have bytes that say their values (object arrays hold pointers).
+    cacheable = raw.ndim == 1 and raw.dtype.kind in "fiu"
+    key = (name, min_size, raw.dtype.str, raw.tobytes()) if cacheable else None
+    if key is not None and (hit := _edges_cache.get(key)) is not None:
+        return hit
+    arr = check_edges(raw, name=name, min_size=min_size).copy()
+    arr.setflags(write=False)
+    if key is not None:
+        if len(_edges_cache) >= _EDGES_CACHE_SIZE:
+            # Oldest first (dicts keep insertion order); None: another thread may have evicted it.
+            _edges_cache.pop(next(iter(_edges_cache)), None)
+        _edges_cache[key] = arr
     return arr
 
 
