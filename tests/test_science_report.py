@@ -23,6 +23,7 @@ import yaml
 
 from tests.inference.test_survey_sets import small_survey  # noqa: F401 - the shared fixture
 from wlcnn.audit import audit
+from wlcnn.grid import read_grid, simulations
 from wlcnn.inference.summaries import Summaries, write_summaries
 from wlcnn.science_report import (
     EXIT_BAD_INPUT,
@@ -34,6 +35,7 @@ from wlcnn.science_report import (
     r_squared,
     write_science_report,
 )
+from wlcnn.training.export import stage_model_path
 from wlcnn.training.loss import A_IA_SCALE
 from wlcnn.training.networks import N_OUTPUTS
 
@@ -51,8 +53,12 @@ AREAS = {"tiny": 0.01, "power_spectrum": 0.02, "peaks": 0.03, "minkowski": 0.025
 DEMO_ANALYSES = ("tiny", "power_spectrum", "peaks", "minkowski", "cnn_and_ps")
 TRUTH = {"omega_m": 0.25, "sigma8": 0.85, "a_ia": 0.0, "s8": 0.78}
 #: Test cosmologies of the small run: (id, Omega_m, sigma8).
-NODES = (("c000", 0.25, 0.85), ("c001", 0.35, 0.7))
-NOISE_FREE_SURVEYS = 2
+NODES = (("c000", 0.25, 0.85), ("c001", 0.35, 0.7), ("c002", 0.3, 0.95))
+#: The mock observation of the small run: (id, Omega_m, sigma8).
+MOCK = ("m000", 0.3, 0.8)
+#: Noise-free surveys per (node, A_IA): more than the power spectrum's entries (its covariance).
+NOISE_FREE_SURVEYS = 24
+SAMPLER_STEPS = 300
 HISTORY_COLUMNS = ["step", "stage", "train_loss", "val_loss", "grad_norm", "learning_rate", "steps_per_s",
                    "maps_per_s", "input_wait", "skipped", "elapsed_s"]  # fmt: skip
 
@@ -167,6 +173,7 @@ def _run_config(small: tuple[dict[str, Any], Path, Path], root: Path) -> Path:
     grid.write_text(
         "id,omega_m,sigma8,role,n_sims\n"
         + "".join(f"{cid},{om},{s8},train,1\n{cid},{om},{s8},test,1\n" for cid, om, s8 in NODES)
+        + "{},{},{},mock,1\n".format(*MOCK)
     )
     cfg["run"]["output_dir"] = str(out)
     cfg["cosmology"]["grid"] = str(grid)
@@ -179,9 +186,13 @@ def _run_config(small: tuple[dict[str, Any], Path, Path], root: Path) -> Path:
     cfg["cosmology"].pop("mock_overrides", None)
     for key in ("ray_traced", "baryonified"):
         cfg["survey"]["mock"].pop(key, None)
-    for cid, _, _ in NODES:
-        (out / "maps" / cid).mkdir(parents=True)
-        shutil.copyfile(maps, out / "maps" / cid / "sim01.h5")
+    # a short chain for the noise-free analysis' two constraints
+    cfg["inference"]["sampler"].update(
+        n_steps=SAMPLER_STEPS, n_burn=SAMPLER_STEPS // 5, max_steps=SAMPLER_STEPS
+    )
+    for sim in simulations(read_grid(grid), roles=("test", "mock")):
+        (out / "maps" / sim.cosmology.id).mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(maps, out / "maps" / sim.cosmology.id / f"{sim.name}.h5")
     (out / "survey").mkdir()
     shutil.copyfile(patch_maps, out / "survey" / "patch_maps.h5")
     training = out / "training" / "tiny"
@@ -190,6 +201,12 @@ def _run_config(small: tuple[dict[str, Any], Path, Path], root: Path) -> Path:
     inputs = keras.Input((n_pix, n_pix, channels))
     model = keras.Model(inputs, keras.layers.Dense(N_OUTPUTS)(keras.layers.GlobalAveragePooling2D()(inputs)))
     model.save(training / "model.keras")
+    # the network at the end of the demo curriculum's noise-free stage: a different one
+    keras.utils.set_random_seed(1)
+    head = keras.layers.Dense(N_OUTPUTS)(keras.layers.GlobalAveragePooling2D()(inputs))
+    stage = stage_model_path(training, "noise_free")
+    stage.parent.mkdir()
+    keras.Model(inputs, head).save(stage)
     with (training / "history.csv").open("w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(HISTORY_COLUMNS)
@@ -219,7 +236,8 @@ def test_report_of_a_small_run_end_to_end(
     )
     names = {p.name for p in written}
     expected = {"predictions_tiny_noisy.png", "predictions_tiny_noise_free.png", "training_loss.png",
-                "report.md", REPORT_JSON, *(f"omega_m_sigma8_{a}.png" for a in ANALYSES)}  # fmt: skip
+                "report.md", REPORT_JSON, *(f"omega_m_sigma8_{a}.png" for a in ANALYSES),
+                *(f"omega_m_sigma8_{a}_noise_free.png" for a in ("tiny", "power_spectrum"))}  # fmt: skip
     assert names == expected
     report = json.loads((report_dir / REPORT_JSON).read_text())
     # the noisy set is the summaries file: perfect predictions
@@ -231,6 +249,20 @@ def test_report_of_a_small_run_end_to_end(
     assert all(np.isfinite(v) and v <= 1.0 for v in noise_free["r2"].values())
     assert report["constraints"]["area_ratio_68"]["tiny/power_spectrum"] == pytest.approx(0.5)
     assert "| tiny | noise-free |" in (report_dir / "report.md").read_text()
+    # the noise-free analysis: both constrained, the ratio is the rows' areas'
+    nf = report["noise_free"]["tiny"]
+    assert nf["model"] == str(stage_model_path(tmp_path / "results" / "training" / "tiny", "noise_free"))
+    rows = nf["analyses"]
+    assert set(rows) == {"tiny_noise_free", "power_spectrum_noise_free"}
+    assert nf["area_ratio_68"] == pytest.approx(
+        rows["tiny_noise_free"]["area_68"] / rows["power_spectrum_noise_free"]["area_68"]
+    )
+    assert all(0 < r["area_68"] < 0.4 * 1.0 for r in rows.values())  # inside the prior box (0.4 x 1.0)
+    assert "Noise-free area ratio tiny / power spectrum" in (report_dir / "report.md").read_text()
+    # the noise-free predictions were made by the noise-free stage's network, not the final one
+    sidecar = json.loads((report_dir / "predictions_tiny_noise_free.png.prov.json").read_text())
+    assert "stages/noise_free.keras" in json.dumps(sidecar)
+    assert "training/tiny/model.keras" not in json.dumps(sidecar)
     for path in written:
         assert path.with_name(path.name + ".prov.json").is_file(), path
         # the fixture's patch maps name the catalogue they were made from, in the fixture's folder
@@ -267,10 +299,11 @@ def test_a_malformed_constraints_table_stops_the_report_and_writes_nothing(
     config.write_text(yaml.safe_dump(cfg))
     # every file the report needs exists (empty: only their presence is checked before the table)
     constraints, _ = _write_tables(out, analyses=DEMO_ANALYSES)
+    shelled = simulations(read_grid(REPO / cfg["cosmology"]["grid"]), roles=("test", "mock"))
     needed = [out / "training" / "tiny" / "history.csv", out / "training" / "tiny" / "model.keras",
               out / "inference" / "summaries" / "tiny.h5", out / "survey" / "patch_maps.h5",
               *(out / "inference" / "results" / a / "omega_m_sigma8.png" for a in DEMO_ANALYSES),
-              *(out / "maps" / f"c00{i}" / "sim01.h5" for i in range(6))]  # fmt: skip
+              *(out / "maps" / sim.cosmology.id / f"{sim.name}.h5" for sim in shelled)]  # fmt: skip
     for path in needed:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.touch()
@@ -281,5 +314,23 @@ def test_a_malformed_constraints_table_stops_the_report_and_writes_nothing(
     err = capsys.readouterr().err.strip()
     assert status == EXIT_BAD_INPUT and len(err.splitlines()) == 1
     for part in (str(constraints), "rows", "a list of analyses", "'none'"):
+        assert part in err, err
+    assert _files(tmp_path) == before
+
+
+def test_a_missing_noise_free_stage_network_stops_the_report_and_writes_nothing(
+    small_survey: tuple[dict[str, Any], Path, Path],  # noqa: F811 - the imported fixture
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    config = _run_config(small_survey, tmp_path)
+    stage = stage_model_path(tmp_path / "results" / "training" / "tiny", "noise_free")
+    stage.unlink()
+    report_dir = tmp_path / "docs" / "science"
+    before = _files(tmp_path)
+    status = main([str(config), "--out", str(report_dir), "--base-dir", str(REPO)])
+    err = capsys.readouterr().err.strip()
+    assert status == EXIT_BAD_INPUT and len(err.splitlines()) == 1 and "Traceback" not in err
+    for part in (str(stage), "file", "noise-free stage 'noise_free'", "no such file"):
         assert part in err, err
     assert _files(tmp_path) == before

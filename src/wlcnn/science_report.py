@@ -10,8 +10,12 @@ outputs already; this collects it into one folder:
 - ``predictions_<network>_noisy.png``: the test-set summaries (``inference/summaries/<network>.h5``,
   the surveys the likelihood is built from) against the truth;
 - ``predictions_<network>_noise_free.png``: the same surveys (same seeds: patch sets, n(z)
-  realisations, m-bias errors) without the shape noise, through the trained network (the only
-  part computed here; ``--noise-free-surveys`` per test cosmology and A_IA);
+  realisations, m-bias errors) without the shape noise, through the network at the end of its
+  noise-free curriculum stage (``training/<network>/stages/<stage>.keras``);
+- the noise-free analysis (:mod:`wlcnn.inference.noise_free`, computed here into
+  ``inference/noise_free/<label>/`` of the run): the network and the power spectrum constrained
+  from noise-free test surveys and a noise-free mock observation, their 68 % areas and ratio,
+  ``omega_m_sigma8_<label>_noise_free.png``;
 - ``training_loss.png``: training and validation loss of every network;
 - ``omega_m_sigma8_<analysis>.png``: each analysis' contours, copied from ``inference/results``;
 - ``report.md`` / ``report.json``: R² per parameter, the constraints table with areas, the area
@@ -42,7 +46,6 @@ from wlcnn.grid import GridError, read_grid, simulations
 from wlcnn.provenance import write_rendered_sidecars
 
 __all__ = [
-    "DEFAULT_NOISE_FREE_SURVEYS",
     "PredictionScores",
     "ScienceReportError",
     "collect_constraints",
@@ -61,8 +64,6 @@ CONSTRAINED = ("s8", "omega_m", "sigma8")
 LEVEL = 0.68
 #: The power-spectrum analysis, the denominator of the area ratio.
 POWER_SPECTRUM = "power_spectrum"
-#: Noise-free surveys per (test cosmology, A_IA) by default: the test set's first ones.
-DEFAULT_NOISE_FREE_SURVEYS = 16
 #: Exit status of bad input (as ``wlcnn``).
 EXIT_BAD_INPUT = 2
 #: Name of the provenance step of every file written.
@@ -279,50 +280,29 @@ def _required_inputs(cfg: Mapping[str, Any], out: Path) -> dict[str, Any]:
     return {**files, "networks": networks, "analyses": analyses}
 
 
-def _noise_free_summaries(
-    cfg: Mapping[str, Any],
-    *,
-    network: str,
-    model: Path,
-    patch_maps: Path,
-    test_maps: Mapping[str, Sequence[Path]],
-    nodes: Mapping[str, tuple[float, float]],
-    n_surveys: int,
-    base_dir: Path,
-) -> Any:
-    """The network's predictions on the test set's first ``n_surveys`` surveys, without shape noise."""
-    from wlcnn.inference.analysis import DEFAULTS  # lazy: the inference stack (numba, scipy) only here
-    from wlcnn.inference.predictors import make_predictor  # lazy: TensorFlow, for the network
-    from wlcnn.inference.summaries import compute_summaries  # lazy: h5py and the inference stack
-    from wlcnn.inference.survey_sets import SimulatedSurveys  # lazy: the survey forward model
+def _noise_free_model(cfg: Mapping[str, Any], out: Path, network: str) -> tuple[Path, str]:
+    """The network to score noise-free: its last noise-free curriculum stage, else the final one.
 
-    settings = {**DEFAULTS, **cfg.get("inference", {})}
-    predict, names = make_predictor(network, config=cfg, model_path=model)
+    Returns the model file and a description of it for the report.
+    """
+    from wlcnn.training.export import stage_model_path  # lazy: the training package only here
+    from wlcnn.training.settings import TrainingSettings, stages_for  # lazy: as above
 
-    def make_survey_for(cosmology_id: str, a_ia: float) -> SimulatedSurveys:
-        return SimulatedSurveys(
-            map_files=list(test_maps[cosmology_id]),
-            config=cfg,
-            patch_maps_path=patch_maps,
-            a_ia=a_ia,
-            base_dir=base_dir,
-            noise=False,
+    stages = stages_for(TrainingSettings.from_config(cfg.get("training", {})), network)
+    final = out / "training" / network / "model.keras"
+    noise_free = [s for s in stages[:-1] if not s.noise]
+    if not noise_free:
+        return final, "the final network (its curriculum has no noise-free stage before the last)"
+    stage = noise_free[-1]
+    path = stage_model_path(out / "training" / network, stage.name)
+    if not path.is_file():
+        raise ScienceReportError(
+            path,
+            "file",
+            f"the network at the end of its noise-free stage {stage.name!r} (train_network writes it)",
+            "no such file (trained before stage models were kept? rerun train_network)",
         )
-
-    # the test set's A_IA values and survey seeds (run.seed): the noisy summaries' first surveys
-    return compute_summaries(
-        label=f"{network}_noise_free",
-        predict=predict,
-        make_survey_for=make_survey_for,
-        cosmologies=[(cid, *nodes[cid]) for cid in test_maps],
-        a_ia=np.linspace(
-            float(settings["a_ia_range"][0]), float(settings["a_ia_range"][1]), int(settings["n_a_ia"])
-        ),
-        n_surveys=n_surveys,
-        base_seed=int(cfg["run"]["seed"]),
-        batch_size=int(settings["batch_size"]),
-        output_names=names,
-    )
+    return path, f"the network at the end of its noise-free stage {stage.name!r} (step {stage.stop})"
 
 
 def _format_truth(truth: Mapping[str, float] | None) -> str:
@@ -374,6 +354,27 @@ def _markdown(report: Mapping[str, Any]) -> str:
         )
     lines += ["", "Area ratios (68 %, Ωm–σ8; below 1: the CNN constrains more tightly):", ""]
     lines += [f"- {name}: {ratio:.3f}" for name, ratio in report["constraints"]["area_ratio_68"].items()]
+    for network, nf in report.get("noise_free", {}).items():
+        lines += [
+            "",
+            f"## Noise-free analysis: {network} and the power spectrum without shape noise",
+            "",
+            (
+                f"The test set's surveys and the mock observation through the survey forward model "
+                f"without shape noise; {network}: {nf['model_description']}. Coverage not computed; "
+                "intervals are the posterior's (they include the sample variance of the test surveys "
+                "that make the covariance, not the mock's own realisation)."
+            ),
+            "",
+            "| analysis | S8 | Ωm | σ8 | area 68 % (Ωm–σ8) | truth in 68 % |",
+            "|---|---|---|---|---|---|",
+        ]
+        for label, row in nf["analyses"].items():
+            values = " | ".join(
+                f"{row[p]['median']:.3f} +{row[p]['plus']:.3f} −{row[p]['minus']:.3f}" for p in CONSTRAINED
+            )
+            lines.append(f"| {label} | {values} | {row['area_68']:.4g} | {row['truth_in_68']} |")
+        lines += ["", f"Noise-free area ratio {network} / power spectrum (68 %): {nf['area_ratio_68']:.3f}"]
     lines += ["", "Figures: " + ", ".join(f"`{f}`" for f in report["figures"]), ""]
     return "\n".join(lines)
 
@@ -383,7 +384,7 @@ def write_science_report(
     *,
     out_dir: str | Path,
     base_dir: str | Path = ".",
-    noise_free_surveys: int = DEFAULT_NOISE_FREE_SURVEYS,
+    noise_free_surveys: int | None = None,
 ) -> list[Path]:
     """Collect the evidence of the finished run of ``config_path`` into ``out_dir``.
 
@@ -396,7 +397,8 @@ def write_science_report(
     base_dir
         Directory the configuration's paths are relative to.
     noise_free_surveys
-        Noise-free surveys per (test cosmology, A_IA) predicted by each network.
+        Noise-free surveys per (test cosmology, A_IA) of the noise-free analysis (default:
+        ``inference.n_surveys``, as the noisy test set).
 
     Returns
     -------
@@ -418,33 +420,52 @@ def write_science_report(
     grid = read_grid(base_dir / cfg["cosmology"]["grid"])
     nodes = {c.id: (c.omega_m, c.sigma8) for c in grid}
     test_maps: dict[str, list[Path]] = {}
+    mock_maps: dict[str, list[Path]] = {}
     for sim in simulations(grid):
-        if sim.role == "test":
-            test_maps.setdefault(sim.cosmology.id, []).append(
+        if sim.role in ("test", "mock"):
+            (test_maps if sim.role == "test" else mock_maps).setdefault(sim.cosmology.id, []).append(
                 out / "maps" / sim.cosmology.id / f"{sim.name}.h5"
             )
-    for path in (p for paths in test_maps.values() for p in paths):
+    if not mock_maps:
+        raise ScienceReportError(
+            base_dir / cfg["cosmology"]["grid"], "role", "a mock row (the mock observation)", "none"
+        )
+    mock_id = next(iter(mock_maps))
+    for path in (p for paths in [*test_maps.values(), *mock_maps.values()] for p in paths):
         if not path.is_file():
             raise ScienceReportError(
-                path, "file", "a test simulation's maps (simulation_maps)", "no such file"
+                path, "file", "a test or mock simulation's maps (simulation_maps)", "no such file"
             )
     constraints = collect_constraints(files["constraints"], files["coverage"], networks=files["networks"])
+    truth = [*nodes[mock_id], 0.0]  # the workflow's mock truth: the mock node at A_IA = 0
 
-    # everything computed before anything is written: a failure leaves out_dir as it was
+    # everything computed before anything is written to out_dir: a failure leaves it as it was
+    from wlcnn.inference.noise_free import noise_free_constraints  # lazy: TensorFlow and the inference stack
+
     scores: dict[str, dict[str, PredictionScores]] = {}
+    noise_free: dict[str, Any] = {}
+    noise_free_models: dict[str, tuple[Path, str]] = {}
     for network in files["networks"]:
-        noisy = read_summaries(files["summaries"][network])
-        noise_free = _noise_free_summaries(
+        noise_free_models[network] = _noise_free_model(cfg, out, network)
+        analysis = noise_free_constraints(
             cfg,
             network=network,
-            model=files["model"][network],
+            model_path=noise_free_models[network][0],
             patch_maps=files["patch_maps"],
             test_maps=test_maps,
             nodes=nodes,
-            n_surveys=noise_free_surveys,
+            mock_id=mock_id,
+            mock_maps=mock_maps[mock_id],
+            truth=truth,
+            out_dir=out / "inference" / "noise_free",
             base_dir=base_dir,
+            n_surveys=noise_free_surveys,
         )
-        scores[network] = {"noisy": prediction_scores(noisy), "noise_free": prediction_scores(noise_free)}
+        noise_free[network] = analysis
+        scores[network] = {
+            "noisy": prediction_scores(read_summaries(files["summaries"][network])),
+            "noise_free": prediction_scores(analysis.summaries[network + "_noise_free"]),
+        }
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -467,7 +488,7 @@ def write_science_report(
                 [files["summaries"][network]]
                 if name == "noisy"
                 else [
-                    files["model"][network],
+                    noise_free_models[network][0],
                     files["patch_maps"],
                     *(p for ps in test_maps.values() for p in ps),
                 ]
@@ -484,6 +505,28 @@ def write_science_report(
             shutil.copyfile(source, tmp)
         write_rendered_sidecars([path], sources=[source], step=STEP)
         written.append(path)
+    noise_free_report: dict[str, Any] = {}
+    for network, analysis in noise_free.items():
+        for label in analysis.rows:
+            source = out / "inference" / "noise_free" / label / "omega_m_sigma8.png"
+            path = out_dir / f"omega_m_sigma8_{label}.png"
+            with atomic_path(path) as tmp:
+                shutil.copyfile(source, tmp)
+            write_rendered_sidecars([path], sources=[source], step=STEP)
+            written.append(path)
+        noise_free_report[network] = {
+            "model": str(noise_free_models[network][0]),
+            "model_description": noise_free_models[network][1],
+            "analyses": {
+                label: {
+                    **{p: {k: float(row[p][k]) for k in ("median", "plus", "minus")} for p in CONSTRAINED},
+                    "area_68": float(row["area_68"]),
+                    "truth_in_68": bool(row.get("truth_in_68")),
+                }
+                for label, row in analysis.rows.items()
+            },
+            "area_ratio_68": analysis.area_ratio_68,
+        }
 
     mock_truth = next(iter(constraints["analyses"].values())).get("truth")
     report = {
@@ -496,6 +539,7 @@ def write_science_report(
             for n, sets in scores.items()
         },
         "constraints": constraints,
+        "noise_free": noise_free_report,
         "figures": [p.name for p in written],
     }
     sources = [files["constraints"], *files["coverage"].values(), *files["summaries"].values()]
@@ -523,11 +567,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--noise-free-surveys",
         type=int,
-        default=DEFAULT_NOISE_FREE_SURVEYS,
-        help=f"noise-free surveys per (test cosmology, A_IA) (default {DEFAULT_NOISE_FREE_SURVEYS})",
+        default=None,
+        help="noise-free surveys per (test cosmology, A_IA) (default: inference.n_surveys)",
     )
     args = parser.parse_args(argv)
-    if args.noise_free_surveys < 1:
+    if args.noise_free_surveys is not None and args.noise_free_surveys < 1:
         parser.error(f"--noise-free-surveys: expected an integer >= 1, found {args.noise_free_surveys}")
     from wlcnn.inference.cli import input_errors  # lazy: the stage's error types load scipy and numba
 

@@ -271,8 +271,16 @@ class TFForwardModel:
         return gamma * self.mask[:, :, None] if self.model.mask_after_mode_removal else gamma
 
     def _simulate(
-        self, kappa: tf.Tensor, kappa_ia: tf.Tensor, a_ia: tf.Tensor, m_error: tf.Tensor, phase: tf.Tensor
+        self,
+        kappa: tf.Tensor,
+        kappa_ia: tf.Tensor,
+        a_ia: tf.Tensor,
+        m_error: tf.Tensor,
+        phase: tf.Tensor,
+        *,
+        noise_scale: tf.Tensor | float = 1.0,
     ) -> tf.Tensor:
+        """One survey's CNN inputs; ``noise_scale`` multiplies the shape noise (1: the survey's)."""
         import tensorflow as tf
 
         m = self.model
@@ -282,7 +290,7 @@ class TFForwardModel:
         ) * bias[None, :, None, None]
         noise = shape_noise_tf(
             self.pixel_index, self.weighted_modulus, self.inverse_weight_sum, phase=tf.cast(phase, tf.float32)
-        )
+        ) * tf.cast(noise_scale, tf.float32)  # everything after is linear in the noise
         mask = self.mask[:, :, None]
         if m.mask_after_mode_removal:
             # mask (KS(κ)) + mask (removed noise) = mask (KS(κ) + removed noise): one inverse FFT.

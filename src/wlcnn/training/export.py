@@ -32,17 +32,23 @@ from wlcnn.training.settings import Stage
 __all__ = [
     "MODEL_FILE",
     "OUTPUT_LAYOUT",
+    "STAGE_MODELS_DIR",
     "ModelFileError",
     "TrainedRun",
     "export_network",
     "load_trained_model",
     "output_layout",
+    "save_stage_model",
+    "stage_model_path",
 ]
 
 log = logging.getLogger("wlcnn.training")
 
 #: The exported network in the run's output directory.
 MODEL_FILE = "model.keras"
+#: The network as it was at the end of each curriculum stage but the last (``<stage>.keras``):
+#: e.g. the noise-free pre-trained network, for a noise-free analysis beside the noisy one.
+STAGE_MODELS_DIR = "stages"
 #: The network's description in the run's output directory.
 CONFIG_FILE = "training_config.json"
 #: The run's provenance record in its output directory.
@@ -287,6 +293,27 @@ def _check_keras_archive(path: Path) -> None:
         json.loads(config_text)
     except ValueError as exc:
         raise ModelFileError(path, _KERAS_CONFIG, "JSON text", f"{config_text[:40]!r}... ({exc})") from None
+
+
+def stage_model_path(out_dir: str | Path, stage: str) -> Path:
+    """Where :func:`save_stage_model` writes the network at the end of curriculum stage ``stage``.
+
+    >>> stage_model_path("results/training/tiny", "noise_free").as_posix()
+    'results/training/tiny/stages/noise_free.keras'
+    """
+    return Path(out_dir) / STAGE_MODELS_DIR / f"{stage}.keras"
+
+
+def save_stage_model(model: Any, *, out_dir: str | Path, stage: str) -> Path:
+    """Save ``model`` as it is at the end of curriculum stage ``stage`` (atomically; returns the path).
+
+    Readable by :func:`load_trained_model`, like the final ``model.keras``.
+    """
+    path = stage_model_path(out_dir, stage)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path, suffix=".keras", suffix_last=True) as tmp:
+        model.save(tmp)
+    return path
 
 
 def load_trained_model(path: str | Path, *, input_shape: Sequence[int] | None = None) -> Any:

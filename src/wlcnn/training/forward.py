@@ -5,7 +5,7 @@ smoothing and shape noise of SPEC §6 are the expensive part of an example; on a
 there, and the host only reads maps). Anything with the :class:`ForwardFn` call signature can be
 plugged in:
 
-``forward(kappa, kappa_ia, a_ia, seeds, *, noise) -> inputs``
+``forward(kappa, kappa_ia, a_ia, seeds, *, noise, noise_scale=1.0) -> inputs``
 
 =========== ====================================== ==========================================
 argument    shape, dtype                           meaning
@@ -17,6 +17,7 @@ a_ia        (n_surveys,) float32                   intrinsic-alignment amplitude
 seeds       (n_surveys, 2) int64                   stateless seed of each survey's other draws
                                                    (noise rotations, m-bias errors)
 noise       Python bool (static)                   add shape noise (False: noise-free stage)
+noise_scale scalar (default 1)                     amplitude of the noise (a stage's noise ramp)
 inputs      (n_surveys, n_patches, N, N, C)        CNN input, channels last
             float32
 =========== ====================================== ==========================================
@@ -53,9 +54,16 @@ class ForwardFn(Protocol):
     identity: str
 
     def __call__(
-        self, kappa: tf.Tensor, kappa_ia: tf.Tensor, a_ia: tf.Tensor, seeds: tf.Tensor, *, noise: bool
+        self,
+        kappa: tf.Tensor,
+        kappa_ia: tf.Tensor,
+        a_ia: tf.Tensor,
+        seeds: tf.Tensor,
+        *,
+        noise: bool,
+        noise_scale: tf.Tensor | float = 1.0,
     ) -> tf.Tensor:
-        """CNN inputs (n_surveys, n_patches, N, N, C) float32."""
+        """CNN inputs (n_surveys, n_patches, N, N, C) float32 (noise amplitude × ``noise_scale``)."""
         ...
 
 
@@ -73,7 +81,14 @@ class StandInForwardModel:
         self.identity = f"stand_in(noise_sigma={self.noise_sigma:g})"
 
     def __call__(
-        self, kappa: tf.Tensor, kappa_ia: tf.Tensor, a_ia: tf.Tensor, seeds: tf.Tensor, *, noise: bool
+        self,
+        kappa: tf.Tensor,
+        kappa_ia: tf.Tensor,
+        a_ia: tf.Tensor,
+        seeds: tf.Tensor,
+        *,
+        noise: bool,
+        noise_scale: tf.Tensor | float = 1.0,
     ) -> tf.Tensor:
         """κ_tot (n_surveys, n_patches, N, N, n_bins) float32, channels = bins."""
         import tensorflow as tf
@@ -87,7 +102,8 @@ class StandInForwardModel:
             def one(seed: tf.Tensor) -> tf.Tensor:
                 return tf.random.stateless_normal(shape, seed=seed, stddev=self.noise_sigma)
 
-            total += tf.map_fn(one, tf.cast(seeds, tf.int64), fn_output_signature=tf.float32)
+            noise_field = tf.map_fn(one, tf.cast(seeds, tf.int64), fn_output_signature=tf.float32)
+            total += noise_field * tf.cast(noise_scale, tf.float32)
         return tf.transpose(total, [0, 1, 3, 4, 2])
 
 
@@ -113,7 +129,14 @@ class SurveyForwardModel:
         self.identity = f"survey({identity})"
 
     def __call__(
-        self, kappa: tf.Tensor, kappa_ia: tf.Tensor, a_ia: tf.Tensor, seeds: tf.Tensor, *, noise: bool
+        self,
+        kappa: tf.Tensor,
+        kappa_ia: tf.Tensor,
+        a_ia: tf.Tensor,
+        seeds: tf.Tensor,
+        *,
+        noise: bool,
+        noise_scale: tf.Tensor | float = 1.0,
     ) -> tf.Tensor:
         """CNN inputs (n_surveys, n_patches, N, N, 3 n_bins) float32."""
         import tensorflow as tf
@@ -124,7 +147,14 @@ class SurveyForwardModel:
             draws = self.model.draw(seed, a_ia_range=(0.0, 1.0))
             m_error = tf.cast(draws.m_error, tf.float32)
             if noise:
-                return self.model.simulate(k, k_ia, a, m_error, tf.cast(draws.phase, tf.float32))
+                return self.model.simulate(
+                    k,
+                    k_ia,
+                    a,
+                    m_error,
+                    tf.cast(draws.phase, tf.float32),
+                    noise_scale=tf.cast(noise_scale, tf.float32),
+                )
             return self.model.simulate_noise_free(k, k_ia, a, m_error)
 
         return tf.map_fn(

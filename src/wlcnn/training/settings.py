@@ -74,6 +74,10 @@ class Stage:
         First and one-past-last global step of the stage.
     learning_rate
         Learning rate of the stage (the block's ``learning_rate`` unless the stage sets one).
+    noise_ramp_steps
+        Steps over which the shape noise grows linearly from 0 to its full amplitude at the start
+        of a noisy stage (0: full noise from the first step). A network pre-trained noise-free
+        meets noise-dominated inputs gradually instead of all at once.
     """
 
     name: str
@@ -81,11 +85,24 @@ class Stage:
     start: int
     stop: int
     learning_rate: float
+    noise_ramp_steps: int = 0
 
     @property
     def steps(self) -> int:
         """Number of steps of the stage."""
         return self.stop - self.start
+
+    def noise_scale(self, step: int) -> float:
+        """Amplitude of the shape noise (0 ... 1) at global step ``step`` (0-based) of the stage.
+
+        >>> Stage("ramp", True, 100, 200, 1e-3, noise_ramp_steps=4).noise_scale(101)
+        0.5
+        """
+        if not self.noise:
+            return 0.0
+        if self.noise_ramp_steps <= 0:
+            return 1.0
+        return min(1.0, (step - self.start + 1) / self.noise_ramp_steps)
 
 
 @dataclass(frozen=True)
@@ -193,6 +210,12 @@ def stages_for(settings: TrainingSettings, network: str) -> list[Stage]:
         steps = int(raw.get("steps", settings.n_steps))
         if steps < 1:
             raise ValueError(f"training.curriculum.{network}[{i}]: steps must be >= 1, found {steps}")
+        ramp = int(raw.get("noise_ramp_steps", 0))
+        if ramp < 0 or (ramp > 0 and not bool(raw.get("noise", True))):
+            raise ValueError(
+                f"training.curriculum.{network}[{i}]: noise_ramp_steps must be >= 0 and only in a "
+                f"noisy stage, found {ramp} (noise: {raw.get('noise', True)})"
+            )
         stages.append(
             Stage(
                 name=str(raw.get("name", f"stage{i}")),
@@ -200,6 +223,7 @@ def stages_for(settings: TrainingSettings, network: str) -> list[Stage]:
                 start=start,
                 stop=start + steps,
                 learning_rate=float(raw.get("learning_rate", settings.learning_rate)),
+                noise_ramp_steps=ramp,
             )
         )
         start += steps

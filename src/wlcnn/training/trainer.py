@@ -13,6 +13,7 @@ by :mod:`wlcnn.training.export` (:func:`load_trained_model` is re-exported from 
     provenance.json        inputs, configuration, code and software versions
     tensorboard/           TensorBoard event files (loss, validation loss, throughput)
     checkpoints/           tf.train checkpoints + fingerprint.json (``checkpoint_dir``)
+    stages/<stage>.keras   the network at the end of each curriculum stage but the last
 
 Per step: the input pipeline delivers raw κ / κ_IA maps, A_IA, seeds and targets per replica;
 the replica applies the forward model (on its device), runs the network on every patch,
@@ -62,7 +63,7 @@ from wlcnn.provenance import utc_now
 from wlcnn.seeding import rng_for
 from wlcnn.training.checkpoints import Checkpoints
 from wlcnn.training.distribute import Distribution, distribution_of, make_distribution
-from wlcnn.training.export import TrainedRun, export_network, load_trained_model
+from wlcnn.training.export import TrainedRun, export_network, load_trained_model, save_stage_model
 from wlcnn.training.forward import ForwardFn, StandInForwardModel
 from wlcnn.training.history import HistoryWriter, progress_line
 from wlcnn.training.input_pipeline import (
@@ -404,8 +405,17 @@ class _Trainer:
         loss_and_grads = self._loss_and_grads()
         val_gb = float(self.s.validation_batch)
 
-        def replica_train(batch: Mapping[str, Any], lr: Any, stop: Any) -> tuple[Any, Any, Any]:
-            inputs = forward(batch["kappa"], batch["kappa_ia"], batch["a_ia"], batch["seed"], noise=noise)
+        def replica_train(
+            batch: Mapping[str, Any], lr: Any, stop: Any, noise_scale: Any
+        ) -> tuple[Any, Any, Any]:
+            inputs = forward(
+                batch["kappa"],
+                batch["kappa_ia"],
+                batch["a_ia"],
+                batch["seed"],
+                noise=noise,
+                noise_scale=noise_scale,
+            )
             scale = tf.identity(self.loss_scale.scale)
             loss, grads = loss_and_grads(self._surveys_to_patches(inputs), batch["theta"], scale)
             ctx = tf.distribute.get_replica_context()
@@ -417,8 +427,8 @@ class _Trainer:
             return loss, norm, tf.identity(stop)
 
         @tf.function
-        def train_step(batch: Any, lr: Any, stop: Any) -> tuple[Any, Any, Any]:
-            loss, norm, stop_r = strategy.run(replica_train, args=(batch, lr, stop))
+        def train_step(batch: Any, lr: Any, stop: Any, noise_scale: Any) -> tuple[Any, Any, Any]:
+            loss, norm, stop_r = strategy.run(replica_train, args=(batch, lr, stop, noise_scale))
             return (
                 strategy.reduce(tf.distribute.ReduceOp.SUM, loss, axis=None),
                 # The norm is the same on every replica; the stop flag is "any replica" (> 0).
@@ -426,16 +436,23 @@ class _Trainer:
                 strategy.reduce(tf.distribute.ReduceOp.SUM, stop_r, axis=None),
             )
 
-        def replica_val(batch: Mapping[str, Any]) -> Any:
-            inputs = forward(batch["kappa"], batch["kappa_ia"], batch["a_ia"], batch["seed"], noise=noise)
+        def replica_val(batch: Mapping[str, Any], noise_scale: Any) -> Any:
+            inputs = forward(
+                batch["kappa"],
+                batch["kappa_ia"],
+                batch["a_ia"],
+                batch["seed"],
+                noise=noise,
+                noise_scale=noise_scale,
+            )
             out = tf.cast(self.model(self._surveys_to_patches(inputs), training=False), tf.float32)
             out = tf.reshape(out, [tf.shape(batch["theta"])[0], -1, self.n_outputs])
             return tf.reduce_sum(self.survey_loss(out, batch["theta"])) / val_gb
 
         @tf.function
-        def val_step(batch: Any) -> Any:
+        def val_step(batch: Any, noise_scale: Any) -> Any:
             return strategy.reduce(
-                tf.distribute.ReduceOp.SUM, strategy.run(replica_val, args=(batch,)), axis=None
+                tf.distribute.ReduceOp.SUM, strategy.run(replica_val, args=(batch, noise_scale)), axis=None
             )
 
         return train_step, val_step
@@ -462,11 +479,12 @@ class _Trainer:
             train_step, val_step = self.step_functions(stage)
             lr = tf.constant(stage.learning_rate, tf.float32)
             log.info(
-                "stage %s: steps %d-%d, noise %s, learning rate %g",
+                "stage %s: steps %d-%d, noise %s (ramp over %d steps), learning rate %g",
                 stage.name,
                 stage.start,
                 stage.stop,
                 stage.noise,
+                stage.noise_ramp_steps,
                 stage.learning_rate,
             )
             acc_loss = acc_norm = acc_wait = 0.0
@@ -476,7 +494,9 @@ class _Trainer:
                 t0 = time.perf_counter()
                 batch = next(train_it)
                 acc_wait += time.perf_counter() - t0
-                loss, norm, stop = train_step(batch, lr, tf.constant(float(flag.signum > 0)))
+                # the noise ramp's amplitude at this step (1 outside a ramp: the same bits as no scale)
+                noise_scale = tf.constant(stage.noise_scale(step), tf.float32)
+                loss, norm, stop = train_step(batch, lr, tf.constant(float(flag.signum > 0)), noise_scale)
                 step += 1
                 acc_loss += float(loss)
                 acc_norm += float(norm)
@@ -484,7 +504,7 @@ class _Trainer:
                 val_loss = None
                 if val_it is not None and (step % self.s.validation_every == 0 or step == self.total):
                     t0 = time.perf_counter()
-                    val_loss = last_val = float(val_step(next(val_it)))
+                    val_loss = last_val = float(val_step(next(val_it), noise_scale))
                     t_window += time.perf_counter() - t0  # validation time is not step time
                 end_of_stage = step == stage.stop
                 if step % self.s.log_every == 0 or val_loss is not None or end_of_stage or float(stop) > 0:
@@ -513,6 +533,9 @@ class _Trainer:
                     raise TrainingInterrupted(step, flag.signum or signal.SIGTERM)
                 if step % self.s.checkpoint_every == 0 or end_of_stage:
                     self.checkpoints.save(step)
+                if end_of_stage and stage is not self.stages[-1] and self.dist.is_chief:
+                    # e.g. the noise-free pre-trained network, for a noise-free analysis
+                    save_stage_model(self.model, out_dir=self.out_dir, stage=stage.name)
         if writer is not None:
             writer.flush()
         return last_loss, last_val
