@@ -40,6 +40,7 @@ from typing import Any
 
 import numpy as np
 
+from wlcnn._errors import FieldError
 from wlcnn.atomic import atomic_path, atomic_write_text
 from wlcnn.config import ConfigError, load_config
 from wlcnn.grid import GridError, read_grid, simulations
@@ -74,7 +75,7 @@ LOSS_PLOT = "training_loss.png"
 SCHEMA = "wlcnn.science_report/1"
 
 
-class ScienceReportError(ValueError):
+class ScienceReportError(FieldError):
     """An input of the report is missing or is not what the run writes.
 
     Parameters
@@ -86,13 +87,6 @@ class ScienceReportError(ValueError):
     expected, found
         What the report needs and what is there.
     """
-
-    def __init__(self, path: str | Path, field: str, expected: str, found: str) -> None:
-        self.path = Path(path)
-        self.field = field
-        self.expected = expected
-        self.found = found
-        super().__init__(f"{self.path}: {field}: expected {expected}, found {found}")
 
 
 @dataclass(frozen=True)

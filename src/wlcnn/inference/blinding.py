@@ -41,6 +41,7 @@ from typing import Any
 
 import numpy as np
 
+from wlcnn._errors import FieldError
 from wlcnn.atomic import atomic_path, atomic_write_text
 from wlcnn.inference.likelihood import PARAMETER_NAMES
 from wlcnn.provenance import file_record, git_state, utc_now
@@ -73,7 +74,7 @@ _SECRET_DIR_MODE = 0o700
 _ENTROPY_BITS = 128
 
 
-class UnblindingError(ValueError):
+class UnblindingError(FieldError):
     """Unblinding refused: not confirmed, results not blinded, a file missing.
 
     Parameters
@@ -85,13 +86,6 @@ class UnblindingError(ValueError):
     expected, found
         What unblinding needs and what was given.
     """
-
-    def __init__(self, path: str | Path, field: str, expected: str, found: str) -> None:
-        self.path = Path(path)
-        self.field = field
-        self.expected = expected
-        self.found = found
-        super().__init__(f"{self.path}: {field}: expected {expected}, found {found}")
 
 
 @dataclass(frozen=True)

@@ -78,6 +78,7 @@ from typing import Any, Protocol, runtime_checkable
 import h5py
 import numpy as np
 
+from wlcnn._errors import FieldError
 from wlcnn.atomic import atomic_path
 from wlcnn.seeding import seed_sequence_for
 
@@ -132,7 +133,7 @@ class BatchMakeSurvey(Protocol):
         ...
 
 
-class SummariesFileError(ValueError):
+class SummariesFileError(FieldError):
     """A summaries or data-vector file cannot be used as it is.
 
     Parameters
@@ -144,13 +145,6 @@ class SummariesFileError(ValueError):
     expected, found
         What the reader needed and what the file holds.
     """
-
-    def __init__(self, path: str | Path, field: str, expected: str, found: str) -> None:
-        self.path = Path(path)
-        self.field = field
-        self.expected = expected
-        self.found = found
-        super().__init__(f"{self.path}: {field}: expected {expected}, found {found}")
 
 
 def _open_h5(path: str | Path) -> h5py.File:

@@ -41,6 +41,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from wlcnn._errors import FieldError
 from wlcnn.atomic import atomic_path, atomic_write_text
 
 __all__ = [
@@ -79,7 +80,7 @@ ERROR_NOTE = (
 )
 
 
-class ConstraintsComparisonError(ValueError):
+class ConstraintsComparisonError(FieldError):
     """A constraints table cannot be compared; the message names file, field, expected and found.
 
     Parameters
@@ -91,13 +92,6 @@ class ConstraintsComparisonError(ValueError):
     expected, found
         What the comparison needs and what the file holds.
     """
-
-    def __init__(self, path: str | Path, field: str, expected: str, found: str) -> None:
-        self.path = Path(path)
-        self.field = field
-        self.expected = expected
-        self.found = found
-        super().__init__(f"{self.path}: {field}: expected {expected}, found {found}")
 
 
 def shape_constraints_config_problems(cfg: Mapping[str, Any]) -> list[str]:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from wlcnn._errors import FieldError
 from wlcnn.atomic import atomic_path, atomic_write_text
 from wlcnn.provenance import file_record, provenance_record, write_sidecar
 from wlcnn.training.loss import N_PARAMS
@@ -229,7 +230,7 @@ def export_network(
     return model_path
 
 
-class ModelFileError(ValueError):
+class ModelFileError(FieldError):
     """A trained-model file cannot be used: missing, truncated, damaged or of the wrong shape.
 
     Parameters
@@ -242,13 +243,6 @@ class ModelFileError(ValueError):
     expected, found
         What the loader needed and what the file holds.
     """
-
-    def __init__(self, path: str | Path, field: str, expected: str, found: str) -> None:
-        self.path = Path(path)
-        self.field = field
-        self.expected = expected
-        self.found = found
-        super().__init__(f"{self.path}: {field}: expected {expected}, found {found}")
 
 
 #: Members every ``.keras`` archive of Keras 3 holds (the weights as .h5 or .npz).
