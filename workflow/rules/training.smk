@@ -40,6 +40,9 @@ rule train_network:
     benchmark:
         str(BENCH / "train_network" / "{network}.tsv")
     threads: TRAIN_JOB["cpus_per_task"]
+    # the longest job and the critical path: start it before the map statistics' summaries,
+    # which can run beside it (the science run started it only after 19 of them)
+    priority: 50
     resources:
         # SLURM warns (slurm_extra: --signal=USR1) 5 minutes before the time limit: checkpoint,
         # exit, rerun resumes
