@@ -179,25 +179,35 @@ def _cell_wrap(
     return u_lo, u_hi, 0.0, False
 
 
-#: Runs of at least this many particles are binned where they lie; shorter ones are first
-#: copied into a block buffer, so that the vectorised loop runs over long blocks instead of
-#: spending its time in scalar remainders (mean runs are ~20-50 particles).
-LONG_RUN = 256
-
-
 # error_model="numpy": x / z may divide by zero for particles that the mask then drops; the
 # default Python model would add a per-particle check and keep the loop from vectorising.
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def _bin_block(
-    u0s, u1s, u2s, start, stop, signs, shift, off, box, r2_near, r2_far, a, inv_delta, n_pix, pix, flat
+def _bin_run(
+    u0s,
+    u1s,
+    u2s,
+    start,
+    stop,
+    signs,
+    shift,
+    off,
+    box,
+    r2_near,
+    r2_far,
+    a,
+    inv_delta,
+    n_pix,
+    pix,
+    flat,
 ):  # pragma: no cover - compiled
-    """Bin particles ``start:stop`` of the rows ``u0s, u1s, u2s`` into ``flat`` (last bin: dropped).
+    """Bin particles ``start:stop`` into ``flat`` (its last bin collects the particles dropped).
 
     ``u0s, u1s, u2s`` are the input coordinate rows feeding output axes 0, 1, 2 (the
     permutation is applied by choosing the rows). Per block of :data:`BIN_BLOCK`: a branch-free
     pass computes every particle's flat pixel index (the trash bin when it misses the shell or
     the patch), then a scatter pass counts them. The periodic wrap is the per-particle one of
-    :meth:`BoxTransform.apply`, written as selects (same expressions: identical counts).
+    :meth:`BoxTransform.apply`, written as selects: same expressions, identical counts (adding
+    a per-cell constant wrap instead, where no box face cuts the cells, was no faster).
     """
     trash = n_pix * n_pix
     s0, s1, s2 = signs[0], signs[1], signs[2]
@@ -212,6 +222,7 @@ def _bin_block(
         c1 = u1s[b : b + m]
         c2 = u2s[b : b + m]
         for i in range(m):
+            # Same expressions as BoxTransform.apply / project_counts_numpy (identical counts).
             v0 = s0 * np.float64(c0[i]) + t0
             v1 = s1 * np.float64(c1[i]) + t1
             v2 = s2 * np.float64(c2[i]) + t2
@@ -245,6 +256,25 @@ def _bin_block(
 
 
 @numba.njit(cache=True, nogil=True)
+def _cell_may_hit(lo, hi, a_slack, r2_lo, r2_hi):  # pragma: no cover - compiled
+    """Conservative test of a cell's transformed bounds ``lo, hi`` against the beam's frustum."""
+    if hi[2] <= 0.0:
+        return False
+    reach = a_slack * hi[2]
+    if lo[0] > reach or hi[0] < -reach or lo[1] > reach or hi[1] < -reach:
+        return False
+    dmin = 0.0
+    dmax = 0.0
+    for j in range(3):
+        l2 = lo[j] * lo[j]
+        h2 = hi[j] * hi[j]
+        if lo[j] > 0.0 or hi[j] < 0.0:
+            dmin += min(l2, h2)
+        dmax += max(l2, h2)
+    return not (dmin > r2_hi or dmax < r2_lo)
+
+
+@numba.njit(cache=True, nogil=True)
 def _pencil_kernel(
     u0s,
     u1s,
@@ -269,13 +299,13 @@ def _pencil_kernel(
     """Count the particles of the listed cell boxes into the patch; return particles tested.
 
     Cells that pass the conservative frustum test are merged along ``cz`` (their particles are
-    contiguous) into runs; runs shorter than :data:`LONG_RUN` are gathered into a block buffer
-    (one per replica offset) and binned by :func:`_bin_block` when it is full.
+    contiguous) into runs binned by :func:`_bin_run`.
     """
     w = box / n_cells
     r2_lo = r2_near * (1.0 - BOUNDS_SLACK)
     r2_hi = r2_far * (1.0 + BOUNDS_SLACK)
-    # Each output axis's cell ranges, per cell index of the input axis feeding it.
+    # Each output axis's cell ranges, per cell index of the input axis feeding it: computed
+    # once per call instead of once per cell.
     lo_t = np.empty((3, n_cells))
     hi_t = np.empty((3, n_cells))
     axis_of = np.empty(3, dtype=np.int64)  # output axis fed by input axis (cx, cy, cz)
@@ -290,83 +320,42 @@ def _pencil_kernel(
     off = np.zeros(3)
     pix = np.empty(BIN_BLOCK, dtype=np.int64)
     flat = np.zeros(n_pix * n_pix + 1, dtype=np.int64)
-    buf0 = np.empty(BIN_BLOCK, dtype=u0s.dtype)
-    buf1 = np.empty(BIN_BLOCK, dtype=u1s.dtype)
-    buf2 = np.empty(BIN_BLOCK, dtype=u2s.dtype)
-    n_buf = 0
     for k in range(cells.shape[0]):
         off[0], off[1], off[2] = replica[k, 0], replica[k, 1], replica[k, 2]
+        cz0, cz1 = cells[k, 4], cells[k, 5]
         for cx in range(cells[k, 0], cells[k, 1]):
             lo[jx] = lo_t[jx, cx] + off[jx]
             hi[jx] = hi_t[jx, cx] + off[jx]
             for cy in range(cells[k, 2], cells[k, 3]):
                 lo[jy] = lo_t[jy, cy] + off[jy]
                 hi[jy] = hi_t[jy, cy] + off[jy]
+                first = (cx * n_cells + cy) * n_cells
                 run_start = -1
                 run_stop = -1
-                # One past the last cz: closes the last run.
-                for cz in range(cells[k, 4], cells[k, 5] + 1):
+                # One step past the column's last cell closes its last run.
+                for cz in range(cz0, cz1 + 1):
                     keep = False
-                    if cz < cells[k, 5]:
-                        c = (cx * n_cells + cy) * n_cells + cz
-                        start, stop = offsets[c], offsets[c + 1]
+                    start = stop = 0
+                    if cz < cz1:
+                        start, stop = offsets[first + cz], offsets[first + cz + 1]
                         if start == stop:
-                            continue
+                            continue  # an empty cell does not break a run
                         lo[jz] = lo_t[jz, cz] + off[jz]
                         hi[jz] = hi_t[jz, cz] + off[jz]
-                        # Conservative test of the cell's transformed bounds against the frustum.
-                        reach = a_slack * hi[2]
-                        keep = not (
-                            hi[2] <= 0.0
-                            or lo[0] > reach
-                            or hi[0] < -reach
-                            or lo[1] > reach
-                            or hi[1] < -reach
-                        )
-                        if keep:
-                            dmin = 0.0
-                            dmax = 0.0
-                            for j in range(3):
-                                l2 = lo[j] * lo[j]
-                                h2 = hi[j] * hi[j]
-                                if lo[j] > 0.0 or hi[j] < 0.0:
-                                    dmin += min(l2, h2)
-                                dmax += max(l2, h2)
-                            keep = not (dmin > r2_hi or dmax < r2_lo)
-                        if keep:
-                            tested += stop - start
-                            if run_start >= 0 and start == run_stop:
-                                run_stop = stop
-                                continue
+                        keep = _cell_may_hit(lo, hi, a_slack, r2_lo, r2_hi)
+                    if keep:
+                        tested += stop - start
+                        if run_start >= 0 and start == run_stop:
+                            run_stop = stop
+                            continue
                     if run_start >= 0:
-                        m = run_stop - run_start
-                        if m >= LONG_RUN:
-                            _bin_block(
-                                u0s, u1s, u2s, run_start, run_stop, signs, shift, off,
-                                box, r2_near, r2_far, a, inv_delta, n_pix, pix, flat,
-                            )  # fmt: skip
-                        else:
-                            if n_buf + m > BIN_BLOCK:
-                                _bin_block(
-                                    buf0, buf1, buf2, 0, n_buf, signs, shift, off,
-                                    box, r2_near, r2_far, a, inv_delta, n_pix, pix, flat,
-                                )  # fmt: skip
-                                n_buf = 0
-                            for i in range(m):
-                                buf0[n_buf + i] = u0s[run_start + i]
-                                buf1[n_buf + i] = u1s[run_start + i]
-                                buf2[n_buf + i] = u2s[run_start + i]
-                            n_buf += m
+                        _bin_run(
+                            u0s, u1s, u2s, run_start, run_stop, signs, shift,
+                            off, box, r2_near, r2_far, a, inv_delta, n_pix, pix, flat,
+                        )  # fmt: skip
                         run_start = -1
                     if keep:
                         run_start, run_stop = start, stop
-        # The buffer holds particles of this replica offset only.
-        if n_buf > 0:
-            _bin_block(
-                buf0, buf1, buf2, 0, n_buf, signs, shift, off,
-                box, r2_near, r2_far, a, inv_delta, n_pix, pix, flat,
-            )  # fmt: skip
-            n_buf = 0
     for i in range(n_pix * n_pix):
         counts[i // n_pix, i % n_pix] += flat[i]
     return tested
