@@ -294,11 +294,12 @@ def _pencil_kernel(
     n_pix,
     r2_near,
     r2_far,
-    counts,
+    flat,
 ):  # pragma: no cover - compiled
     """Count the particles of the listed cell boxes into the patch; return particles tested.
 
-    Cells that pass the conservative frustum test are merged along ``cz`` (their particles are
+    ``flat`` holds the ``n_pix²`` pixel counts, row-major, and one trash bin past them. Cells
+    that pass the conservative frustum test are merged along ``cz`` (their particles are
     contiguous) into runs binned by :func:`_bin_run`.
     """
     w = box / n_cells
@@ -319,7 +320,6 @@ def _pencil_kernel(
     hi = np.zeros(3)
     off = np.zeros(3)
     pix = np.empty(BIN_BLOCK, dtype=np.int64)
-    flat = np.zeros(n_pix * n_pix + 1, dtype=np.int64)
     for k in range(cells.shape[0]):
         off[0], off[1], off[2] = replica[k, 0], replica[k, 1], replica[k, 2]
         cz0, cz1 = cells[k, 4], cells[k, 5]
@@ -356,8 +356,6 @@ def _pencil_kernel(
                         run_start = -1
                     if keep:
                         run_start, run_stop = start, stop
-    for i in range(n_pix * n_pix):
-        counts[i // n_pix, i % n_pix] += flat[i]
     return tested
 
 
@@ -384,7 +382,10 @@ def project_counts(
         of particles the kernel tested (the pre-selection's cost).
     """
     regions = beam_regions(shell, geometry, transform, grid)
-    counts = np.zeros((geometry.n_pix, geometry.n_pix), dtype=np.int64)
+    n_pix2 = geometry.n_pix * geometry.n_pix
+    # The counts, row-major, then the kernel's trash bin (counted into, never read): no copy.
+    flat = np.zeros(n_pix2 + 1, dtype=np.int64)
+    counts = flat[:n_pix2].reshape(geometry.n_pix, geometry.n_pix)
     if regions.cells.shape[0] == 0 or grid.n_particles == 0:
         return counts, 0
     perm = transform.perm
@@ -407,7 +408,7 @@ def project_counts(
         geometry.n_pix,
         shell.r_near**2,
         shell.r_far**2,
-        counts,
+        flat,
     )
     return counts, int(tested)
 
