@@ -308,7 +308,7 @@ def _bin_run(
             flat[pix[i]] += 1
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, inline="always")
 def _cell_may_hit(lo, hi, a_slack, r2_lo, r2_hi):  # pragma: no cover - compiled
     """Conservative test of a cell's transformed bounds ``lo, hi`` against the beam's frustum."""
     if hi[2] <= 0.0:
