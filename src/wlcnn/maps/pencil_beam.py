@@ -196,6 +196,8 @@ def beam_regions(
 BIN_BLOCK = 2048
 #: Lanes of the widest float64 vectors (AVX-512); the pixel pass is padded to a multiple.
 SIMD_WIDTH = 8
+#: Bins (a power of 2) past the map that collect the particles the kernel drops.
+TRASH_BINS = 8
 
 
 @numba.njit(cache=True, nogil=True)
@@ -303,7 +305,9 @@ def _bin_run(
             gx = fx if ok else 0.0
             gy = fy if ok else 0.0
             k = int(gy) * n_pix + int(gx)
-            pix[i] = k if ok else trash
+            # Dropped particles go round-robin to TRASH_BINS bins: consecutive increments of
+            # one trash bin would form a chain of dependent read-modify-writes.
+            pix[i] = k if ok else trash + (i & (TRASH_BINS - 1))
         for i in range(m):
             flat[pix[i]] += 1
 
@@ -351,7 +355,7 @@ def _pencil_kernel(
 ):  # pragma: no cover - compiled
     """Count the particles of the listed cell boxes into the patch; return particles tested.
 
-    ``flat`` holds the ``n_pix²`` pixel counts, row-major, and one trash bin past them. Cells
+    ``flat`` holds the ``n_pix²`` pixel counts, row-major, and :data:`TRASH_BINS` bins past them. Cells
     that pass the conservative frustum test are merged along ``cz`` (their particles are
     contiguous) into runs binned by :func:`_bin_run`.
     """
@@ -436,8 +440,8 @@ def project_counts(
     """
     regions = beam_regions(shell, geometry, transform, grid)
     n_pix2 = geometry.n_pix * geometry.n_pix
-    # The counts, row-major, then the kernel's trash bin (counted into, never read): no copy.
-    flat = np.zeros(n_pix2 + 1, dtype=np.int64)
+    # The counts, row-major, then the kernel's trash bins (counted into, never read): no copy.
+    flat = np.zeros(n_pix2 + TRASH_BINS, dtype=np.int64)
     counts = flat[:n_pix2].reshape(geometry.n_pix, geometry.n_pix)
     if regions.cells.shape[0] == 0 or grid.n_particles == 0:
         return counts, 0
