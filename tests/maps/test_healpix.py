@@ -306,3 +306,15 @@ def test_positions_binning_carries_counts_past_the_uint16_map():
     )
     assert counts.max() > 3 * 65536
     assert np.array_equal(counts, expected)
+    # Few positions on a large map: counted straight into the int64 map, same counts.
+    few = pos[-1000:]
+    p64 = few.astype(np.float64)
+    r = np.sqrt(np.sum(p64 * p64, axis=1))
+    keep = (r >= edges[0]) & (r < edges[-1])
+    expected = np.zeros((2, hp.nside2npix(256)), dtype=np.int64)
+    np.add.at(
+        expected,
+        (np.searchsorted(edges, r[keep], side="right") - 1, hp.vec2pix(256, *p64[keep].T)),
+        1,
+    )
+    assert np.array_equal(shells_from_positions(few, r_edges=edges, nside=256), expected)

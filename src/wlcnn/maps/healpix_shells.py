@@ -327,6 +327,9 @@ def _healpix_kernel(
 
 #: Counts carried from the uint16 map of the light-cone binning to the int64 one on a wrap.
 LOW_COUNT_WRAP = 65536
+#: The light-cone binning uses the uint16 map when it has at least one position per this many
+#: map pixels (zeroing and adding the map costs ~1 ns per pixel, a cache miss tens per position).
+LOW_MAP_MIN_FILL = 8
 #: Particles per block of the light-cone binning: the vectorised pass's outputs (5 float64
 #: arrays of this length) stay in L1 cache for the pixel pass.
 POSITIONS_BLOCK = 512
@@ -360,12 +363,14 @@ def _positions_kernel(pos, r2_edges, nside, counts, low):  # pragma: no cover - 
     Per block: :func:`_azimuth_pass` (vectorised), then the pixel pass (the RING arithmetic
     and its guard, :func:`_ring_pixel`; libm's ``atan2`` where the guard asks for it).
 
-    The counts go to ``low`` (uint16, same shape as the int64 ``counts``), and each time a
-    pixel's ``low`` count wraps, 65536 to ``counts``: the map that random pixels hit is 4×
-    smaller than the int64 one (at nside 256 and 6 shells, 9 MB instead of 38 MB), so that
-    most increments hit the cache instead of memory. The caller adds ``low`` to ``counts``.
+    With a ``low`` map (uint16, same shape as the int64 ``counts``) the counts go there, and
+    each time a pixel's ``low`` count wraps, 65536 to ``counts``: the map that random pixels
+    hit is 4× smaller than the int64 one (at nside 256 and 6 shells, 9 MB instead of 38 MB),
+    so that most increments hit the cache instead of memory; the caller adds ``low`` to
+    ``counts``. An empty ``low`` (``size == 0``) counts straight into ``counts``.
     """
     n_edges = r2_edges.shape[0]
+    use_low = low.size > 0
     r2 = np.empty(POSITIONS_BLOCK)
     xl = np.empty(POSITIONS_BLOCK)
     cth = np.empty(POSITIONS_BLOCK)
@@ -396,11 +401,14 @@ def _positions_kernel(pos, r2_edges, nside, counts, low):  # pragma: no cover - 
                 if pix < 0:
                     turns = _quarter_turns(math.atan2(y, x))
                     pix = _ring_pixel(nside, turns, cth[i], x, y, xl[i], 0.0)
-            c = low[lo, pix] + 1
-            if c == LOW_COUNT_WRAP:
-                counts[lo, pix] += LOW_COUNT_WRAP
-                c = 0
-            low[lo, pix] = c
+            if use_low:
+                c = low[lo, pix] + 1
+                if c == LOW_COUNT_WRAP:
+                    counts[lo, pix] += LOW_COUNT_WRAP
+                    c = 0
+                low[lo, pix] = c
+            else:
+                counts[lo, pix] += 1
 
 
 def shells_from_positions(
@@ -433,9 +441,13 @@ def shells_from_positions(
     if pos.shape[0]:
         # Strided views (e.g. the x, y, z columns of a memory-mapped record file) are read in
         # place: no copy of a large light cone.
-        low = np.zeros(out.shape, dtype=np.uint16)
+        # The uint16 map costs a pass over the whole map (zeroing, adding): worth it only when
+        # there are enough positions per pixel (e.g. not for a small chunk on a large map).
+        use_low = pos.shape[0] * LOW_MAP_MIN_FILL >= out.size
+        low = np.zeros(out.shape if use_low else (out.shape[0], 0), dtype=np.uint16)
         _positions_kernel(pos, edges * edges, int(nside), out, low)
-        out += low
+        if use_low:
+            out += low
     return out
 
 
