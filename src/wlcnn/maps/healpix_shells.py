@@ -357,6 +357,26 @@ def _azimuth_pass(blk, r2, xl, cth, tt):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
+def _shell_pass(r2, r2_edges, m, shell):  # pragma: no cover - compiled
+    """Shell index ``k`` with ``r2_edges[k] <= r2 < r2_edges[k + 1]`` of ``r2[:m]`` (in range).
+
+    A branch-free binary search run one step at a time over the whole block (vectorised, the
+    edges gathered): in random particle order a branchy search mispredicts at every level, which
+    cost as much as the pixel arithmetic. Values outside the edges get some index, unused.
+    """
+    for i in range(m):
+        shell[i] = 0
+    # Invariant: the answer lies in [shell, shell + size); mid < shell + size <= n_edges - 1.
+    size = r2_edges.shape[0] - 1
+    while size > 1:
+        half = size // 2
+        for i in range(m):
+            mid = shell[i] + half
+            shell[i] = mid if r2[i] >= r2_edges[mid] else shell[i]
+        size -= half
+
+
+@numba.njit(cache=True, nogil=True)
 def _positions_kernel(pos, r2_edges, nside, counts, low):  # pragma: no cover - compiled
     """Bin positions relative to the observer into radial shells (edges r²) and RING pixels.
 
@@ -375,23 +395,19 @@ def _positions_kernel(pos, r2_edges, nside, counts, low):  # pragma: no cover - 
     xl = np.empty(POSITIONS_BLOCK)
     cth = np.empty(POSITIONS_BLOCK)
     tt = np.empty(POSITIONS_BLOCK)
+    shell = np.empty(POSITIONS_BLOCK, dtype=np.int64)
     # As in _vec2pix_ring: the error bound of the fast azimuth, in units of the floors taken.
     margin = nside * (_ATAN_ERROR_BOUND * _INV_HALFPI + 1e-14) + 1e-14
     for b in range(0, pos.shape[0], POSITIONS_BLOCK):
         blk = pos[b : b + POSITIONS_BLOCK]
+        m = blk.shape[0]
         _azimuth_pass(blk, r2, xl, cth, tt)
-        for i in range(blk.shape[0]):
+        _shell_pass(r2, r2_edges, m, shell)
+        for i in range(m):
             d2 = r2[i]
             if d2 < r2_edges[0] or d2 >= r2_edges[n_edges - 1] or d2 == 0.0:
                 continue
-            # Shell k holds r2_edges[k] <= r² < r2_edges[k + 1] (binary search: edges sorted).
-            lo, hi = 0, n_edges - 1
-            while hi - lo > 1:
-                mid = (lo + hi) // 2
-                if d2 >= r2_edges[mid]:
-                    lo = mid
-                else:
-                    hi = mid
+            lo = shell[i]
             x = np.float64(blk[i, 0])
             y = np.float64(blk[i, 1])
             if x == 0.0 and y == 0.0:
