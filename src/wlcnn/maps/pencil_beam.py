@@ -254,11 +254,11 @@ def _bin_run(
     pix,
     flat,
 ):  # pragma: no cover - compiled
-    """Bin particles ``start:stop`` into ``flat`` (its last bin collects the particles dropped).
+    """Bin particles ``start:stop`` into ``flat`` (its last bins collect the particles dropped).
 
     ``u0s, u1s, u2s`` are the input coordinate rows feeding output axes 0, 1, 2 (the
     permutation is applied by choosing the rows). Per block of :data:`BIN_BLOCK`: a branch-free
-    pass computes every particle's flat pixel index (the trash bin when it misses the shell or
+    pass computes every particle's flat pixel index (a trash bin when it misses the shell or
     the patch), then a scatter pass counts them. The periodic wrap is the per-particle one of
     :meth:`BoxTransform.apply`, written as selects: same expressions, identical counts (adding
     a per-cell constant wrap instead, where no box face cuts the cells, was no faster).
@@ -361,9 +361,10 @@ def _pencil_kernel(
 ):  # pragma: no cover - compiled
     """Count the particles of the listed cell boxes into the patch; return particles tested.
 
-    ``flat`` holds the ``n_pix²`` pixel counts, row-major, and :data:`TRASH_BINS` bins past them. Cells
-    that pass the conservative frustum test are merged along ``cz`` (their particles are
-    contiguous) into runs binned by :func:`_bin_run`.
+    ``flat`` holds the ``n_pix²`` pixel counts, row-major, then :data:`TRASH_BINS` bins for
+    the particles dropped. Cells that pass the conservative frustum test are merged along
+    ``cz`` (their particles are contiguous) into runs binned by :func:`_bin_run`; the start of
+    the next cell column is prefetched (:func:`~wlcnn.maps.prefetch.prefetch`).
     """
     w = box / n_cells
     r2_lo = r2_near * (1.0 - BOUNDS_SLACK)
