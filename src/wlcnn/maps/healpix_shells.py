@@ -448,6 +448,12 @@ def shells_from_positions(
     -------
     numpy.ndarray
         int64 ``(n_shells, 12 nside²)`` counts.
+
+    Notes
+    -----
+    With at least one position per :data:`LOW_MAP_MIN_FILL` map pixels, the counts go through a
+    temporary uint16 map (2 bytes per pixel and shell, a quarter of ``out``), which keeps the
+    randomly hit map in cache; see :func:`_positions_kernel`.
     """
     edges = np.asarray(r_edges, dtype=np.float64)
     if edges.ndim != 1 or edges.size < 2 or np.any(np.diff(edges) <= 0):
