@@ -283,3 +283,38 @@ def test_gnomonic_patch_cut_from_healpix_equals_the_function_at_pixel_centres(lo
         np.stack([hmap, 2 * hmap]), geometry=geometry, centre_lon_deg=lon0, centre_lat_deg=lat0
     )
     assert both.shape == (2, 32, 32) and np.allclose(both[1], 2 * patch)
+
+
+def test_positions_binning_carries_counts_past_the_uint16_map():
+    """More than 65535 particles in one pixel (the kernel counts in uint16 and carries wraps)."""
+    rng = np.random.default_rng(9)
+    n_same = 3 * 65536 + 5  # three wraps, then a remainder
+    pos = np.concatenate(
+        [np.tile([[0.3, -0.2, 0.5]], (n_same, 1)), rng.uniform(-1.0, 1.0, (20_000, 3))]
+    ).astype(np.float32)
+    edges = np.array([0.05, 0.5, 1.0])
+    nside = 16
+    counts = shells_from_positions(pos, r_edges=edges, nside=nside)
+    p64 = pos.astype(np.float64)
+    r = np.sqrt(np.sum(p64 * p64, axis=1))
+    keep = (r >= edges[0]) & (r < edges[-1])
+    expected = np.zeros_like(counts)
+    np.add.at(
+        expected,
+        (np.searchsorted(edges, r[keep], side="right") - 1, hp.vec2pix(nside, *p64[keep].T)),
+        1,
+    )
+    assert counts.max() > 3 * 65536
+    assert np.array_equal(counts, expected)
+    # Few positions on a large map: counted straight into the int64 map, same counts.
+    few = pos[-1000:]
+    p64 = few.astype(np.float64)
+    r = np.sqrt(np.sum(p64 * p64, axis=1))
+    keep = (r >= edges[0]) & (r < edges[-1])
+    expected = np.zeros((2, hp.nside2npix(256)), dtype=np.int64)
+    np.add.at(
+        expected,
+        (np.searchsorted(edges, r[keep], side="right") - 1, hp.vec2pix(256, *p64[keep].T)),
+        1,
+    )
+    assert np.array_equal(shells_from_positions(few, r_edges=edges, nside=256), expected)

@@ -175,3 +175,26 @@ def test_cell_grid_holds_every_particle_in_its_cell():
         assert np.all(cell >= lo - 1e-9) and np.all((cell < lo + width + 1e-9) | (cell >= box - 1e-9))
     with pytest.raises(ValueError, match="outside"):
         ParticleGrid.build(np.array([[-1.0, 0, 0]], dtype=np.float32), box=box)
+
+
+def test_cell_ranges_cover_every_cell_the_arc_touches_once():
+    # Brute force over the cells: each cell meeting the periodic arc is listed exactly once,
+    # and every listed cell meets the arc widened by one cell (the rounding margin).
+    rng = np.random.default_rng(12)
+    box, n = 90.0, 9
+    grid = ParticleGrid.build(np.zeros((1, 3), dtype=np.float32), box=box, n_cells=n)
+    cell = box / n
+
+    def meets(c: int, start: float, width: float) -> bool:
+        lo = (c * cell - start) % box  # the cell's start, measured from the arc's start
+        return width >= box or lo <= width or lo + cell >= box  # starts on it, or wraps onto it
+
+    faces = np.arange(n) * cell
+    starts = np.concatenate([rng.uniform(0, box, 300), faces, faces + 1e-13])
+    widths = np.concatenate([rng.uniform(0, box, 300), np.full(n, 2.5 * cell), np.full(n, box)])
+    for start, width in zip(starts % box, widths, strict=True):
+        ranges = grid.cell_ranges(float(start), float(width))
+        listed = [c for c0, c1 in ranges for c in range(c0, c1)]
+        assert len(listed) == len(set(listed)) and ranges == sorted(ranges)
+        assert all(c in listed for c in range(n) if meets(c, start, width)), (start, width, ranges)
+        assert all(meets(c, start - cell, width + 2 * cell) for c in listed), (start, width, ranges)

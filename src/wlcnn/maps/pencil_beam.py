@@ -26,13 +26,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from itertools import product
 
 import numba
 import numpy as np
 
-from wlcnn.maps.cellgrid import ParticleGrid
+from wlcnn.maps.cellgrid import ParticleGrid, arc_cell_ranges
 from wlcnn.maps.gnomonic import PatchGeometry
+from wlcnn.maps.prefetch import prefetch
 from wlcnn.maps.shells import Shell
 from wlcnn.maps.symmetries import BoxTransform
 
@@ -51,6 +51,8 @@ __all__ = [
 #: Relative slack on the conservative bounds (cell selection, per-cell tests): they must never
 #: drop a particle that the exact per-particle test keeps, whatever the rounding.
 BOUNDS_SLACK = 1e-9
+#: A replica's piece of the beam maps back to at most 2 cell ranges per axis: 2³ cell boxes.
+MAX_PIECES_PER_REPLICA = 8
 
 
 def _frustum_bounds(shell: Shell, geometry: PatchGeometry) -> tuple[float, float, float]:
@@ -100,27 +102,18 @@ class BeamRegions:
         return int(np.sum((c[:, 1] - c[:, 0]) * (c[:, 3] - c[:, 2]) * (c[:, 5] - c[:, 4])))
 
 
-def beam_regions(
-    shell: Shell, geometry: PatchGeometry, transform: BoxTransform, grid: ParticleGrid
-) -> BeamRegions:
-    """The cells of ``grid`` that can hold particles of the beam, per replica.
+@numba.njit(cache=True, nogil=True)
+def _region_boxes(
+    z_min, z_max, a, box, n_cells, perm, signs, shift, cells, offsets
+):  # pragma: no cover - compiled
+    """Fill ``cells`` / ``offsets`` with the beam's cell boxes per replica; return how many.
 
-    The beam's bounding box is cut per replica into boxes of the transformed frame (their
-    transverse size grows with the replica's far edge), each mapped back to original
-    coordinates (per axis a periodic arc, so up to 2 cell ranges per axis).
-
-    Returns
-    -------
-    BeamRegions
-        Disjoint cell boxes per replica: no particle image is visited twice.
+    Compiled (per realisation, it was a third of a low-redshift map's time in Python).
+    ``cells`` must hold ``n_z n_xy² 8`` rows (replicas along z and across, 2 pieces per axis).
     """
-    box = grid.box
-    if not math.isclose(transform.box, box, rel_tol=1e-12):
-        raise ValueError(f"transform box {transform.box} differs from the particles' box {box}")
-    a = geometry.half_width * (1.0 + BOUNDS_SLACK)
-    z_min, z_max, _ = _frustum_bounds(shell, geometry)
-    cells: list[tuple[int, ...]] = []
-    offsets: list[tuple[float, float, float]] = []
+    per_input = np.empty((3, 2, 2), dtype=np.int64)  # cell ranges per input axis
+    n_per_input = np.empty(3, dtype=np.int64)
+    n_boxes = 0
     for nz in range(math.floor(z_min / box), math.floor(z_max / box) + 1):
         z_lo, z_hi = max(z_min, nz * box), min(z_max, (nz + 1) * box)
         if z_lo >= z_hi:
@@ -132,26 +125,85 @@ def beam_regions(
                 y_lo, y_hi = max(-xh, ny * box), min(xh, (ny + 1) * box)
                 if x_lo >= x_hi or y_lo >= y_hi:
                     continue
-                local = (
-                    (x_lo - nx * box, x_hi - nx * box),
-                    (y_lo - ny * box, y_hi - ny * box),
-                    (z_lo - nz * box, z_hi - nz * box),
-                )
-                per_input: list[list[tuple[int, int]]] = [[], [], []]
-                for j, (lo, hi) in enumerate(local):
-                    axis, start, width = transform.preimage_arc(j, max(lo, 0.0), min(hi, box))
-                    per_input[axis] = grid.cell_ranges(start, width)
-                for rx, ry, rz in product(*per_input):
-                    cells.append((rx[0], rx[1], ry[0], ry[1], rz[0], rz[1]))
-                    offsets.append((nx * box, ny * box, nz * box))
-    return BeamRegions(
-        cells=np.array(cells, dtype=np.int64).reshape(-1, 6),
-        offsets=np.array(offsets, dtype=np.float64).reshape(-1, 3),
+                for j in range(3):
+                    if j == 0:
+                        lo, hi = x_lo - nx * box, x_hi - nx * box
+                    elif j == 1:
+                        lo, hi = y_lo - ny * box, y_hi - ny * box
+                    else:
+                        lo, hi = z_lo - nz * box, z_hi - nz * box
+                    lo, hi = max(lo, 0.0), min(hi, box)
+                    # Same expression as BoxTransform.preimage_arc.
+                    start = (lo - shift[j]) % box if signs[j] > 0 else (shift[j] - hi) % box
+                    axis = perm[j]
+                    n_per_input[axis] = arc_cell_ranges(start, hi - lo, n_cells, box, per_input[axis])
+                for rx in range(n_per_input[0]):
+                    for ry in range(n_per_input[1]):
+                        for rz in range(n_per_input[2]):
+                            cells[n_boxes, 0] = per_input[0, rx, 0]
+                            cells[n_boxes, 1] = per_input[0, rx, 1]
+                            cells[n_boxes, 2] = per_input[1, ry, 0]
+                            cells[n_boxes, 3] = per_input[1, ry, 1]
+                            cells[n_boxes, 4] = per_input[2, rz, 0]
+                            cells[n_boxes, 5] = per_input[2, rz, 1]
+                            offsets[n_boxes, 0] = nx * box
+                            offsets[n_boxes, 1] = ny * box
+                            offsets[n_boxes, 2] = nz * box
+                            n_boxes += 1
+    return n_boxes
+
+
+def beam_regions(
+    shell: Shell, geometry: PatchGeometry, transform: BoxTransform, grid: ParticleGrid
+) -> BeamRegions:
+    """The cells of ``grid`` that can hold particles of the beam, per replica.
+
+    The beam's bounding box is cut per replica into boxes of the transformed frame (their
+    transverse size grows with the replica's far edge), each mapped back to original
+    coordinates (per axis a periodic arc, :meth:`BoxTransform.preimage_arc`, so up to 2 cell
+    ranges per axis, :func:`~wlcnn.maps.cellgrid.arc_cell_ranges`).
+
+    Returns
+    -------
+    BeamRegions
+        Disjoint cell boxes per replica: no particle image is visited twice.
+    """
+    box = grid.box
+    if not math.isclose(transform.box, box, rel_tol=1e-12):
+        raise ValueError(f"transform box {transform.box} differs from the particles' box {box}")
+    a = geometry.half_width * (1.0 + BOUNDS_SLACK)
+    z_min, z_max, xh = _frustum_bounds(shell, geometry)
+    n_z = math.floor(z_max / box) - math.floor(z_min / box) + 1
+    n_xy = math.floor(xh / box) - math.floor(-xh / box) + 1
+    max_boxes = n_z * n_xy * n_xy * MAX_PIECES_PER_REPLICA
+    cells = np.empty((max_boxes, 6), dtype=np.int64)
+    offsets = np.empty((max_boxes, 3), dtype=np.float64)
+    n_boxes = _region_boxes(
+        z_min,
+        z_max,
+        a,
+        box,
+        grid.n_cells,
+        transform.perm,
+        transform.signs,
+        transform.shift_array,
+        cells,
+        offsets,
     )
+    return BeamRegions(cells=cells[:n_boxes], offsets=offsets[:n_boxes])
 
 
 #: Particles binned per pass of the vectorised loop: their pixel indices stay in L1 cache.
 BIN_BLOCK = 2048
+#: Lanes of the widest float64 vectors (AVX-512); the pixel pass is padded to a multiple.
+SIMD_WIDTH = 8
+#: Bins (a power of 2) past the map that collect the particles the kernel drops.
+TRASH_BINS = 8
+#: Particles of the next cell column prefetched per row (4 cache lines of float32: a prefetch
+#: 2 columns ahead, or of 8 lines, was no better).
+PREFETCH_PARTICLES = 64
+#: float32 values per 64-byte cache line.
+CACHE_LINE_FLOATS = 16
 
 
 @numba.njit(cache=True, nogil=True)
@@ -181,15 +233,17 @@ def _cell_wrap(
 
 # error_model="numpy": x / z may divide by zero for particles that the mask then drops; the
 # default Python model would add a per-particle check and keep the loop from vectorising.
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+# Inlined into the kernel (itself compiled with the numpy error model, or the inlined loop no
+# longer vectorises): a call per run cost ~50 ns, and runs hold ~20-50 particles.
+@numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _bin_run(
-    pos,
+    u0s,
+    u1s,
+    u2s,
     start,
     stop,
-    perm,
     signs,
     shift,
-    wrap,
     off,
     box,
     r2_near,
@@ -197,102 +251,97 @@ def _bin_run(
     a,
     inv_delta,
     n_pix,
-    split,
     pix,
     flat,
 ):  # pragma: no cover - compiled
-    """Bin particles ``start:stop`` (cells with the same wraps) into ``flat`` (last bin: dropped).
+    """Bin particles ``start:stop`` into ``flat`` (its last bins collect the particles dropped).
 
-    Per block: a branch-free pass computes every particle's flat pixel index (the trash bin
-    when it misses the shell or the patch), then a scatter pass counts them. ``split`` cells
-    (cut by a box face) wrap per particle; the others add the cell's constant ``wrap``, which
-    gives bit for bit the per-particle wrap of :meth:`BoxTransform.apply`.
+    ``u0s, u1s, u2s`` are the input coordinate rows feeding output axes 0, 1, 2 (the
+    permutation is applied by choosing the rows). Per block of :data:`BIN_BLOCK`: a branch-free
+    pass computes every particle's flat pixel index (a trash bin when it misses the shell or
+    the patch), then a scatter pass counts them. The periodic wrap is the per-particle one of
+    :meth:`BoxTransform.apply`, written as selects: same expressions, identical counts (adding
+    a per-cell constant wrap instead, where no box face cuts the cells, was no faster).
     """
     trash = n_pix * n_pix
-    p0, p1, p2 = perm[0], perm[1], perm[2]
     s0, s1, s2 = signs[0], signs[1], signs[2]
     t0, t1, t2 = shift[0], shift[1], shift[2]
-    w0, w1, w2 = wrap[0], wrap[1], wrap[2]
     ox, oy, oz = off[0], off[1], off[2]
     nf = float(n_pix)
+    n_rows = u0s.shape[0]
     for b in range(start, stop, BIN_BLOCK):
-        blk = pos[b : min(b + BIN_BLOCK, stop)]
-        m = blk.shape[0]
-        if split:
-            for i in range(m):
-                v0 = s0 * blk[i, p0] + t0
-                v1 = s1 * blk[i, p1] + t1
-                v2 = s2 * blk[i, p2] + t2
-                if v0 < 0.0:
-                    v0 = v0 + box
-                if v0 >= box:
-                    v0 = v0 - box
-                if v1 < 0.0:
-                    v1 = v1 + box
-                if v1 >= box:
-                    v1 = v1 - box
-                if v2 < 0.0:
-                    v2 = v2 + box
-                if v2 >= box:
-                    v2 = v2 - box
-                x = v0 + ox
-                y = v1 + oy
-                z = v2 + oz
-                r2 = x * x + y * y + z * z
-                fx = (x / z + a) * inv_delta
-                fy = (y / z + a) * inv_delta
-                ok = (
-                    (z > 0.0)
-                    & (r2 >= r2_near)
-                    & (r2 < r2_far)
-                    & (fx >= 0.0)
-                    & (fy >= 0.0)
-                    & (fx < nf)
-                    & (fy < nf)
-                )
-                gx = fx if ok else 0.0
-                gy = fy if ok else 0.0
-                k = int(gy) * n_pix + int(gx)
-                pix[i] = k if ok else trash
-        else:
-            for i in range(m):
-                # Fixed-column loads and loop-invariant selects vectorise; pos[i, perm[j]] did not.
-                q0 = blk[i, 0]
-                q1 = blk[i, 1]
-                q2 = blk[i, 2]
-                u0 = q0 if p0 == 0 else (q1 if p0 == 1 else q2)
-                u1 = q0 if p1 == 0 else (q1 if p1 == 1 else q2)
-                u2 = q0 if p2 == 0 else (q1 if p2 == 1 else q2)
-                # Same expressions as BoxTransform.apply / project_counts_numpy (identical counts).
-                v0 = s0 * u0 + t0 + w0
-                v1 = s1 * u1 + t1 + w1
-                v2 = s2 * u2 + t2 + w2
-                x = v0 + ox
-                y = v1 + oy
-                z = v2 + oz
-                r2 = x * x + y * y + z * z
-                fx = (x / z + a) * inv_delta
-                fy = (y / z + a) * inv_delta
-                ok = (
-                    (z > 0.0)
-                    & (r2 >= r2_near)
-                    & (r2 < r2_far)
-                    & (fx >= 0.0)
-                    & (fy >= 0.0)
-                    & (fx < nf)
-                    & (fy < nf)
-                )
-                gx = fx if ok else 0.0
-                gy = fy if ok else 0.0
-                k = int(gy) * n_pix + int(gx)
-                pix[i] = k if ok else trash
+        m = min(BIN_BLOCK, stop - b)
+        # Runs are short (~20-50 particles): the pixel pass runs on whole SIMD vectors, reading
+        # past the run into the next particles (their indices are computed, never counted),
+        # instead of leaving up to SIMD_WIDTH - 1 particles to a scalar remainder loop.
+        m_vec = (m + SIMD_WIDTH - 1) // SIMD_WIDTH * SIMD_WIDTH
+        if b + m_vec > n_rows:
+            m_vec = m
+        # Slices indexed from 0: with ``b + i`` numba's negative-index wrap stays in the loop
+        # and halves its speed (measured).
+        c0 = u0s[b : b + m_vec]
+        c1 = u1s[b : b + m_vec]
+        c2 = u2s[b : b + m_vec]
+        for i in range(m_vec):
+            # Same expressions as BoxTransform.apply / project_counts_numpy (identical counts).
+            v0 = s0 * np.float64(c0[i]) + t0
+            v1 = s1 * np.float64(c1[i]) + t1
+            v2 = s2 * np.float64(c2[i]) + t2
+            v0 = v0 + box if v0 < 0.0 else v0
+            v0 = v0 - box if v0 >= box else v0
+            v1 = v1 + box if v1 < 0.0 else v1
+            v1 = v1 - box if v1 >= box else v1
+            v2 = v2 + box if v2 < 0.0 else v2
+            v2 = v2 - box if v2 >= box else v2
+            x = v0 + ox
+            y = v1 + oy
+            z = v2 + oz
+            r2 = x * x + y * y + z * z
+            fx = (x / z + a) * inv_delta
+            fy = (y / z + a) * inv_delta
+            ok = (
+                (z > 0.0)
+                & (r2 >= r2_near)
+                & (r2 < r2_far)
+                & (fx >= 0.0)
+                & (fy >= 0.0)
+                & (fx < nf)
+                & (fy < nf)
+            )
+            gx = fx if ok else 0.0
+            gy = fy if ok else 0.0
+            k = int(gy) * n_pix + int(gx)
+            # Dropped particles go round-robin to TRASH_BINS bins: consecutive increments of
+            # one trash bin would form a chain of dependent read-modify-writes.
+            pix[i] = k if ok else trash + (i & (TRASH_BINS - 1))
         for i in range(m):
             flat[pix[i]] += 1
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, inline="always")
+def _cell_may_hit(lo, hi, a_slack, r2_lo, r2_hi):  # pragma: no cover - compiled
+    """Conservative test of a cell's transformed bounds ``lo, hi`` against the beam's frustum."""
+    if hi[2] <= 0.0:
+        return False
+    reach = a_slack * hi[2]
+    if lo[0] > reach or hi[0] < -reach or lo[1] > reach or hi[1] < -reach:
+        return False
+    dmin = 0.0
+    dmax = 0.0
+    for j in range(3):
+        l2 = lo[j] * lo[j]
+        h2 = hi[j] * hi[j]
+        if lo[j] > 0.0 or hi[j] < 0.0:
+            dmin += min(l2, h2)
+        dmax += max(l2, h2)
+    return not (dmin > r2_hi or dmax < r2_lo)
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _pencil_kernel(
-    pos,
+    u0s,
+    u1s,
+    u2s,
     offsets,
     n_cells,
     cells,
@@ -308,132 +357,76 @@ def _pencil_kernel(
     n_pix,
     r2_near,
     r2_far,
-    counts,
+    flat,
 ):  # pragma: no cover - compiled
     """Count the particles of the listed cell boxes into the patch; return particles tested.
 
-    Cells that pass the conservative frustum test and take the same wraps are merged along
-    ``cz`` (their particles are contiguous) into runs binned by :func:`_bin_run`.
+    ``flat`` holds the ``n_pix²`` pixel counts, row-major, then :data:`TRASH_BINS` bins for
+    the particles dropped. Cells that pass the conservative frustum test are merged along
+    ``cz`` (their particles are contiguous) into runs binned by :func:`_bin_run`; the start of
+    the next cell column is prefetched (:func:`~wlcnn.maps.prefetch.prefetch`).
     """
     w = box / n_cells
     r2_lo = r2_near * (1.0 - BOUNDS_SLACK)
     r2_hi = r2_far * (1.0 + BOUNDS_SLACK)
+    # Each output axis's cell ranges, per cell index of the input axis feeding it: computed
+    # once per call instead of once per cell.
+    lo_t = np.empty((3, n_cells))
+    hi_t = np.empty((3, n_cells))
+    axis_of = np.empty(3, dtype=np.int64)  # output axis fed by input axis (cx, cy, cz)
+    for j in range(3):
+        axis_of[perm[j]] = j
+        for c in range(n_cells):
+            lo_t[j, c], hi_t[j, c], _, _ = _cell_wrap(c, w, eps, signs[j], shift[j], box)
+    jx, jy, jz = axis_of[0], axis_of[1], axis_of[2]
     tested = 0
-    idx = np.zeros(3, dtype=np.int64)
     lo = np.zeros(3)
     hi = np.zeros(3)
-    wrap = np.zeros(3)
-    run_wrap = np.zeros(3)
     off = np.zeros(3)
     pix = np.empty(BIN_BLOCK, dtype=np.int64)
-    flat = np.zeros(n_pix * n_pix + 1, dtype=np.int64)
     for k in range(cells.shape[0]):
         off[0], off[1], off[2] = replica[k, 0], replica[k, 1], replica[k, 2]
+        cz0, cz1 = cells[k, 4], cells[k, 5]
         for cx in range(cells[k, 0], cells[k, 1]):
-            idx[0] = cx
+            lo[jx] = lo_t[jx, cx] + off[jx]
+            hi[jx] = hi_t[jx, cx] + off[jx]
             for cy in range(cells[k, 2], cells[k, 3]):
-                idx[1] = cy
+                lo[jy] = lo_t[jy, cy] + off[jy]
+                hi[jy] = hi_t[jy, cy] + off[jy]
+                first = (cx * n_cells + cy) * n_cells
+                # Ask for the next column's first cache lines while this one is binned.
+                if cy + 1 < cells[k, 3]:
+                    ahead = offsets[first + n_cells + cz0]
+                    for q in range(0, PREFETCH_PARTICLES, CACHE_LINE_FLOATS):
+                        prefetch(u0s, ahead + q)
+                        prefetch(u1s, ahead + q)
+                        prefetch(u2s, ahead + q)
                 run_start = -1
                 run_stop = -1
-                for cz in range(cells[k, 4], cells[k, 5]):
-                    idx[2] = cz
-                    c = (cx * n_cells + cy) * n_cells + cz
-                    start, stop = offsets[c], offsets[c + 1]
-                    if start == stop:
-                        continue
-                    # Conservative test of the cell's transformed bounds against the frustum.
-                    split = False
-                    for j in range(3):
-                        lj, hj, wj, sj = _cell_wrap(idx[perm[j]], w, eps, signs[j], shift[j], box)
-                        lo[j] = lj + off[j]
-                        hi[j] = hj + off[j]
-                        wrap[j] = wj
-                        split = split or sj
-                    if hi[2] <= 0.0:
-                        continue
-                    reach = a_slack * hi[2]
-                    if lo[0] > reach or hi[0] < -reach or lo[1] > reach or hi[1] < -reach:
-                        continue
-                    dmin = 0.0
-                    dmax = 0.0
-                    for j in range(3):
-                        l2 = lo[j] * lo[j]
-                        h2 = hi[j] * hi[j]
-                        if lo[j] > 0.0 or hi[j] < 0.0:
-                            dmin += min(l2, h2)
-                        dmax += max(l2, h2)
-                    if dmin > r2_hi or dmax < r2_lo:
-                        continue
-                    tested += stop - start
-                    if split:
-                        _bin_run(
-                            pos,
-                            start,
-                            stop,
-                            perm,
-                            signs,
-                            shift,
-                            wrap,
-                            off,
-                            box,
-                            r2_near,
-                            r2_far,
-                            a,
-                            inv_delta,
-                            n_pix,
-                            True,
-                            pix,
-                            flat,
-                        )
-                        continue
-                    same = wrap[0] == run_wrap[0] and wrap[1] == run_wrap[1] and wrap[2] == run_wrap[2]
-                    if run_start >= 0 and start == run_stop and same:
-                        run_stop = stop
-                        continue
+                # One step past the column's last cell closes its last run.
+                for cz in range(cz0, cz1 + 1):
+                    keep = False
+                    start = stop = 0
+                    if cz < cz1:
+                        start, stop = offsets[first + cz], offsets[first + cz + 1]
+                        if start == stop:
+                            continue  # an empty cell does not break a run
+                        lo[jz] = lo_t[jz, cz] + off[jz]
+                        hi[jz] = hi_t[jz, cz] + off[jz]
+                        keep = _cell_may_hit(lo, hi, a_slack, r2_lo, r2_hi)
+                    if keep:
+                        tested += stop - start
+                        if run_start >= 0 and start == run_stop:
+                            run_stop = stop
+                            continue
                     if run_start >= 0:
                         _bin_run(
-                            pos,
-                            run_start,
-                            run_stop,
-                            perm,
-                            signs,
-                            shift,
-                            run_wrap,
-                            off,
-                            box,
-                            r2_near,
-                            r2_far,
-                            a,
-                            inv_delta,
-                            n_pix,
-                            False,
-                            pix,
-                            flat,
-                        )
-                    run_start, run_stop = start, stop
-                    run_wrap[0], run_wrap[1], run_wrap[2] = wrap[0], wrap[1], wrap[2]
-                if run_start >= 0:
-                    _bin_run(
-                        pos,
-                        run_start,
-                        run_stop,
-                        perm,
-                        signs,
-                        shift,
-                        run_wrap,
-                        off,
-                        box,
-                        r2_near,
-                        r2_far,
-                        a,
-                        inv_delta,
-                        n_pix,
-                        False,
-                        pix,
-                        flat,
-                    )
-    for i in range(n_pix * n_pix):
-        counts[i // n_pix, i % n_pix] += flat[i]
+                            u0s, u1s, u2s, run_start, run_stop, signs, shift,
+                            off, box, r2_near, r2_far, a, inv_delta, n_pix, pix, flat,
+                        )  # fmt: skip
+                        run_start = -1
+                    if keep:
+                        run_start, run_stop = start, stop
     return tested
 
 
@@ -460,11 +453,17 @@ def project_counts(
         of particles the kernel tested (the pre-selection's cost).
     """
     regions = beam_regions(shell, geometry, transform, grid)
-    counts = np.zeros((geometry.n_pix, geometry.n_pix), dtype=np.int64)
+    n_pix2 = geometry.n_pix * geometry.n_pix
+    # The counts, row-major, then the kernel's trash bins (counted into, never read): no copy.
+    flat = np.zeros(n_pix2 + TRASH_BINS, dtype=np.int64)
+    counts = flat[:n_pix2].reshape(geometry.n_pix, geometry.n_pix)
     if regions.cells.shape[0] == 0 or grid.n_particles == 0:
         return counts, 0
+    perm = transform.perm
     tested = _pencil_kernel(
-        grid.pos,
+        grid.columns[perm[0]],
+        grid.columns[perm[1]],
+        grid.columns[perm[2]],
         grid.offsets,
         grid.n_cells,
         regions.cells,
@@ -480,7 +479,7 @@ def project_counts(
         geometry.n_pix,
         shell.r_near**2,
         shell.r_far**2,
-        counts,
+        flat,
     )
     return counts, int(tested)
 
