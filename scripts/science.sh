@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up and run the science configuration (issue 14), then collect its evidence in docs/science/.
 #   bash scripts/science.sh [extra snakemake arguments]
-# 379 jobs, 91 simulations; measured 89 min on 2 cores shared with a CI run (header of
+# 379 jobs, 91 simulations; measured 104 min on 2 cores shared with two CI runs (header of
 # config/science.yaml). The raw and ingested snapshots are
 # temporary (run.keep_snapshots: false): results/science keeps the maps and everything after them.
 set -euo pipefail
