@@ -434,7 +434,7 @@ def write_science_report(
     truth = [*nodes[mock_id], 0.0]  # the workflow's mock truth: the mock node at A_IA = 0
 
     # everything computed before anything is written to out_dir: a failure leaves it as it was
-    from wlcnn.inference.noise_free import noise_free_constraints  # lazy: TensorFlow and the inference stack
+    from wlcnn.inference.noise_free import NOISE_FREE_SUFFIX, noise_free_constraints  # lazy: TensorFlow
 
     scores: dict[str, dict[str, PredictionScores]] = {}
     noise_free: dict[str, Any] = {}
@@ -458,7 +458,7 @@ def write_science_report(
         noise_free[network] = analysis
         scores[network] = {
             "noisy": prediction_scores(read_summaries(files["summaries"][network])),
-            "noise_free": prediction_scores(analysis.summaries[network + "_noise_free"]),
+            "noise_free": prediction_scores(analysis.summaries[network + NOISE_FREE_SUFFIX]),
         }
 
     out_dir = Path(out_dir)

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from wlcnn.inference.analysis import DEFAULTS, InferenceSettings, constrain
-from wlcnn.inference.predictors import make_predictor
+from wlcnn.inference.predictors import POWER_SPECTRUM, make_predictor
 from wlcnn.inference.summaries import (
     DataVector,
     Summaries,
@@ -43,8 +43,6 @@ __all__ = ["NOISE_FREE_SUFFIX", "NoiseFreeAnalysis", "noise_free_constraints"]
 
 #: Suffix of the noise-free analyses' labels (``tiny_noise_free``, ``power_spectrum_noise_free``).
 NOISE_FREE_SUFFIX = "_noise_free"
-#: The statistic the network is compared with.
-POWER_SPECTRUM = "power_spectrum"
 
 
 @dataclass(frozen=True)

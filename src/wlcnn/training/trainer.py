@@ -405,9 +405,8 @@ class _Trainer:
         loss_and_grads = self._loss_and_grads()
         val_gb = float(self.s.validation_batch)
 
-        def replica_train(
-            batch: Mapping[str, Any], lr: Any, stop: Any, noise_scale: Any
-        ) -> tuple[Any, Any, Any]:
+        def patches(batch: Mapping[str, Any], noise_scale: Any) -> Any:
+            """The batch's surveys through the forward model, as per-patch network inputs."""
             inputs = forward(
                 batch["kappa"],
                 batch["kappa_ia"],
@@ -416,8 +415,13 @@ class _Trainer:
                 noise=noise,
                 noise_scale=noise_scale,
             )
+            return self._surveys_to_patches(inputs)
+
+        def replica_train(
+            batch: Mapping[str, Any], lr: Any, stop: Any, noise_scale: Any
+        ) -> tuple[Any, Any, Any]:
             scale = tf.identity(self.loss_scale.scale)
-            loss, grads = loss_and_grads(self._surveys_to_patches(inputs), batch["theta"], scale)
+            loss, grads = loss_and_grads(patches(batch, noise_scale), batch["theta"], scale)
             ctx = tf.distribute.get_replica_context()
             grads = ctx.all_reduce(tf.distribute.ReduceOp.SUM, [tf.cast(g, tf.float32) for g in grads])
             grads = [g / scale for g in grads]
@@ -437,15 +441,7 @@ class _Trainer:
             )
 
         def replica_val(batch: Mapping[str, Any], noise_scale: Any) -> Any:
-            inputs = forward(
-                batch["kappa"],
-                batch["kappa_ia"],
-                batch["a_ia"],
-                batch["seed"],
-                noise=noise,
-                noise_scale=noise_scale,
-            )
-            out = tf.cast(self.model(self._surveys_to_patches(inputs), training=False), tf.float32)
+            out = tf.cast(self.model(patches(batch, noise_scale), training=False), tf.float32)
             out = tf.reshape(out, [tf.shape(batch["theta"])[0], -1, self.n_outputs])
             return tf.reduce_sum(self.survey_loss(out, batch["theta"])) / val_gb
 
